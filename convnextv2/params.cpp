@@ -1,0 +1,211 @@
+#include "convnextv2/params.h"
+
+#include <cmath>
+
+#include "core/check.h"
+#include "core/rng.h"
+
+namespace cnx {
+
+namespace {
+
+struct LayoutBuilder {
+    ParamLayout& L;
+    int64_t add(const std::string& name, std::vector<int64_t> shape, TensorLayout layout, bool no_decay,
+                int layer_id) {
+        ParamTensor t;
+        t.name = name;
+        t.shape = std::move(shape);
+        t.numel = 1;
+        for (int64_t d : t.shape) t.numel *= d;
+        t.offset = L.total;
+        t.layout = layout;
+        t.no_decay = no_decay;
+        t.layer_id = layer_id;
+        L.total += t.numel;
+        L.tensors.push_back(t);
+        return t.offset;
+    }
+};
+
+}  // namespace
+
+ParamLayout make_param_layout(const ModelConfig& cfg, bool with_head) {
+    ParamLayout L;
+    LayoutBuilder b{L};
+    const auto& D = cfg.dims;
+    int before[kStages + 1] = {0};
+    for (int s = 0; s < kStages; s++) before[s + 1] = before[s] + cfg.depths[s];
+    L.num_layers = before[kStages];
+    const TensorLayout P = TensorLayout::Plain;
+    const int k = cfg.stem_stride;
+
+    L.stem_w = b.add("downsample_layers.0.0.weight", {D[0], cfg.in_chans, k, k}, TensorLayout::ConvOIHW, false, 1);
+    L.stem_b = b.add("downsample_layers.0.0.bias", {D[0]}, P, true, 1);
+    L.stem_ln_w = b.add("downsample_layers.0.1.weight", {D[0]}, P, true, 1);
+    L.stem_ln_b = b.add("downsample_layers.0.1.bias", {D[0]}, P, true, 1);
+    for (int s = 1; s < kStages; s++) {
+        std::string p = "downsample_layers." + std::to_string(s) + ".";
+        int id = before[s] + 1;
+        L.ds_ln_w[s] = b.add(p + "0.weight", {D[s - 1]}, P, true, id);
+        L.ds_ln_b[s] = b.add(p + "0.bias", {D[s - 1]}, P, true, id);
+        L.ds_w[s] = b.add(p + "1.weight", {D[s], D[s - 1], 2, 2}, TensorLayout::ConvOIHW, false, id);
+        L.ds_b[s] = b.add(p + "1.bias", {D[s]}, P, true, id);
+    }
+    for (int s = 0; s < kStages; s++) {
+        const int64_t C = D[s];
+        for (int j = 0; j < cfg.depths[s]; j++) {
+            std::string p = "stages." + std::to_string(s) + "." + std::to_string(j) + ".";
+            int id = before[s] + j + 1;
+            BlockParams bp;
+            bp.dw_w = b.add(p + "dwconv.weight", {C, 1, 7, 7}, TensorLayout::Depthwise, false, id);
+            bp.dw_b = b.add(p + "dwconv.bias", {C}, P, true, id);
+            bp.ln_w = b.add(p + "norm.weight", {C}, P, true, id);
+            bp.ln_b = b.add(p + "norm.bias", {C}, P, true, id);
+            bp.pw1_w = b.add(p + "pwconv1.weight", {4 * C, C}, P, false, id);
+            bp.pw1_b = b.add(p + "pwconv1.bias", {4 * C}, P, true, id);
+            bp.grn_gamma = b.add(p + "grn.gamma", {1, 1, 1, 4 * C}, P, true, id);
+            bp.grn_beta = b.add(p + "grn.beta", {1, 1, 1, 4 * C}, P, true, id);
+            bp.pw2_w = b.add(p + "pwconv2.weight", {C, 4 * C}, P, false, id);
+            bp.pw2_b = b.add(p + "pwconv2.bias", {C}, P, true, id);
+            L.blocks[s].push_back(bp);
+        }
+    }
+    L.has_head = with_head;
+    if (with_head) {
+        int id = L.num_layers + 1;
+        L.norm_w = b.add("norm.weight", {D[3]}, P, true, id);
+        L.norm_b = b.add("norm.bias", {D[3]}, P, true, id);
+        L.head_w = b.add("head.weight", {cfg.num_classes, D[3]}, P, false, id);
+        L.head_b = b.add("head.bias", {cfg.num_classes}, P, true, id);
+    }
+    return L;
+}
+
+const ParamTensor* ParamLayout::find(const std::string& name) const {
+    for (const ParamTensor& t : tensors)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+static bool ends_with(const std::string& s, const char* suffix) {
+    size_t n = std::char_traits<char>::length(suffix);
+    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+// Kind of initialisation a tensor gets, from its official name.
+enum class InitKind { TruncNormal, Zero, One };
+
+static InitKind init_kind(const ParamTensor& t) {
+    if (ends_with(t.name, ".bias") || ends_with(t.name, ".gamma") || ends_with(t.name, ".beta")) return InitKind::Zero;
+    if (t.shape.size() == 1) return InitKind::One;  // LayerNorm weights
+    return InitKind::TruncNormal;
+}
+
+static void init_tensor(float* params, const ParamTensor& t, uint64_t seed, size_t index, float std) {
+    float* p = params + t.offset;
+    switch (init_kind(t)) {
+        case InitKind::Zero:
+            for (int64_t i = 0; i < t.numel; i++) p[i] = 0.0f;
+            break;
+        case InitKind::One:
+            for (int64_t i = 0; i < t.numel; i++) p[i] = 1.0f;
+            break;
+        case InitKind::TruncNormal: {
+            // Draw in PyTorch's element order so the values do not depend on our layout.
+            std::vector<float> official((size_t)t.numel);
+            Rng rng(stream_key(seed, kRngInit, index));
+            for (float& v : official) v = (float)rng.trunc_normal(0.0, std, -2.0, 2.0);
+            tensor_from_official(t, official.data(), p);
+            break;
+        }
+    }
+}
+
+void init_params(float* params, const ParamLayout& layout, uint64_t seed, float weight_std, float head_init_scale) {
+    for (size_t i = 0; i < layout.tensors.size(); i++) init_tensor(params, layout.tensors[i], seed, i, weight_std);
+    if (layout.has_head && head_init_scale != 1.0f) {
+        const ParamTensor* w = layout.find("head.weight");
+        const ParamTensor* b = layout.find("head.bias");
+        for (int64_t i = 0; i < w->numel; i++) params[w->offset + i] *= head_init_scale;
+        for (int64_t i = 0; i < b->numel; i++) params[b->offset + i] *= head_init_scale;
+    }
+}
+
+void reinit_head(float* params, const ParamLayout& layout, uint64_t seed, float head_std) {
+    CNX_CHECK(layout.has_head, "reinit_head on a layout without a head");
+    for (size_t i = 0; i < layout.tensors.size(); i++) {
+        const ParamTensor& t = layout.tensors[i];
+        if (t.name.rfind("head.", 0) == 0) init_tensor(params, t, seed ^ 0x4ead, i, head_std);
+    }
+}
+
+std::vector<ParamGroup> param_groups(const ParamLayout& layout, float weight_decay, float layer_decay) {
+    std::vector<ParamGroup> groups;
+    for (const ParamTensor& t : layout.tensors) {
+        ParamGroup g;
+        g.offset = t.offset;
+        g.count = t.numel;
+        g.weight_decay = t.no_decay ? 0.0f : weight_decay;
+        g.lr_scale = (float)std::pow((double)layer_decay, (double)(layout.num_layers + 1 - t.layer_id));
+        // Adjacent tensors with equal settings merge into one range.
+        if (!groups.empty()) {
+            ParamGroup& last = groups.back();
+            if (last.offset + last.count == g.offset && last.weight_decay == g.weight_decay &&
+                last.lr_scale == g.lr_scale) {
+                last.count += g.count;
+                continue;
+            }
+        }
+        groups.push_back(g);
+    }
+    return groups;
+}
+
+void tensor_to_official(const ParamTensor& t, const float* ours, float* official) {
+    switch (t.layout) {
+        case TensorLayout::Plain:
+            for (int64_t i = 0; i < t.numel; i++) official[i] = ours[i];
+            break;
+        case TensorLayout::ConvOIHW: {
+            const int64_t O = t.shape[0], I = t.shape[1], K = t.shape[2];
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t i = 0; i < I; i++)
+                    for (int64_t a = 0; a < K; a++)
+                        for (int64_t b = 0; b < K; b++)
+                            official[((o * I + i) * K + a) * K + b] = ours[((o * K + a) * K + b) * I + i];
+            break;
+        }
+        case TensorLayout::Depthwise: {
+            const int64_t C = t.shape[0];
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t k = 0; k < 49; k++) official[c * 49 + k] = ours[k * C + c];
+            break;
+        }
+    }
+}
+
+void tensor_from_official(const ParamTensor& t, const float* official, float* ours) {
+    switch (t.layout) {
+        case TensorLayout::Plain:
+            for (int64_t i = 0; i < t.numel; i++) ours[i] = official[i];
+            break;
+        case TensorLayout::ConvOIHW: {
+            const int64_t O = t.shape[0], I = t.shape[1], K = t.shape[2];
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t i = 0; i < I; i++)
+                    for (int64_t a = 0; a < K; a++)
+                        for (int64_t b = 0; b < K; b++)
+                            ours[((o * K + a) * K + b) * I + i] = official[((o * I + i) * K + a) * K + b];
+            break;
+        }
+        case TensorLayout::Depthwise: {
+            const int64_t C = t.shape[0];
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t k = 0; k < 49; k++) ours[k * C + c] = official[c * 49 + k];
+            break;
+        }
+    }
+}
+
+}  // namespace cnx

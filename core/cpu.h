@@ -1,0 +1,28 @@
+// CPU feature detection: CPUID for what the processor has, XGETBV (XCR0) for what the operating
+// system saves on a context switch. An AVX-512 kernel is usable only when both agree.
+#pragma once
+
+#include <string>
+
+namespace cnx {
+
+struct CpuFeatures {
+    bool avx2 = false;
+    bool fma = false;
+    bool avx512f = false;
+    bool avx512bw = false;
+    bool avx512vl = false;
+    bool avx512dq = false;
+    bool os_ymm = false;  // XCR0 bits 1,2: SSE and AVX state
+    bool os_zmm = false;  // XCR0 bits 5,6,7: opmask and ZMM state
+
+    bool has_avx2() const { return avx2 && fma && os_ymm; }
+    bool has_avx512() const { return avx512f && avx512bw && avx512vl && avx512dq && os_ymm && os_zmm; }
+};
+
+const CpuFeatures& cpu_features();
+
+// A one-line summary, e.g. "avx2 fma avx512f avx512bw avx512vl avx512dq (os: ymm zmm)".
+std::string cpu_features_string();
+
+}  // namespace cnx

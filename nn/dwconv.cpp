@@ -1,0 +1,60 @@
+#include "nn/dwconv.h"
+
+#include "simd/kernels.h"
+
+namespace cnx {
+
+void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
+    N_ = N;
+    H_ = H;
+    W_ = W;
+    C_ = C;
+    partials_.init((kDwTaps + 1) * C);
+    // Bands of rows: enough regions to balance the threads, few enough to keep calls long.
+    int64_t band = 1;
+    while (band < H && N * ((H + band * 2 - 1) / (band * 2)) >= 4 * num_threads()) band *= 2;
+    regions_.clear();
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t h = 0; h < H; h += band)
+            regions_.push_back(DwRegion{(int32_t)n, (int32_t)h, (int32_t)std::min(H, h + band), 0, (int32_t)W});
+}
+
+void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {
+    const Kernels& k = kernels();
+    const int64_t img = H_ * W_ * C_;
+    parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; i++) {
+            const DwRegion& r = regions_[(size_t)i];
+            k.dwconv_fwd(dst + r.n * img, src + r.n * img, wei, bias, H_, W_, C_, r.h0, r.h1, r.w0, r.w1);
+        }
+    });
+}
+
+void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) const {
+    const Kernels& k = kernels();
+    const int64_t img = H_ * W_ * C_;
+    parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; i++) {
+            const DwRegion& r = regions_[(size_t)i];
+            k.dwconv_bwd_data(d_src + r.n * img, d_dst + r.n * img, wei, H_, W_, C_, r.h0, r.h1, r.w0, r.w1);
+        }
+    });
+}
+
+void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src) {
+    const Kernels& k = kernels();
+    const int64_t img = H_ * W_ * C_;
+    partials_.clear();
+    parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int t) {
+        float* part = partials_.slice(t);
+        for (int64_t i = b; i < e; i++) {
+            const DwRegion& r = regions_[(size_t)i];
+            k.dwconv_bwd_wei(part, part + kDwTaps * C_, d_dst + r.n * img, src + r.n * img, H_, W_, C_, r.h0, r.h1,
+                             r.w0, r.w1);
+        }
+    });
+    partials_.reduce_into(d_wei, 0, kDwTaps * C_);
+    partials_.reduce_into(d_bias, kDwTaps * C_, C_);
+}
+
+}  // namespace cnx

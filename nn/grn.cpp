@@ -1,0 +1,99 @@
+#include "nn/grn.h"
+
+#include <cmath>
+
+#include "core/check.h"
+#include "simd/kernels.h"
+
+namespace cnx {
+
+void Grn::init(int64_t N, int64_t rows_per_sample, int64_t C) {
+    N_ = N;
+    R_ = max_R_ = rows_per_sample;
+    C_ = C;
+    part_a_.init(N * C);
+    part_b_.init(N * C);
+    k_.resize((size_t)(N * C));
+}
+
+void Grn::set_rows_per_sample(int64_t R) {
+    CNX_CHECK(R <= max_R_, "more rows than planned");
+    R_ = R;
+}
+
+template <class F>
+void Grn::for_sample_segments(F&& f) {
+    const int64_t R = R_;
+    parallel_for(N_ * R, [&](int64_t b, int64_t e, int t) {
+        while (b < e) {
+            int64_t n = b / R;
+            int64_t seg_end = std::min(e, (n + 1) * R);
+            f(n, b, seg_end, t);
+            b = seg_end;
+        }
+    });
+}
+
+void Grn::forward(float* y, float* gx, float* nx, const float* x, const float* gamma, const float* beta) {
+    const Kernels& k = kernels();
+    const int64_t C = C_;
+    part_a_.clear();
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
+        k.grn_sumsq(part_a_.slice(t) + n * C, x + b * C, e - b, C);
+    });
+    for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
+    part_a_.reduce_into(gx);
+    for (int64_t n = 0; n < N_; n++) {
+        float* g = gx + n * C;
+        float mean = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            g[c] = std::sqrt(g[c]);
+            mean += g[c];
+        }
+        mean /= (float)C;
+        for (int64_t c = 0; c < C; c++) nx[n * C + c] = g[c] / (mean + kGrnEps);
+    }
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
+        k.grn_apply(y + b * C, x + b * C, nx + n * C, gamma, beta, e - b, C);
+    });
+}
+
+void Grn::backward(float* dx, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+                   const float* nx, const float* gamma) {
+    const Kernels& k = kernels();
+    const int64_t C = C_;
+    part_a_.clear();
+    part_b_.clear();
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
+        k.grn_bwd_reduce(part_a_.slice(t) + n * C, part_b_.slice(t) + n * C, dy + b * C, x + b * C, e - b, C);
+    });
+    // k_ temporarily holds S = sum dy*x per sample; the bias gradient is sum dy over every row.
+    float* S = k_.data();
+    for (int64_t i = 0; i < N_ * C; i++) S[i] = 0.0f;
+    part_a_.reduce_into(S);
+    for (int64_t n = 0; n < N_; n++) part_b_.reduce_into(d_beta, n * C, C);
+    for (int64_t n = 0; n < N_; n++) {
+        const float* g = gx + n * C;
+        float* s = S + n * C;
+        float mean = 0.0f;
+        for (int64_t c = 0; c < C; c++) mean += g[c];
+        mean /= (float)C;
+        const float denom = mean + kGrnEps;
+        // dNx = gamma * S;  dG[c] = dNx[c]/denom - (1/C) sum_c' dNx[c'] G[c'] / denom^2
+        float dot = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            d_gamma[c] += nx[n * C + c] * s[c];
+            dot += gamma[c] * s[c] * g[c];
+        }
+        const float shared = dot / ((float)C * denom * denom);
+        for (int64_t c = 0; c < C; c++) {
+            float dG = gamma[c] * s[c] / denom - shared;
+            s[c] = g[c] > 0.0f ? dG / g[c] : 0.0f;  // the norm's gradient x/G is 0 where G = 0
+        }
+    }
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
+        k.grn_bwd_apply(dx + b * C, dy + b * C, x + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
+    });
+}
+
+}  // namespace cnx

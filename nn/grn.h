@@ -1,0 +1,36 @@
+// Global Response Normalization over compact token rows: sample n owns rows [n*R, (n+1)*R) of a
+// [N*R, C] matrix (R = tokens per sample: H*W dense, or the visible tokens of a masked sample).
+// Statistics are per sample over its rows (the dense GRN, and the paper's masked GRN).
+//   G = ||x||_2 over rows, Nx = G / (mean_c G + 1e-6), y = gamma * (x * Nx) + beta + x
+#pragma once
+
+#include <cstdint>
+
+#include "nn/parallel.h"
+
+namespace cnx {
+
+constexpr float kGrnEps = 1e-6f;
+
+class Grn {
+public:
+    void init(int64_t N, int64_t rows_per_sample, int64_t C);
+    void set_rows_per_sample(int64_t R);  // <= the planned count
+
+    // y may alias x. Saves gx, nx [N, C] for backward.
+    void forward(float* y, float* gx, float* nx, const float* x, const float* gamma, const float* beta);
+    // dx written (may alias dy); d_gamma, d_beta accumulated.
+    void backward(float* dx, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+                  const float* nx, const float* gamma);
+
+private:
+    int64_t N_ = 0, R_ = 0, max_R_ = 0, C_ = 0;
+    GradPartials part_a_, part_b_;  // per thread [N][C] partial sums
+    FloatBuffer k_;                 // [N][C] backward coefficient dG/G
+
+    // Calls f(n, row_begin, row_end, thread) for each sample segment of each thread's slice of all rows.
+    template <class F>
+    void for_sample_segments(F&& f);
+};
+
+}  // namespace cnx

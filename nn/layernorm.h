@@ -1,0 +1,32 @@
+// LayerNorm over channels (eps 1e-6) for token rows, threaded over rows. The optional element-offset
+// arrays (see simd/layernorm/layernorm.h) gather or scatter rows; null means contiguous rows of C.
+#pragma once
+
+#include <cstdint>
+
+#include "nn/parallel.h"
+
+namespace cnx {
+
+constexpr float kLayerNormEps = 1e-6f;
+
+class LayerNorm {
+public:
+    void init(int64_t rows, int64_t C);
+    int64_t rows() const { return rows_; }
+    void set_rows(int64_t rows);  // for a varying number of visible rows (<= the planned count)
+
+    // dst = LN(src); mean/rstd [rows] saved for backward (may be null in inference).
+    void forward(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
+                 const int64_t* src_off, const float* gamma, const float* beta) const;
+    // d_src written; d_gamma, d_beta accumulated.
+    void backward(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
+                  const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+                  const float* rstd, const float* gamma);
+
+private:
+    int64_t rows_ = 0, max_rows_ = 0, C_ = 0;
+    GradPartials partials_;  // [d_gamma | d_beta] per thread
+};
+
+}  // namespace cnx

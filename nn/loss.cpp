@@ -1,0 +1,50 @@
+#include "nn/loss.h"
+
+#include <cmath>
+
+#include "core/check.h"
+
+namespace cnx {
+
+double cross_entropy(float* dlogits, const float* logits, const int32_t* labels, int64_t N, int64_t K,
+                     float smoothing) {
+    double total = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const float* z = logits + n * K;
+        int32_t y = labels[n];
+        CNX_CHECK(y >= 0 && y < K, "label out of range");
+        double mx = z[0];
+        for (int64_t k = 1; k < K; k++) mx = std::max(mx, (double)z[k]);
+        double se = 0.0;
+        for (int64_t k = 0; k < K; k++) se += std::exp((double)z[k] - mx);
+        double lse = mx + std::log(se);
+        double mean_nll = 0.0;
+        for (int64_t k = 0; k < K; k++) mean_nll += lse - (double)z[k];
+        mean_nll /= (double)K;
+        total += (1.0 - smoothing) * (lse - (double)z[y]) + smoothing * mean_nll;
+        if (dlogits) {
+            float* d = dlogits + n * K;
+            for (int64_t k = 0; k < K; k++) {
+                double p = std::exp((double)z[k] - lse);
+                double target = smoothing / (double)K + (k == y ? 1.0 - smoothing : 0.0);
+                d[k] = (float)((p - target) / (double)N);
+            }
+        }
+    }
+    return total / (double)N;
+}
+
+int64_t count_topk_correct(const float* logits, const int32_t* labels, int64_t N, int64_t K, int64_t k) {
+    int64_t correct = 0;
+    for (int64_t n = 0; n < N; n++) {
+        const float* z = logits + n * K;
+        float zy = z[labels[n]];
+        int64_t better = 0;  // classes ranked above the label
+        for (int64_t j = 0; j < K; j++)
+            if (z[j] > zy || (z[j] == zy && j < labels[n])) better++;
+        if (better < k) correct++;
+    }
+    return correct;
+}
+
+}  // namespace cnx

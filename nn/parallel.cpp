@@ -1,0 +1,29 @@
+#include "nn/parallel.h"
+
+#include <cstring>
+
+namespace cnx {
+
+int num_threads() { return omp_get_max_threads(); }
+
+void set_num_threads(int n) {
+    if (n > 0) omp_set_num_threads(n);
+}
+
+void GradPartials::init(int64_t size) {
+    threads_ = std::max(1, num_threads());
+    size_ = size;
+    buf_.resize((size_t)(threads_ * size));
+}
+
+void GradPartials::clear() { buf_.zero(); }
+
+void GradPartials::reduce_into(float* grad, int64_t begin, int64_t count) const {
+    if (count < 0) count = size_ - begin;
+    for (int t = 0; t < threads_; t++) {
+        const float* s = buf_.data() + (int64_t)t * size_ + begin;
+        for (int64_t i = 0; i < count; i++) grad[i] += s[i];
+    }
+}
+
+}  // namespace cnx

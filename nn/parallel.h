@@ -1,0 +1,61 @@
+// Threading for the nn layer (OpenMP). Kernels never thread; layers split work with parallel_for,
+// whose partition depends only on the work size and the thread count, so per-thread partial sums
+// (weight gradients) add up in the same order every step: bit-identical results for a fixed
+// thread count.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/check.h"
+
+namespace cnx {
+
+// Threads used by our layers and by oneDNN (one OpenMP runtime serves both).
+int num_threads();
+// Sets the thread count (>= 1); 0 keeps the OpenMP default (OMP_NUM_THREADS or all cores).
+void set_num_threads(int n);
+
+// Calls f(begin, end, thread) on contiguous, equal slices of [0, n), one per thread.
+template <class F>
+void parallel_for(int64_t n, F&& f) {
+    if (n <= 0) return;
+    int nt = (int)std::min<int64_t>(num_threads(), n);
+    if (nt <= 1) {
+        f((int64_t)0, n, 0);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num();
+        int T = omp_get_num_threads();
+        int64_t b = n * t / T, e = n * (t + 1) / T;
+        if (b < e) f(b, e, t);
+    }
+}
+
+// Per-thread partial sums of a gradient vector, reduced in thread order (deterministic).
+class GradPartials {
+public:
+    void init(int64_t size);  // one slice of `size` floats per possible thread
+    // Zeroes every slice; call before the parallel region.
+    void clear();
+    float* slice(int thread) {
+        CNX_CHECK(thread < threads_, "more threads than when the layer was planned");
+        return buf_.data() + (int64_t)thread * size_;
+    }
+    // grad[i] += sum over threads (in order) of slice[t][begin + i], for i < count (default: all).
+    void reduce_into(float* grad, int64_t begin = 0, int64_t count = -1) const;
+    int64_t size() const { return size_; }
+
+private:
+    FloatBuffer buf_;
+    int64_t size_ = 0;
+    int threads_ = 0;
+};
+
+}  // namespace cnx

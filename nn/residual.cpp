@@ -1,0 +1,34 @@
+#include "nn/residual.h"
+
+#include "nn/parallel.h"
+
+namespace cnx {
+
+void drop_path_scales(float* scale, int64_t N, float p, Rng& rng) {
+    const float keep = 1.0f - p;
+    for (int64_t n = 0; n < N; n++) {
+        if (p <= 0.0f) {
+            scale[n] = 1.0f;
+            continue;
+        }
+        scale[n] = rng.uniform() < keep ? 1.0f / keep : 0.0f;
+    }
+}
+
+void residual_forward(float* x_out, const float* x_in, const float* y, const float* scale, int64_t N,
+                      int64_t per_sample) {
+    parallel_for(N * per_sample, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; i++) {
+            float s = scale ? scale[i / per_sample] : 1.0f;
+            x_out[i] = x_in[i] + s * y[i];
+        }
+    });
+}
+
+void residual_branch_grad(float* dy, const float* dx_out, const float* scale, int64_t N, int64_t per_sample) {
+    parallel_for(N * per_sample, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; i++) dy[i] = scale[i / per_sample] * dx_out[i];
+    });
+}
+
+}  // namespace cnx

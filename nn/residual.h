@@ -1,0 +1,20 @@
+// Residual connection with DropPath (stochastic depth, per sample):
+//   x_out = x_in + scale[n] * branch,  scale[n] = keep ? 1/(1-p) : 0  (timm drop_path, scale_by_keep).
+#pragma once
+
+#include <cstdint>
+
+#include "core/rng.h"
+
+namespace cnx {
+
+// Draws per-sample scales for drop rate p (all 1 when p == 0).
+void drop_path_scales(float* scale, int64_t N, float p, Rng& rng);
+
+// x_out = x_in + scale[n] * y over N samples of `per_sample` floats (scale null: 1). x_out may alias x_in.
+void residual_forward(float* x_out, const float* x_in, const float* y, const float* scale, int64_t N,
+                      int64_t per_sample);
+// dy = scale[n] * dx_out.
+void residual_branch_grad(float* dy, const float* dx_out, const float* scale, int64_t N, int64_t per_sample);
+
+}  // namespace cnx

@@ -1,0 +1,30 @@
+// Global Response Normalization (ConvNeXt V2), split into the passes a caller strings together per
+// sample over its rows x[r, c] (r: the sample's tokens, c < C channels):
+//   G[c]  = sqrt(sum_r x[r,c]^2)                     grn_sumsq (accumulates sum_r x^2)
+//   Nx[c] = G[c] / (mean_c' G[c'] + 1e-6)            (tiny, done by the caller)
+//   y     = gamma * (x * Nx) + beta + x               grn_apply
+// Backward, with dy given:
+//   S[c] = sum_r dy*x,  B[c] = sum_r dy               grn_bwd_reduce (accumulates)
+//   dgamma += Nx*S, dbeta += B, dNx = gamma*S, dG from dNx   (caller)
+//   dx = dy * (1 + gamma*Nx) + x * k[c],  k = dG / G  grn_bwd_apply
+#pragma once
+
+#include <cstdint>
+
+namespace cnx {
+
+typedef void (*grn_sumsq_fn)(float* sumsq, const float* x, int64_t rows, int64_t C);
+typedef void (*grn_apply_fn)(float* y, const float* x, const float* nx, const float* gamma, const float* beta,
+                             int64_t rows, int64_t C);
+typedef void (*grn_bwd_reduce_fn)(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
+typedef void (*grn_bwd_apply_fn)(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
+                                 const float* k, int64_t rows, int64_t C);
+
+void grn_sumsq_ref(float* sumsq, const float* x, int64_t rows, int64_t C);
+void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                   int64_t C);
+void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
+void grn_bwd_apply_ref(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
+                       const float* k, int64_t rows, int64_t C);
+
+}  // namespace cnx

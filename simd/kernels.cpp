@@ -1,0 +1,100 @@
+#include "simd/kernels.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "core/check.h"
+#include "core/cpu.h"
+
+namespace cnx {
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::REF: return "ref";
+        case Isa::AVX2: return "avx2";
+        case Isa::AVX512: return "avx512";
+    }
+    return "?";
+}
+
+Isa parse_isa(const std::string& name) {
+    if (name == "ref") return Isa::REF;
+    if (name == "avx2") return Isa::AVX2;
+    if (name == "avx512") return Isa::AVX512;
+    fail("CONVNEXTV2_ISA='%s': expected ref, avx2 or avx512", name.c_str());
+}
+
+bool isa_supported(Isa isa) {
+    switch (isa) {
+        case Isa::REF: return true;
+        case Isa::AVX2: return cpu_features().has_avx2();
+        case Isa::AVX512: return cpu_features().has_avx512();
+    }
+    return false;
+}
+
+Isa best_isa() {
+    if (isa_supported(Isa::AVX512)) return Isa::AVX512;
+    if (isa_supported(Isa::AVX2)) return Isa::AVX2;
+    return Isa::REF;
+}
+
+// Type-checks each row against its family's function-pointer type, then stores it untyped.
+#define CNX_KERNEL(family, isa, fn) \
+    {#family, Isa::isa, #fn, reinterpret_cast<void (*)()>(static_cast<family##_fn>(&fn))},
+static const KernelRow kRows[] = {
+#include "simd/kernels.inc"
+};
+#undef CNX_KERNEL
+
+const std::vector<KernelRow>& kernel_rows() {
+    static const std::vector<KernelRow> rows(std::begin(kRows), std::end(kRows));
+    return rows;
+}
+
+std::vector<KernelRow> kernel_rows(const std::string& family) {
+    std::vector<KernelRow> out;
+    for (const KernelRow& r : kernel_rows())
+        if (family == r.family) out.push_back(r);
+    return out;
+}
+
+Kernels kernels_for(Isa isa) {
+    Kernels k;
+    k.isa = isa;
+    // Per family, the highest-ISA row not above `isa`.
+#define CNX_KERNEL(family, row_isa, fn)                                 \
+    if (Isa::row_isa <= isa && (!k.family || Isa::row_isa >= best_##family)) { \
+        k.family = &fn;                                                 \
+        best_##family = Isa::row_isa;                                   \
+    }
+    Isa best_layernorm_fwd = Isa::REF, best_layernorm_bwd = Isa::REF, best_gelu_fwd = Isa::REF,
+        best_gelu_bwd = Isa::REF, best_grn_sumsq = Isa::REF, best_grn_apply = Isa::REF,
+        best_grn_bwd_reduce = Isa::REF, best_grn_bwd_apply = Isa::REF, best_dwconv_fwd = Isa::REF,
+        best_dwconv_bwd_data = Isa::REF, best_dwconv_bwd_wei = Isa::REF, best_adamw = Isa::REF;
+#include "simd/kernels.inc"
+#undef CNX_KERNEL
+    CNX_CHECK(k.layernorm_fwd && k.layernorm_bwd && k.gelu_fwd && k.gelu_bwd && k.grn_sumsq && k.grn_apply &&
+                  k.grn_bwd_reduce && k.grn_bwd_apply && k.dwconv_fwd && k.dwconv_bwd_data && k.dwconv_bwd_wei &&
+                  k.adamw,
+              "a kernel family has no reference row in simd/kernels.inc");
+    return k;
+}
+
+static Kernels choose() {
+    Isa isa = best_isa();
+    const char* env = std::getenv("CONVNEXTV2_ISA");
+    if (env && *env) {
+        isa = parse_isa(env);
+        if (!isa_supported(isa)) fail("CONVNEXTV2_ISA=%s: this CPU or OS does not support it", env);
+    }
+    return kernels_for(isa);
+}
+
+const Kernels& kernels() {
+    static const Kernels k = choose();
+    return k;
+}
+
+}  // namespace cnx

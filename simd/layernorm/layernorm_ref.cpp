@@ -1,0 +1,57 @@
+// Scalar reference LayerNorm: two passes per row (mean, then centred variance), fp32 throughout.
+#include <cmath>
+
+#include "simd/layernorm/layernorm.h"
+
+namespace cnx {
+
+static inline int64_t row_at(const int64_t* off, int64_t r, int64_t C) { return off ? off[r] : r * C; }
+
+void layernorm_fwd_ref(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
+                       const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
+                       float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float* x = src + row_at(src_off, r, C);
+        float* y = dst + row_at(dst_off, r, C);
+        float sum = 0.0f;
+        for (int64_t c = 0; c < C; c++) sum += x[c];
+        float mu = sum / (float)C;
+        float var = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            float d = x[c] - mu;
+            var += d * d;
+        }
+        var /= (float)C;
+        float rs = 1.0f / std::sqrt(var + eps);
+        for (int64_t c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * gamma[c] + beta[c];
+        if (mean) mean[r] = mu;
+        if (rstd) rstd[r] = rs;
+    }
+}
+
+void layernorm_bwd_ref(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
+                       const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+                       const float* rstd, const float* gamma, int64_t rows, int64_t C) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float* x = src + row_at(src_off, r, C);
+        const float* dy = d_dst + row_at(d_dst_off, r, C);
+        float* dx = d_src + row_at(d_src_off, r, C);
+        float mu = mean[r], rs = rstd[r];
+        float sum_g = 0.0f, sum_gx = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            float xhat = (x[c] - mu) * rs;
+            float g = dy[c] * gamma[c];
+            sum_g += g;
+            sum_gx += g * xhat;
+            d_gamma[c] += dy[c] * xhat;
+            d_beta[c] += dy[c];
+        }
+        float mg = sum_g / (float)C, mgx = sum_gx / (float)C;
+        for (int64_t c = 0; c < C; c++) {
+            float xhat = (x[c] - mu) * rs;
+            dx[c] = rs * (dy[c] * gamma[c] - mg - xhat * mgx);
+        }
+    }
+}
+
+}  // namespace cnx

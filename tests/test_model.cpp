@@ -1,0 +1,142 @@
+// The whole model against PyTorch fixtures (tests/reference/make_fixtures.py): logits, loss, every
+// parameter gradient, and a 5-step AdamW loss trajectory; parameter counts of all eight models.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "convnextv2/checkpoint.h"
+#include "convnextv2/model.h"
+#include "core/json.h"
+#include "nn/loss.h"
+#include "nn/optim.h"
+#include "tests/util.h"
+
+using namespace cnx;
+
+TEST_CASE("parameter counts of all eight models equal the paper's (1000 classes)") {
+    const std::pair<const char*, int64_t> expected[] = {
+        {"atto", 3708400},    {"femto", 5233240},   {"pico", 9066280},      {"nano", 15623800},
+        {"tiny", 28635496},   {"base", 88717800},   {"large", 197956840},   {"huge", 660289640},
+    };
+    for (const auto& e : expected) {
+        ParamLayout L = make_param_layout(model_config(e.first));
+        std::string model = e.first;
+        CAPTURE(model);
+        CHECK(L.total == e.second);
+        int64_t blocks = 0;
+        for (int s = 0; s < kStages; s++) blocks += model_config(e.first).depths[s];
+        // 20 outside the blocks + 10 per block (the official state_dict; 140 for atto).
+        CHECK(L.tensors.size() == (size_t)(20 + 10 * blocks));
+    }
+}
+
+namespace {
+
+struct Fixture {
+    SafetensorsReader file;
+    ModelConfig cfg;
+    int64_t batch = 0;
+    float smoothing = 0, lr = 0, wd = 0;
+
+    explicit Fixture(const std::string& name) : file(test::fixture_path(name)) {
+        REQUIRE_MESSAGE(file.meta("magic") == "convnextv2-fixture",
+                        "HINT: regenerate with /usr/bin/python3 tests/reference/make_fixtures.py");
+        REQUIRE(file.meta("version") == "1");
+        Json c = Json::parse(file.meta("config"));
+        cfg.name = "custom";
+        for (int s = 0; s < kStages; s++) {
+            cfg.depths[s] = (int)c.find("depths")->items()[(size_t)s].as_number();
+            cfg.dims[s] = (int)c.find("dims")->items()[(size_t)s].as_number();
+        }
+        cfg.in_chans = (int)c.find("in_chans")->as_number();
+        cfg.num_classes = (int)c.find("num_classes")->as_number();
+        cfg.stem_stride = (int)c.find("stem_stride")->as_number();
+        cfg.input_size = (int)c.find("input_size")->as_number();
+        cfg.mean.assign((size_t)cfg.in_chans, 0.0f);
+        cfg.std.assign((size_t)cfg.in_chans, 1.0f);
+        batch = (int64_t)c.find("batch")->as_number();
+        smoothing = std::stof(file.meta("smoothing"));
+        lr = std::stof(file.meta("lr"));
+        wd = std::stof(file.meta("weight_decay"));
+    }
+
+    std::vector<int32_t> labels() const {
+        std::vector<float> l = file.read_f32("labels");
+        return std::vector<int32_t>(l.begin(), l.end());
+    }
+};
+
+float max_abs(const std::vector<float>& v) {
+    float m = 0;
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
+}
+
+void check_model_against(const std::string& name) {
+    Fixture fx(name);
+    CAPTURE(name);
+    ConvNeXtV2 model(fx.cfg, fx.batch, true);
+    const ParamLayout& L = model.layout();
+    FloatBuffer P((size_t)L.total), G((size_t)L.total);
+    test::fill_formula(P.data(), L);
+    std::vector<float> images = fx.file.read_f32("images");
+    std::vector<int32_t> labels = fx.labels();
+    const int64_t N = fx.batch, K = fx.cfg.num_classes;
+
+    const float* logits = model.forward(P.data(), images.data());
+    std::vector<float> want_logits = fx.file.read_f32("logits");
+    CHECK_CLOSE(test::compare(logits, want_logits.data(), N * K, 1e-4, 1e-4 * max_abs(want_logits)), logits,
+                want_logits.data());
+
+    double loss = cross_entropy(model.dlogits(), logits, labels.data(), N, K, fx.smoothing);
+    CHECK(loss == doctest::Approx(fx.file.read_f32("loss")[0]).epsilon(1e-5));
+
+    model.backward(P.data(), G.data(), model.dlogits());
+    int checked = 0;
+    for (const ParamTensor& t : L.tensors) {
+        CAPTURE(t.name);
+        std::vector<float> got((size_t)t.numel);
+        tensor_to_official(t, G.data() + t.offset, got.data());
+        if (fx.file.has("grad." + t.name)) {
+            std::vector<float> want = fx.file.read_f32("grad." + t.name);
+            REQUIRE(want.size() == got.size());
+            CHECK_CLOSE(test::compare(got.data(), want.data(), t.numel, 2e-3, 2e-4 * max_abs(want), 0.99999),
+                        got.data(), want.data());
+        } else {
+            std::vector<float> want = fx.file.read_f32("gradsample." + t.name);
+            std::vector<int64_t> idx = test::sample_indices(t.numel);
+            std::vector<float> sampled;
+            for (int64_t i : idx) sampled.push_back(got[(size_t)i]);
+            CHECK_CLOSE(test::compare(sampled.data(), want.data(), (int64_t)idx.size(), 2e-3, 2e-4 * max_abs(want),
+                                      0.99999),
+                        sampled.data(), want.data());
+            double norm = 0;
+            for (float g : got) norm += (double)g * g;
+            CHECK(std::sqrt(norm) == doctest::Approx(fx.file.read_f32("gradnorm." + t.name)[0]).epsilon(1e-3));
+        }
+        checked++;
+    }
+    CHECK(checked == (int)L.tensors.size());
+
+    // 5 AdamW steps on the same batch (weight decay except 1-D, bias, GRN gamma/beta).
+    AdamW opt;
+    opt.init(param_groups(L, fx.wd, 1.0f), AdamWConfig{0.9f, 0.999f, 1e-8f});
+    FloatBuffer m((size_t)L.total), v((size_t)L.total);
+    std::vector<float> traj = fx.file.read_f32("trajectory");
+    test::fill_formula(P.data(), L);
+    for (size_t step = 0; step < traj.size(); step++) {
+        G.zero();
+        const float* z = model.forward(P.data(), images.data());
+        double l = cross_entropy(model.dlogits(), z, labels.data(), N, K, fx.smoothing);
+        CAPTURE(step);
+        CHECK(l == doctest::Approx(traj[step]).epsilon(2e-4));
+        model.backward(P.data(), G.data(), model.dlogits());
+        opt.update(P.data(), m.data(), v.data(), G.data(), fx.lr, (int64_t)step + 1);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("model vs PyTorch: reduced config, 3 channels, stem stride 2, odd batch") { check_model_against("tiny.safetensors"); }
+TEST_CASE("model vs PyTorch: reduced config, 1 channel, stem stride 1") { check_model_against("tiny_gray.safetensors"); }
+TEST_CASE("model vs PyTorch: atto at 64x64, batch 2") { check_model_against("atto64.safetensors"); }
