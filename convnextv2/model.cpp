@@ -11,7 +11,7 @@
 
 namespace cnx {
 
-ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, bool training)
+ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, bool training, PlanOnly)
     : cfg_(cfg), layout_(make_param_layout(cfg)), N_(batch), training_(training) {
     cfg_.validate();
     CNX_CHECK(batch >= 1, "batch must be positive");
@@ -21,6 +21,17 @@ ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, bool training)
         st.C = cfg_.dims[s];
         st.T = N_ * st.H * st.W;
     }
+}
+
+size_t ConvNeXtV2::planned_bytes(const ModelConfig& cfg, int64_t batch, bool training) {
+    ConvNeXtV2 m(cfg, batch, training, PlanOnly{});
+    Arena counter = Arena::counting();
+    m.plan(counter);
+    return counter.used();
+}
+
+ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, bool training)
+    : ConvNeXtV2(cfg, batch, training, PlanOnly{}) {
     Arena counter = Arena::counting();
     plan(counter);
     arena_.reserve(counter.used());

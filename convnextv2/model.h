@@ -59,6 +59,8 @@ struct StageLayers {
 class ConvNeXtV2 {
 public:
     ConvNeXtV2(const ModelConfig& cfg, int64_t batch, bool training);
+    // Bytes of the activation arena such a model plans (without building it).
+    static size_t planned_bytes(const ModelConfig& cfg, int64_t batch, bool training);
 
     const ModelConfig& config() const { return cfg_; }
     const ParamLayout& layout() const { return layout_; }
@@ -114,6 +116,8 @@ private:
     float* d_c_ = nullptr;       // [max T*C]
     float* d_4c_ = nullptr;      // [max T*4C]
 
+    struct PlanOnly {};
+    ConvNeXtV2(const ModelConfig& cfg, int64_t batch, bool training, PlanOnly);
     void plan(Arena& a);
     void block_forward(const float* P, int s, int j);
     void block_backward(const float* P, float* G, int s, int j, float* dx);

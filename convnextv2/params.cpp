@@ -146,8 +146,8 @@ std::vector<ParamGroup> param_groups(const ParamLayout& layout, float weight_dec
         ParamGroup g;
         g.offset = t.offset;
         g.count = t.numel;
-        g.weight_decay = t.no_decay ? 0.0f : weight_decay;
-        g.lr_scale = (float)std::pow((double)layer_decay, (double)(layout.num_layers + 1 - t.layer_id));
+        g.weight_decay = t.no_decay ? 0.0 : (double)weight_decay;
+        g.lr_scale = std::pow((double)layer_decay, (double)(layout.num_layers + 1 - t.layer_id));
         // Adjacent tensors with equal settings merge into one range.
         if (!groups.empty()) {
             ParamGroup& last = groups.back();

@@ -17,21 +17,55 @@ dnnl::stream& dnnl_cpu_stream() {
     return s;
 }
 
+// One scratchpad for every matmul (primitives run one at a time), grown at plan time: with
+// oneDNN's library-managed scratchpad, large temporary buffers were allocated and page-faulted
+// in on every execution (19% of an atto training step in perf).
+static FloatBuffer& shared_scratchpad() {
+    static FloatBuffer buf;
+    return buf;
+}
+
 static dnnl::memory::desc md(dims d, dims strides) { return dnnl::memory::desc(d, dt::f32, strides); }
 
-static dnnl::matmul make_matmul(const dnnl::memory::desc& src, const dnnl::memory::desc& wei,
-                                const dnnl::memory::desc* bias, const dnnl::memory::desc& dst, bool sum,
-                                dnnl::matmul::primitive_desc* pd_out = nullptr) {
+void Linear::Gemm::create(const dnnl::memory::desc& src, const dnnl::memory::desc& wei,
+                          const dnnl::memory::desc* bias, const dnnl::memory::desc& dst, bool accumulate) {
     dnnl::primitive_attr attr;
-    if (sum) {
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (accumulate) {
         dnnl::post_ops po;
         po.append_sum(1.0f);
         attr.set_post_ops(po);
     }
     dnnl::matmul::desc d = bias ? dnnl::matmul::desc(src, wei, *bias, dst) : dnnl::matmul::desc(src, wei, dst);
-    dnnl::matmul::primitive_desc pd(d, attr, dnnl_cpu_engine());
-    if (pd_out) *pd_out = pd;
-    return dnnl::matmul(pd);
+    pd = dnnl::matmul::primitive_desc(d, attr, dnnl_cpu_engine());
+    prim = dnnl::matmul(pd);
+    size_t bytes = pd.scratchpad_desc().get_size();
+    FloatBuffer& buf = shared_scratchpad();
+    if (bytes > buf.size() * sizeof(float)) buf.resize((bytes + sizeof(float) - 1) / sizeof(float));
+    scratch = dnnl::memory(pd.scratchpad_desc(), dnnl_cpu_engine(), DNNL_MEMORY_NONE);
+    this->src = dnnl::memory(src, dnnl_cpu_engine(), DNNL_MEMORY_NONE);
+    this->wei = dnnl::memory(wei, dnnl_cpu_engine(), DNNL_MEMORY_NONE);
+    this->dst = dnnl::memory(dst, dnnl_cpu_engine(), DNNL_MEMORY_NONE);
+    if (bias) this->bias = dnnl::memory(*bias, dnnl_cpu_engine(), DNNL_MEMORY_NONE);
+}
+
+void Linear::Gemm::run(const float* s, const float* w, const float* b, float* d) {
+    src.set_data_handle(const_cast<float*>(s));
+    wei.set_data_handle(const_cast<float*>(w));
+    dst.set_data_handle(d);
+    scratch.set_data_handle(shared_scratchpad().data());
+    if (b) {
+        bias.set_data_handle(const_cast<float*>(b));
+        prim.execute(dnnl_cpu_stream(), {{DNNL_ARG_SRC, src},
+                                         {DNNL_ARG_WEIGHTS, wei},
+                                         {DNNL_ARG_BIAS, bias},
+                                         {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCRATCHPAD, scratch}});
+    } else {
+        prim.execute(dnnl_cpu_stream(),
+                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch}});
+    }
+    dnnl_cpu_stream().wait();
 }
 
 void Linear::init(int64_t M, int64_t K, int64_t N) {
@@ -41,74 +75,33 @@ void Linear::init(int64_t M, int64_t K, int64_t N) {
     N_ = N;
     db_partials_.init(N);
     if (M == 0) return;
-    dnnl::engine& eng = dnnl_cpu_engine();
-    // forward: src x [M,K], weights W^T [K,N] (W stored [N,K]), dst y [M,N]
-    auto x_md = md({M, K}, {K, 1});
-    auto wT_md = md({K, N}, {1, K});
-    auto b_md = md({1, N}, {N, 1});
-    auto y_md = md({M, N}, {N, 1});
-    fwd_ = make_matmul(x_md, wT_md, &b_md, y_md, false, &fwd_pd_);
-    fwd_nobias_ = make_matmul(x_md, wT_md, nullptr, y_md, false);
-    x_mem_ = dnnl::memory(x_md, eng, DNNL_MEMORY_NONE);
-    w_fwd_mem_ = dnnl::memory(wT_md, eng, DNNL_MEMORY_NONE);
-    b_mem_ = dnnl::memory(b_md, eng, DNNL_MEMORY_NONE);
-    y_mem_ = dnnl::memory(y_md, eng, DNNL_MEMORY_NONE);
-    // backward data: src dy [M,N], weights W [N,K], dst dx [M,K]
-    auto dy_md = md({M, N}, {N, 1});
-    auto w_md = md({N, K}, {K, 1});
-    auto dx_md = md({M, K}, {K, 1});
-    bwd_data_ = make_matmul(dy_md, w_md, nullptr, dx_md, false);
-    bwd_data_acc_ = make_matmul(dy_md, w_md, nullptr, dx_md, true);
-    dy_mem_ = dnnl::memory(dy_md, eng, DNNL_MEMORY_NONE);
-    w_mem_ = dnnl::memory(w_md, eng, DNNL_MEMORY_NONE);
-    dx_mem_ = dnnl::memory(dx_md, eng, DNNL_MEMORY_NONE);
-    // backward weights: src dy^T [N,M], weights x [M,K], dst dW [N,K] (+= via the sum post-op)
-    auto dyT_md = md({N, M}, {1, N});
-    auto xw_md = md({M, K}, {K, 1});
-    auto dw_md = md({N, K}, {K, 1});
-    bwd_wei_ = make_matmul(dyT_md, xw_md, nullptr, dw_md, true);
-    dyT_mem_ = dnnl::memory(dyT_md, eng, DNNL_MEMORY_NONE);
-    xw_mem_ = dnnl::memory(xw_md, eng, DNNL_MEMORY_NONE);
-    dw_mem_ = dnnl::memory(dw_md, eng, DNNL_MEMORY_NONE);
+    // forward: x [M,K] times W^T [K,N] (W stored [N,K]) + b -> y [M,N]
+    const auto x = md({M, K}, {K, 1}), wT = md({K, N}, {1, K}), b = md({1, N}, {N, 1}), y = md({M, N}, {N, 1});
+    fwd_.create(x, wT, &b, y, false);
+    fwd_nobias_.create(x, wT, nullptr, y, false);
+    // backward data: dy [M,N] times W [N,K] -> dx [M,K]
+    const auto w = md({N, K}, {K, 1});
+    bwd_data_.create(y, w, nullptr, x, false);
+    bwd_data_acc_.create(y, w, nullptr, x, true);
+    // backward weights: dy^T [N,M] times x [M,K] -> dW [N,K], accumulated by the sum post-op
+    bwd_wei_.create(md({N, M}, {1, N}), x, nullptr, w, true);
 }
 
-const char* Linear::forward_impl() const { return M_ ? fwd_pd_.impl_info_str() : "none"; }
+const char* Linear::forward_impl() const { return M_ ? fwd_.pd.impl_info_str() : "none"; }
 
 void Linear::forward(float* y, const float* x, const float* W, const float* b) {
     if (M_ == 0) return;
-    x_mem_.set_data_handle(const_cast<float*>(x));
-    w_fwd_mem_.set_data_handle(const_cast<float*>(W));
-    y_mem_.set_data_handle(y);
-    if (b) {
-        b_mem_.set_data_handle(const_cast<float*>(b));
-        fwd_.execute(dnnl_cpu_stream(), {{DNNL_ARG_SRC, x_mem_},
-                                         {DNNL_ARG_WEIGHTS, w_fwd_mem_},
-                                         {DNNL_ARG_BIAS, b_mem_},
-                                         {DNNL_ARG_DST, y_mem_}});
-    } else {
-        fwd_nobias_.execute(dnnl_cpu_stream(),
-                            {{DNNL_ARG_SRC, x_mem_}, {DNNL_ARG_WEIGHTS, w_fwd_mem_}, {DNNL_ARG_DST, y_mem_}});
-    }
-    dnnl_cpu_stream().wait();
+    (b ? fwd_ : fwd_nobias_).run(x, W, b, y);
 }
 
 void Linear::backward_data(float* dx, const float* dy, const float* W, bool accumulate) {
     if (M_ == 0) return;
-    dy_mem_.set_data_handle(const_cast<float*>(dy));
-    w_mem_.set_data_handle(const_cast<float*>(W));
-    dx_mem_.set_data_handle(dx);
-    (accumulate ? bwd_data_acc_ : bwd_data_)
-        .execute(dnnl_cpu_stream(), {{DNNL_ARG_SRC, dy_mem_}, {DNNL_ARG_WEIGHTS, w_mem_}, {DNNL_ARG_DST, dx_mem_}});
-    dnnl_cpu_stream().wait();
+    (accumulate ? bwd_data_acc_ : bwd_data_).run(dy, W, nullptr, dx);
 }
 
 void Linear::backward_weights(float* dW, float* db, const float* dy, const float* x) {
     if (M_ == 0) return;
-    dyT_mem_.set_data_handle(const_cast<float*>(dy));
-    xw_mem_.set_data_handle(const_cast<float*>(x));
-    dw_mem_.set_data_handle(dW);
-    bwd_wei_.execute(dnnl_cpu_stream(), {{DNNL_ARG_SRC, dyT_mem_}, {DNNL_ARG_WEIGHTS, xw_mem_}, {DNNL_ARG_DST, dw_mem_}});
-    dnnl_cpu_stream().wait();
+    bwd_wei_.run(dy, x, nullptr, dW);
     if (!db) return;
     db_partials_.clear();
     const int64_t N = N_;

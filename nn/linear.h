@@ -35,12 +35,17 @@ public:
     const char* forward_impl() const;
 
 private:
+    // One matmul primitive with its memory objects (handles re-pointed at each run).
+    struct Gemm {
+        dnnl::matmul::primitive_desc pd;
+        dnnl::matmul prim;
+        dnnl::memory src, wei, bias, dst, scratch;
+        void create(const dnnl::memory::desc& src, const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
+                    const dnnl::memory::desc& dst, bool accumulate);
+        void run(const float* src, const float* wei, const float* bias, float* dst);
+    };
     int64_t M_ = 0, K_ = 0, N_ = 0;
-    dnnl::matmul fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;
-    dnnl::matmul::primitive_desc fwd_pd_;
-    dnnl::memory x_mem_, w_fwd_mem_, b_mem_, y_mem_;   // forward
-    dnnl::memory dy_mem_, w_mem_, dx_mem_;             // backward data
-    dnnl::memory dyT_mem_, xw_mem_, dw_mem_;           // backward weights
+    Gemm fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;
     GradPartials db_partials_;
 };
 

@@ -18,21 +18,12 @@ void AdamW::init(const std::vector<ParamGroup>& groups, const AdamWConfig& cfg) 
             chunks_.push_back(Chunk{g.offset + o, std::min(kOptChunk, g.count - o), g.lr_scale, g.weight_decay});
 }
 
-void AdamW::update(float* params, float* m, float* v, const float* grads, float lr, int64_t step) const {
+void AdamW::update(float* params, float* m, float* v, const float* grads, double lr, int64_t step) const {
     const Kernels& k = kernels();
-    const float bc1 = (float)(1.0 - std::pow((double)cfg_.beta1, (double)step));
-    const float bc2_sqrt = (float)std::sqrt(1.0 - std::pow((double)cfg_.beta2, (double)step));
     parallel_for((int64_t)chunks_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
             const Chunk& c = chunks_[(size_t)i];
-            AdamWStep s;
-            s.lr = lr * c.lr_scale;
-            s.weight_decay = c.weight_decay;
-            s.beta1 = cfg_.beta1;
-            s.beta2 = cfg_.beta2;
-            s.eps = cfg_.eps;
-            s.bias_correction1 = bc1;
-            s.bias_correction2_sqrt = bc2_sqrt;
+            const AdamWStep s = adamw_step(lr * c.lr_scale, c.weight_decay, cfg_.beta1, cfg_.beta2, cfg_.eps, step);
             k.adamw(params + c.offset, m + c.offset, v + c.offset, grads + c.offset, c.count, &s);
         }
     });

@@ -9,24 +9,24 @@ namespace cnx {
 
 struct ParamGroup {
     int64_t offset = 0, count = 0;  // a range of the flat buffer
-    float lr_scale = 1.0f;
-    float weight_decay = 0.0f;
+    double lr_scale = 1.0;
+    double weight_decay = 0.0;
 };
 
 struct AdamWConfig {
-    float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
 class AdamW {
 public:
     void init(const std::vector<ParamGroup>& groups, const AdamWConfig& cfg);
     // One update with learning rate lr; `step` counts from 1.
-    void update(float* params, float* m, float* v, const float* grads, float lr, int64_t step) const;
+    void update(float* params, float* m, float* v, const float* grads, double lr, int64_t step) const;
 
 private:
     struct Chunk {
         int64_t offset, count;
-        float lr_scale, weight_decay;
+        double lr_scale, weight_decay;
     };
     std::vector<Chunk> chunks_;
     AdamWConfig cfg_;

@@ -120,7 +120,7 @@ void check_model_against(const std::string& name) {
 
     // 5 AdamW steps on the same batch (weight decay except 1-D, bias, GRN gamma/beta).
     AdamW opt;
-    opt.init(param_groups(L, fx.wd, 1.0f), AdamWConfig{0.9f, 0.999f, 1e-8f});
+    opt.init(param_groups(L, fx.wd, 1.0f), AdamWConfig{0.9, 0.999, 1e-8});
     FloatBuffer m((size_t)L.total), v((size_t)L.total);
     std::vector<float> traj = fx.file.read_f32("trajectory");
     test::fill_formula(P.data(), L);

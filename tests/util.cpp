@@ -104,7 +104,8 @@ static Compare compare_impl(const float* got, const T* want, int64_t n, double r
         ng += g * g;
         nw += w * w;
     }
-    c.cosine = (ng == 0 && nw == 0) ? 1.0 : dot / std::sqrt(ng * nw + 1e-300);
+    // A zero reference (e.g. a gradient that vanishes exactly) has no direction: elementwise only.
+    c.cosine = nw == 0 ? 1.0 : dot / std::sqrt(ng * nw + 1e-300);
     c.ok = c.bad == 0 && c.cosine >= min_cos;
     return c;
 }

@@ -1,6 +1,8 @@
 // AdamW update (decoupled weight decay), in PyTorch's order of operations:
 //   p *= 1 - lr*wd;  m += (1-beta1)(g - m);  v = beta2 v + (1-beta2) g^2;
 //   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps),  bc_k = 1 - beta_k^step.
+// The scalar factors are computed in double by the caller and rounded once, as PyTorch does with
+// its Python-float hyper-parameters (1 - 0.999 in double, not 1.0f - 0.999f).
 #pragma once
 
 #include <cstdint>
@@ -8,15 +10,22 @@
 namespace cnx {
 
 struct AdamWStep {
-    float lr;
-    float weight_decay;
-    float beta1, beta2, eps;
-    float bias_correction1;       // 1 - beta1^step
+    float decay;                  // 1 - lr * weight_decay
+    float step_size;              // lr / (1 - beta1^step)
+    float one_minus_beta1;
+    float beta2, one_minus_beta2;
+    float eps;
     float bias_correction2_sqrt;  // sqrt(1 - beta2^step)
 };
+
+// The factors of one update (in double, rounded once).
+AdamWStep adamw_step(double lr, double weight_decay, double beta1, double beta2, double eps, int64_t step);
 
 typedef void (*adamw_fn)(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
 
 void adamw_ref(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
+
+void adamw_avx2(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
+void adamw_avx512(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
 
 }  // namespace cnx

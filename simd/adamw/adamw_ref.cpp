@@ -5,16 +5,26 @@
 
 namespace cnx {
 
+AdamWStep adamw_step(double lr, double weight_decay, double beta1, double beta2, double eps, int64_t step) {
+    AdamWStep s;
+    s.decay = (float)(1.0 - lr * weight_decay);
+    s.step_size = (float)(lr / (1.0 - std::pow(beta1, (double)step)));
+    s.one_minus_beta1 = (float)(1.0 - beta1);
+    s.beta2 = (float)beta2;
+    s.one_minus_beta2 = (float)(1.0 - beta2);
+    s.eps = (float)eps;
+    s.bias_correction2_sqrt = (float)std::sqrt(1.0 - std::pow(beta2, (double)step));
+    return s;
+}
+
 void adamw_ref(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
-    const float decay = 1.0f - s->lr * s->weight_decay;
-    const float step_size = s->lr / s->bias_correction1;
     for (int64_t i = 0; i < n; i++) {
         float g = grad[i];
-        float p = param[i] * decay;
-        float mi = m[i] + (1.0f - s->beta1) * (g - m[i]);
-        float vi = s->beta2 * v[i] + (1.0f - s->beta2) * g * g;
+        float p = param[i] * s->decay;
+        float mi = m[i] + s->one_minus_beta1 * (g - m[i]);
+        float vi = s->beta2 * v[i] + s->one_minus_beta2 * (g * g);
         float denom = std::sqrt(vi) / s->bias_correction2_sqrt + s->eps;
-        param[i] = p - step_size * (mi / denom);
+        param[i] = p - s->step_size * (mi / denom);
         m[i] = mi;
         v[i] = vi;
     }

@@ -33,5 +33,17 @@ void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, int
                          int64_t h0, int64_t h1, int64_t w0, int64_t w1);
 void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H, int64_t W,
                         int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+void dwconv_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, int64_t H, int64_t W,
+                    int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+void dwconv_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, int64_t H, int64_t W, int64_t C,
+                         int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+void dwconv_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H, int64_t W,
+                        int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+void dwconv_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, int64_t H, int64_t W,
+                    int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+void dwconv_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, int64_t H, int64_t W, int64_t C,
+                         int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+void dwconv_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H, int64_t W,
+                        int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
 
 }  // namespace cnx

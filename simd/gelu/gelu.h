@@ -12,5 +12,9 @@ typedef void (*gelu_bwd_fn)(float* dx, const float* dy, const float* x, int64_t 
 
 void gelu_fwd_ref(float* y, const float* x, int64_t n);
 void gelu_bwd_ref(float* dx, const float* dy, const float* x, int64_t n);
+void gelu_fwd_avx2(float* y, const float* x, int64_t n);
+void gelu_bwd_avx2(float* dx, const float* dy, const float* x, int64_t n);
+void gelu_fwd_avx512(float* y, const float* x, int64_t n);
+void gelu_bwd_avx512(float* dx, const float* dy, const float* x, int64_t n);
 
 }  // namespace cnx

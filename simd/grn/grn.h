@@ -27,4 +27,17 @@ void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int
 void grn_bwd_apply_ref(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
                        const float* k, int64_t rows, int64_t C);
 
+void grn_sumsq_avx2(float* sumsq, const float* x, int64_t rows, int64_t C);
+void grn_apply_avx2(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                   int64_t C);
+void grn_bwd_reduce_avx2(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
+void grn_bwd_apply_avx2(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
+                       const float* k, int64_t rows, int64_t C);
+void grn_sumsq_avx512(float* sumsq, const float* x, int64_t rows, int64_t C);
+void grn_apply_avx512(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                   int64_t C);
+void grn_bwd_reduce_avx512(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
+void grn_bwd_apply_avx512(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
+                       const float* k, int64_t rows, int64_t C);
+
 }  // namespace cnx

@@ -33,4 +33,17 @@ void layernorm_bwd_ref(float* d_src, const int64_t* d_src_off, float* d_gamma, f
                        const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
                        const float* rstd, const float* gamma, int64_t rows, int64_t C);
 
+void layernorm_fwd_avx2(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
+                       const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
+                       float eps);
+void layernorm_bwd_avx2(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
+                       const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+                       const float* rstd, const float* gamma, int64_t rows, int64_t C);
+void layernorm_fwd_avx512(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
+                       const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
+                       float eps);
+void layernorm_bwd_avx512(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
+                       const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+                       const float* rstd, const float* gamma, int64_t rows, int64_t C);
+
 }  // namespace cnx

@@ -1,0 +1,33 @@
+// AdamW over the vector traits of simd/vec.h, in the reference's order of operations (a true
+// division and square root, so results match the scalar reference closely).
+#pragma once
+
+#include "simd/adamw/adamw.h"
+#include "simd/vec.h"
+
+namespace cnx {
+namespace {
+
+template <class T>
+void adamw_simd(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
+    using V = typename T::V;
+    const V decay = T::set1(s->decay);
+    const V step_size = T::set1(s->step_size);
+    const V one_b1 = T::set1(s->one_minus_beta1), b2 = T::set1(s->beta2), one_b2 = T::set1(s->one_minus_beta2);
+    const V bc2 = T::set1(s->bias_correction2_sqrt), eps = T::set1(s->eps);
+    for (int64_t i = 0; i < n; i += T::kWidth) {
+        const auto k = T::tail(n - i);
+        const V g = T::load(grad + i, k);
+        const V p = T::mul(T::load(param + i, k), decay);
+        V mi = T::load(m + i, k);
+        mi = T::fmadd(one_b1, T::sub(g, mi), mi);
+        const V vi = T::fmadd(b2, T::load(v + i, k), T::mul(one_b2, T::mul(g, g)));
+        const V denom = T::add(T::div(T::sqrt(vi), bc2), eps);
+        T::store(param + i, k, T::fnmadd(step_size, T::div(mi, denom), p));
+        T::store(m + i, k, mi);
+        T::store(v + i, k, vi);
+    }
+}
+
+}  // namespace
+}  // namespace cnx

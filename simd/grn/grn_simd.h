@@ -1,0 +1,106 @@
+// GRN passes over the vector traits of simd/vec.h. The reductions keep up to kGroups channel groups
+// of accumulators in registers and walk the rows once per chunk of groups, so a [rows, C] matrix
+// larger than the caches streams through memory once, not once per channel group.
+#pragma once
+
+#include "simd/grn/grn.h"
+#include "simd/vec.h"
+
+namespace cnx {
+namespace {
+
+template <class T>
+constexpr int grn_groups() {
+    return T::kWidth == 16 ? 8 : 4;
+}
+
+template <class T>
+void grn_sumsq_simd(float* sumsq, const float* x, int64_t rows, int64_t C) {
+    using V = typename T::V;
+    constexpr int G = grn_groups<T>();
+    for (int64_t c0 = 0; c0 < C; c0 += G * T::kWidth) {
+        V acc[G];
+        typename T::Mask m[G];
+        int ng = 0;
+        for (int g = 0; g < G && c0 + g * T::kWidth < C; g++, ng++) {
+            acc[g] = T::zero();
+            m[g] = T::tail(C - c0 - g * T::kWidth);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const float* row = x + r * C + c0;
+            for (int g = 0; g < ng; g++) {
+                const V v = T::load(row + g * T::kWidth, m[g]);
+                acc[g] = T::fmadd(v, v, acc[g]);
+            }
+        }
+        for (int g = 0; g < ng; g++) {
+            float* s = sumsq + c0 + g * T::kWidth;
+            T::store(s, m[g], T::add(T::load(s, m[g]), acc[g]));
+        }
+    }
+}
+
+template <class T>
+void grn_apply_simd(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                    int64_t C) {
+    using V = typename T::V;
+    for (int64_t r = 0; r < rows; r++) {
+        const float* xr = x + r * C;
+        float* yr = y + r * C;
+        for (int64_t c = 0; c < C; c += T::kWidth) {
+            const auto m = T::tail(C - c);
+            const V v = T::load(xr + c, m);
+            const V t = T::mul(v, T::load(nx + c, m));
+            T::store(yr + c, m, T::add(T::fmadd(T::load(gamma + c, m), t, T::load(beta + c, m)), v));
+        }
+    }
+}
+
+template <class T>
+void grn_bwd_reduce_simd(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {
+    using V = typename T::V;
+    constexpr int G = grn_groups<T>() / 2;
+    for (int64_t c0 = 0; c0 < C; c0 += G * T::kWidth) {
+        V as[G], ab[G];
+        typename T::Mask m[G];
+        int ng = 0;
+        for (int g = 0; g < G && c0 + g * T::kWidth < C; g++, ng++) {
+            as[g] = ab[g] = T::zero();
+            m[g] = T::tail(C - c0 - g * T::kWidth);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const float* xr = x + r * C + c0;
+            const float* gr = dy + r * C + c0;
+            for (int g = 0; g < ng; g++) {
+                const V d = T::load(gr + g * T::kWidth, m[g]);
+                as[g] = T::fmadd(d, T::load(xr + g * T::kWidth, m[g]), as[g]);
+                ab[g] = T::add(ab[g], d);
+            }
+        }
+        for (int g = 0; g < ng; g++) {
+            const int64_t c = c0 + g * T::kWidth;
+            T::store(s + c, m[g], T::add(T::load(s + c, m[g]), as[g]));
+            T::store(b + c, m[g], T::add(T::load(b + c, m[g]), ab[g]));
+        }
+    }
+}
+
+template <class T>
+void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
+                        const float* k, int64_t rows, int64_t C) {
+    using V = typename T::V;
+    const V one = T::set1(1.0f);
+    for (int64_t r = 0; r < rows; r++) {
+        const float* xr = x + r * C;
+        const float* gr = dy + r * C;
+        float* dr = dx + r * C;
+        for (int64_t c = 0; c < C; c += T::kWidth) {
+            const auto m = T::tail(C - c);
+            const V scale = T::fmadd(T::load(gamma + c, m), T::load(nx + c, m), one);
+            T::store(dr + c, m, T::fmadd(T::load(xr + c, m), T::load(k + c, m), T::mul(T::load(gr + c, m), scale)));
+        }
+    }
+}
+
+}  // namespace
+}  // namespace cnx

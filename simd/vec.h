@@ -1,0 +1,156 @@
+// Vector traits for the SIMD kernel templates: Avx512 (16 lanes) and Avx2 (8 lanes, FMA). A kernel
+// family writes its body once as a template over these traits (simd/<family>/<family>_simd.h); the
+// files <family>_avx512.cpp and <family>_avx2.cpp instantiate it, and only they get the ISA flags.
+//
+// Everything here sits in an anonymous namespace so each ISA's translation unit keeps its own copy:
+// the linker can never merge an AVX-512 instantiation into the AVX2 build of a function.
+//
+// Tails: every channel loop runs over groups of kWidth lanes with a tail mask, so nothing is read or
+// written past the end of a row (masked loads return zeros in the inactive lanes).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace cnx {
+namespace {
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+struct Avx512 {
+    using V = __m512;
+    using Mask = __mmask16;  // lanes of a channel group
+    using Cmp = __mmask16;   // result of a comparison
+    static constexpr int kWidth = 16;
+
+    static inline Mask tail(int64_t n) { return n >= 16 ? (Mask)0xffff : (Mask)((1u << n) - 1u); }
+    static inline V zero() { return _mm512_setzero_ps(); }
+    static inline V set1(float x) { return _mm512_set1_ps(x); }
+    static inline V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+    static inline V keep(Mask m, V v) { return _mm512_maskz_mov_ps(m, v); }  // zero inactive lanes
+    static inline void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+    static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+    static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    static inline V div(V a, V b) { return _mm512_div_ps(a, b); }
+    static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }   // a*b + c
+    static inline V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); } // c - a*b
+    static inline V fmsub(V a, V b, V c) { return _mm512_fmsub_ps(a, b, c); }   // a*b - c
+    static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
+    static inline V min(V a, V b) { return _mm512_min_ps(a, b); }
+    static inline V sqrt(V a) { return _mm512_sqrt_ps(a); }
+    static inline V abs(V a) { return _mm512_abs_ps(a); }
+    static inline V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    // 2^n for integral n in [-126, 127].
+    static inline V pow2i(V n) {
+        __m512i i = _mm512_cvtps_epi32(n);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
+    }
+    static inline Cmp ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+    static inline V select(Cmp m, V if_false, V if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
+    static inline float reduce_add(V v) { return _mm512_reduce_add_ps(v); }
+};
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+struct Avx2 {
+    using V = __m256;
+    using Mask = __m256i;
+    using Cmp = __m256;
+    static constexpr int kWidth = 8;
+
+    static inline Mask tail(int64_t n) {
+        if (n >= 8) return _mm256_set1_epi32(-1);
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+    }
+    static inline V zero() { return _mm256_setzero_ps(); }
+    static inline V set1(float x) { return _mm256_set1_ps(x); }
+    static inline V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+    static inline V keep(Mask m, V v) { return _mm256_and_ps(v, _mm256_castsi256_ps(m)); }
+    static inline void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
+    static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
+    static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+    static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+    static inline V div(V a, V b) { return _mm256_div_ps(a, b); }
+    static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static inline V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+    static inline V fmsub(V a, V b, V c) { return _mm256_fmsub_ps(a, b, c); }
+    static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
+    static inline V min(V a, V b) { return _mm256_min_ps(a, b); }
+    static inline V sqrt(V a) { return _mm256_sqrt_ps(a); }
+    static inline V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+    static inline V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    static inline V pow2i(V n) {
+        __m256i i = _mm256_cvtps_epi32(n);
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
+    }
+    static inline Cmp ge(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+    static inline V select(Cmp m, V if_false, V if_true) { return _mm256_blendv_ps(if_false, if_true, m); }
+    static inline float reduce_add(V v) {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+    }
+};
+#endif
+
+// exp(a + b) for a "hi + lo" argument (|b| small against |a| or both small), about 1 ulp: the
+// reduction r = a - n*ln2 is exact in its high part, so the lo word is not lost to rounding of a.
+// Underflows to 0 below -87; arguments are clamped at +88.
+template <class T>
+inline typename T::V exp_hilo(typename T::V a, typename T::V b) {
+    using V = typename T::V;
+    const V x = T::add(a, b);
+    V n = T::round(T::mul(x, T::set1(1.44269504088896341f)));
+    n = T::max(T::min(n, T::set1(127.0f)), T::set1(-127.0f));
+    // ln2 split: ln2_hi has 16 significant bits so n*ln2_hi is exact for |n| <= 127.
+    V r = T::fnmadd(n, T::set1(0.693145751953125f), a);
+    r = T::fnmadd(n, T::set1(1.428606765330187e-06f), r);
+    r = T::add(r, b);
+    // exp(r) on [-ln2/2, ln2/2]: degree-7 Taylor polynomial (truncation < 2e-9 relative).
+    V p = T::set1(1.0f / 5040.0f);
+    p = T::fmadd(p, r, T::set1(1.0f / 720.0f));
+    p = T::fmadd(p, r, T::set1(1.0f / 120.0f));
+    p = T::fmadd(p, r, T::set1(1.0f / 24.0f));
+    p = T::fmadd(p, r, T::set1(1.0f / 6.0f));
+    p = T::fmadd(p, r, T::set1(0.5f));
+    p = T::fmadd(p, r, T::set1(1.0f));
+    p = T::fmadd(p, r, T::set1(1.0f));
+    V y = T::mul(p, T::pow2i(n));
+    // Below -87.3 the result is 0 (flush the subnormal range).
+    return T::select(T::ge(x, T::set1(-87.3f)), T::zero(), y);
+}
+
+// Phi(x) = 0.5 * erfc(-x / sqrt(2)), the normal CDF, and optionally the density
+// phi(x) = exp(-x^2/2) / sqrt(2 pi). erfc(z) = t * exp(-z^2 + P(t)), t = 1/(1 + z/2): the Chebyshev
+// fit of Numerical Recipes (erfcc, relative error < 1.2e-7 for all z >= 0). z^2 = x^2/2 is formed
+// exactly as hi + lo with an FMA, so large |x| keeps full relative precision in the tails.
+template <class T>
+inline typename T::V normal_cdf(typename T::V x, typename T::V* pdf) {
+    using V = typename T::V;
+    const V z = T::mul(T::abs(x), T::set1(0.70710678118654752f));
+    const V t = T::div(T::set1(1.0f), T::fmadd(z, T::set1(0.5f), T::set1(1.0f)));
+    V p = T::set1(0.17087277f);
+    p = T::fmadd(p, t, T::set1(-0.82215223f));
+    p = T::fmadd(p, t, T::set1(1.48851587f));
+    p = T::fmadd(p, t, T::set1(-1.13520398f));
+    p = T::fmadd(p, t, T::set1(0.27886807f));
+    p = T::fmadd(p, t, T::set1(-0.18628806f));
+    p = T::fmadd(p, t, T::set1(0.09678418f));
+    p = T::fmadd(p, t, T::set1(0.37409196f));
+    p = T::fmadd(p, t, T::set1(1.00002368f));
+    p = T::fmadd(p, t, T::set1(-1.26551223f));
+    const V hi = T::mul(x, x);
+    const V lo = T::fmsub(x, x, hi);  // x*x - hi, exact
+    const V a = T::mul(hi, T::set1(-0.5f));
+    const V b = T::mul(lo, T::set1(-0.5f));
+    const V half_erfc = T::mul(T::mul(t, exp_hilo<T>(a, T::add(b, p))), T::set1(0.5f));
+    if (pdf) *pdf = T::mul(exp_hilo<T>(a, b), T::set1(0.39894228040143268f));
+    // x >= 0: 1 - erfc(z)/2;  x < 0: erfc(z)/2
+    return T::select(T::ge(x, T::zero()), half_erfc, T::sub(T::set1(1.0f), half_erfc));
+}
+
+}  // namespace
+}  // namespace cnx

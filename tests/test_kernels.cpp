@@ -1,0 +1,446 @@
+// Every kernel variant of simd/kernels.inc against a plain double-precision formula, through one
+// tester per family. Variants the CPU lacks are skipped with a message, never passed silently.
+// Sizes: channel counts 1..33, primes and the ConvNeXt widths; misaligned pointers; mostly-zero
+// outputs are rejected as untrustworthy.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "core/rng.h"
+#include "simd/kernels.h"
+#include "tests/util.h"
+
+using namespace cnx;
+
+namespace {
+
+// Rows of the family the CPU can run; prints the skipped ones once.
+std::vector<KernelRow> runnable(const char* family) {
+    static std::set<std::string> warned;
+    std::vector<KernelRow> out;
+    for (const KernelRow& r : kernel_rows(family)) {
+        if (isa_supported(r.isa)) {
+            out.push_back(r);
+        } else if (warned.insert(r.name).second) {
+            std::printf("SKIPPED %s: this CPU/OS lacks %s\n", r.name, isa_name(r.isa));
+        }
+    }
+    REQUIRE(!out.empty());
+    return out;
+}
+
+// Channel counts that probe every tail: 1..33, primes, and the ConvNeXt widths (x4 for MLP widths).
+std::vector<int64_t> channel_counts() {
+    std::vector<int64_t> c;
+    for (int64_t i = 1; i <= 33; i++) c.push_back(i);
+    for (int64_t p : {37, 61, 97, 127}) c.push_back(p);
+    for (int64_t w : {40, 48, 64, 80, 96, 128, 160, 192, 320, 384, 640, 768, 1536, 3072}) c.push_back(w);
+    return c;
+}
+
+// A buffer with `offset` floats of misalignment in front (and canaries around it).
+struct Buf {
+    std::vector<float> mem;
+    int64_t off, n;
+    Buf(int64_t n_, int64_t offset, float fill = 0.0f) : mem((size_t)(n_ + offset + 32), 12345.0f), off(offset + 16), n(n_) {
+        for (int64_t i = 0; i < n; i++) mem[(size_t)(off + i)] = fill;
+    }
+    float* p() { return mem.data() + off; }
+    bool canaries_intact() const {
+        for (int64_t i = 0; i < off; i++)
+            if (mem[(size_t)i] != 12345.0f) return false;
+        for (size_t i = (size_t)(off + n); i < mem.size(); i++)
+            if (mem[i] != 12345.0f) return false;
+        return true;
+    }
+};
+
+void fill(float* p, int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::vector<float> v = test::random_vector(n, seed, lo, hi);
+    for (int64_t i = 0; i < n; i++) p[i] = v[(size_t)i];
+}
+
+// At least a tenth of the outputs must be non-zero for a comparison to prove anything.
+void check_trustworthy(const test::Compare& c, int64_t n) { CHECK_MESSAGE(c.nonzero * 10 >= n, "output mostly zero: untrustworthy"); }
+
+}  // namespace
+
+TEST_CASE("gelu: every variant against the double-precision formula") {
+    for (const KernelRow& row : runnable("gelu_fwd")) {
+        auto fwd = kernel_fn<gelu_fwd_fn>(row);
+        CAPTURE(row.name);
+        for (int64_t n : {1, 7, 15, 16, 17, 33, 100, 1000, 4099}) {
+            for (int64_t off : {0, 1, 7}) {
+                Buf x(n, off), y(n, off);
+                fill(x.p(), n, (uint64_t)n, -9.0f, 9.0f);
+                if (n > 8) {  // the tails and the origin exactly
+                    x.p()[0] = -15.0f;
+                    x.p()[1] = 0.0f;
+                    x.p()[2] = -5.5f;
+                    x.p()[3] = 12.0f;
+                }
+                fwd(y.p(), x.p(), n);
+                std::vector<double> want((size_t)n);
+                for (int64_t i = 0; i < n; i++) {
+                    double v = x.p()[i];
+                    want[(size_t)i] = 0.5 * v * std::erfc(-v / std::sqrt(2.0));
+                }
+                CAPTURE(n);
+                CAPTURE(off);
+                auto c = test::compare(y.p(), want.data(), n, 6e-7, 1e-37);
+                CHECK_CLOSE(c, y.p(), (const float*)nullptr);
+                check_trustworthy(c, n);
+                CHECK(y.canaries_intact());
+            }
+        }
+    }
+    for (const KernelRow& row : runnable("gelu_bwd")) {
+        auto bwd = kernel_fn<gelu_bwd_fn>(row);
+        CAPTURE(row.name);
+        for (int64_t n : {1, 5, 16, 31, 257, 4099}) {
+            Buf x(n, 3), dy(n, 1), dx(n, 2);
+            fill(x.p(), n, 11 + (uint64_t)n, -9.0f, 9.0f);
+            fill(dy.p(), n, 13 + (uint64_t)n);
+            bwd(dx.p(), dy.p(), x.p(), n);
+            std::vector<double> want((size_t)n);
+            for (int64_t i = 0; i < n; i++) {
+                double v = x.p()[i];
+                double d = 0.5 * std::erfc(-v / std::sqrt(2.0)) + v * std::exp(-0.5 * v * v) / std::sqrt(2 * M_PI);
+                want[(size_t)i] = dy.p()[i] * d;
+            }
+            CAPTURE(n);
+            // gelu' crosses zero near x = -0.75: an absolute floor there.
+            auto c = test::compare(dx.p(), want.data(), n, 1e-6, 1e-7);
+            CHECK_CLOSE(c, dx.p(), (const float*)nullptr);
+            check_trustworthy(c, n);
+            CHECK(dx.canaries_intact());
+            // in place (dx aliases dy)
+            std::vector<float> dyc(dy.p(), dy.p() + n);
+            bwd(dy.p(), dy.p(), x.p(), n);
+            CHECK(test::compare(dy.p(), dx.p(), n, 0, 0).ok);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// depthwise 7x7
+
+namespace {
+
+struct DwCase {
+    int64_t H, W, C;
+    int64_t h0, h1, w0, w1;
+};
+
+// Double-precision formulas over one region.
+void dw_fwd_formula(std::vector<double>& out, const float* src, const float* wei, const float* bias, const DwCase& k) {
+    for (int64_t h = k.h0; h < k.h1; h++)
+        for (int64_t w = k.w0; w < k.w1; w++)
+            for (int64_t c = 0; c < k.C; c++) {
+                double s = bias[c];
+                for (int i = 0; i < 7; i++)
+                    for (int j = 0; j < 7; j++) {
+                        int64_t hi = h + i - 3, wi = w + j - 3;
+                        if (hi >= 0 && hi < k.H && wi >= 0 && wi < k.W)
+                            s += (double)wei[(i * 7 + j) * k.C + c] * src[(hi * k.W + wi) * k.C + c];
+                    }
+                out[(size_t)((h * k.W + w) * k.C + c)] = s;
+            }
+}
+
+void dw_bwd_data_formula(std::vector<double>& d_src, const float* d_dst, const float* wei, const DwCase& k) {
+    for (int64_t h = k.h0; h < k.h1; h++)
+        for (int64_t w = k.w0; w < k.w1; w++)
+            for (int64_t c = 0; c < k.C; c++) {
+                double s = d_src[(size_t)((h * k.W + w) * k.C + c)];
+                for (int i = 0; i < 7; i++)
+                    for (int j = 0; j < 7; j++) {
+                        int64_t ho = h - i + 3, wo = w - j + 3;
+                        if (ho >= 0 && ho < k.H && wo >= 0 && wo < k.W)
+                            s += (double)wei[(i * 7 + j) * k.C + c] * d_dst[(ho * k.W + wo) * k.C + c];
+                    }
+                d_src[(size_t)((h * k.W + w) * k.C + c)] = s;
+            }
+}
+
+void dw_bwd_wei_formula(std::vector<double>& d_wei, std::vector<double>& d_bias, const float* d_dst, const float* src,
+                        const DwCase& k) {
+    for (int64_t h = k.h0; h < k.h1; h++)
+        for (int64_t w = k.w0; w < k.w1; w++)
+            for (int64_t c = 0; c < k.C; c++) {
+                double g = d_dst[(h * k.W + w) * k.C + c];
+                d_bias[(size_t)c] += g;
+                for (int i = 0; i < 7; i++)
+                    for (int j = 0; j < 7; j++) {
+                        int64_t hi = h + i - 3, wi = w + j - 3;
+                        if (hi >= 0 && hi < k.H && wi >= 0 && wi < k.W)
+                            d_wei[(size_t)((i * 7 + j) * k.C + c)] += g * src[(hi * k.W + wi) * k.C + c];
+                    }
+            }
+}
+
+// Checks all three dwconv directions of one ISA on one case. With `integers`, inputs are small
+// integers and every result must be exact (accumulation is exact in fp32).
+void check_dw_case(const KernelRow& fwd_row, const KernelRow& data_row, const KernelRow& wei_row, const DwCase& k,
+                   int64_t misalign, bool integers, uint64_t seed) {
+    auto fwd = kernel_fn<dwconv_fwd_fn>(fwd_row);
+    auto bwd_data = kernel_fn<dwconv_bwd_data_fn>(data_row);
+    auto bwd_wei = kernel_fn<dwconv_bwd_wei_fn>(wei_row);
+    const int64_t n = k.H * k.W * k.C;
+    Buf src(n, misalign), wei(49 * k.C, misalign), bias(k.C, misalign), dst(n, misalign), gdst(n, misalign),
+        gsrc(n, misalign), gwei(49 * k.C, misalign), gbias(k.C, misalign);
+    auto fillv = [&](float* p, int64_t m, uint64_t s) {
+        if (!integers) return fill(p, m, s);
+        Rng r(stream_key(s, 5));
+        for (int64_t i = 0; i < m; i++) p[i] = (float)((int)r.below(7) - 3);
+    };
+    fillv(src.p(), n, seed + 1);
+    fillv(wei.p(), 49 * k.C, seed + 2);
+    fillv(bias.p(), k.C, seed + 3);
+    fillv(gdst.p(), n, seed + 4);
+    fillv(gsrc.p(), n, seed + 5);  // backward-data accumulates into existing values
+    fillv(gwei.p(), 49 * k.C, seed + 6);
+    fillv(gbias.p(), k.C, seed + 7);
+    const double rtol = integers ? 0 : 2e-5, atol = integers ? 0 : 2e-5;
+    CAPTURE(k.H);
+    CAPTURE(k.W);
+    CAPTURE(k.C);
+    CAPTURE(k.h0);
+    CAPTURE(k.h1);
+    CAPTURE(k.w0);
+    CAPTURE(k.w1);
+    CAPTURE(misalign);
+
+    // forward: only the region is written
+    for (int64_t i = 0; i < n; i++) dst.p()[i] = -777.0f;
+    fwd(dst.p(), src.p(), wei.p(), bias.p(), k.H, k.W, k.C, k.h0, k.h1, k.w0, k.w1);
+    std::vector<double> want((size_t)n, -777.0);
+    dw_fwd_formula(want, src.p(), wei.p(), bias.p(), k);
+    auto c1 = test::compare(dst.p(), want.data(), n, rtol, atol);
+    CHECK_CLOSE(c1, dst.p(), (const float*)nullptr);
+    CHECK(dst.canaries_intact());
+
+    std::vector<double> want_src(gsrc.p(), gsrc.p() + n);
+    bwd_data(gsrc.p(), gdst.p(), wei.p(), k.H, k.W, k.C, k.h0, k.h1, k.w0, k.w1);
+    dw_bwd_data_formula(want_src, gdst.p(), wei.p(), k);
+    CHECK_CLOSE(test::compare(gsrc.p(), want_src.data(), n, rtol, atol), gsrc.p(), (const float*)nullptr);
+    CHECK(gsrc.canaries_intact());
+
+    std::vector<double> want_wei(gwei.p(), gwei.p() + 49 * k.C), want_bias(gbias.p(), gbias.p() + k.C);
+    bwd_wei(gwei.p(), gbias.p(), gdst.p(), src.p(), k.H, k.W, k.C, k.h0, k.h1, k.w0, k.w1);
+    dw_bwd_wei_formula(want_wei, want_bias, gdst.p(), src.p(), k);
+    auto c3 = test::compare(gwei.p(), want_wei.data(), 49 * k.C, integers ? 0 : 1e-4, integers ? 0 : 1e-4);
+    CHECK_CLOSE(c3, gwei.p(), (const float*)nullptr);
+    check_trustworthy(c3, 49 * k.C);
+    CHECK_CLOSE(test::compare(gbias.p(), want_bias.data(), k.C, integers ? 0 : 1e-4, integers ? 0 : 1e-4), gbias.p(),
+                (const float*)nullptr);
+    CHECK(gwei.canaries_intact());
+    CHECK(gbias.canaries_intact());
+}
+
+// The three direction rows of one ISA.
+struct DwVariant {
+    KernelRow fwd, data, wei;
+};
+
+std::vector<DwVariant> dw_variants() {
+    std::vector<DwVariant> out;
+    for (const KernelRow& f : runnable("dwconv_fwd")) {
+        DwVariant v{f, f, f};
+        for (const KernelRow& r : kernel_rows("dwconv_bwd_data"))
+            if (r.isa == f.isa) v.data = r;
+        for (const KernelRow& r : kernel_rows("dwconv_bwd_wei"))
+            if (r.isa == f.isa) v.wei = r;
+        out.push_back(v);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("dwconv 7x7: every variant against the formula, whole images and sub-regions") {
+    for (const DwVariant& v : dw_variants()) {
+        CAPTURE(v.fwd.name);
+        uint64_t seed = 1;
+        for (int64_t S : {1, 2, 3, 7, 8, 13, 14, 28, 56}) {
+            std::vector<int64_t> chans = S <= 14 ? std::vector<int64_t>{1, 3, 8, 15, 16, 17, 31, 33, 40, 61, 80} : std::vector<int64_t>{1, 17, 40};
+            if (S == 7) chans.push_back(320);
+            for (int64_t C : chans) {
+                check_dw_case(v.fwd, v.data, v.wei, DwCase{S, S, C, 0, S, 0, S}, (C + S) % 3 == 0 ? 1 : 0, false, seed++);
+                if (S >= 7)  // an interior band and a tile touching one border
+                    check_dw_case(v.fwd, v.data, v.wei, DwCase{S, S, C, 2, S - 1, S / 2, S}, 7, false, seed++);
+            }
+        }
+        // non-square, stride of rows != width of the region
+        check_dw_case(v.fwd, v.data, v.wei, DwCase{5, 23, 24, 1, 4, 3, 19}, 3, false, seed++);
+        // exact small-integer case (benchdnn style)
+        check_dw_case(v.fwd, v.data, v.wei, DwCase{13, 13, 40, 0, 13, 0, 13}, 0, true, seed++);
+        check_dw_case(v.fwd, v.data, v.wei, DwCase{28, 28, 19, 4, 12, 8, 16}, 1, true, seed++);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm
+
+TEST_CASE("layernorm: every variant against the formula, contiguous and gathered rows") {
+    const auto fwd_rows = runnable("layernorm_fwd");
+    const auto bwd_rows = runnable("layernorm_bwd");
+    for (size_t v = 0; v < fwd_rows.size(); v++) {
+        auto fwd = kernel_fn<layernorm_fwd_fn>(fwd_rows[v]);
+        auto bwd = kernel_fn<layernorm_bwd_fn>(bwd_rows[v]);
+        CAPTURE(fwd_rows[v].name);
+        for (int64_t C : channel_counts()) {
+            for (bool gather : {false, true}) {
+                const int64_t rows = C > 500 ? 3 : 9;
+                const int64_t misalign = C % 3;
+                // gathered: rows live at scattered offsets of a larger buffer (stride 2C, reversed)
+                const int64_t span = gather ? rows * 2 * C : rows * C;
+                std::vector<int64_t> off((size_t)rows);
+                for (int64_t r = 0; r < rows; r++) off[(size_t)r] = (rows - 1 - r) * 2 * C + (r % 2) * C;
+                const int64_t* offs = gather ? off.data() : nullptr;
+                Buf x(span, misalign), y(span, misalign), g(C, misalign), b(C, misalign), dy(span, misalign),
+                    dx(span, misalign), dg(C, misalign), db(C, misalign);
+                fill(x.p(), span, (uint64_t)C * 3 + 1, -2.0f, 3.0f);  // non-zero mean
+                fill(g.p(), C, (uint64_t)C * 3 + 2, 0.5f, 1.5f);
+                fill(b.p(), C, (uint64_t)C * 3 + 3);
+                fill(dy.p(), span, (uint64_t)C * 3 + 4);
+                std::vector<float> mean((size_t)rows), rstd((size_t)rows);
+                fwd(y.p(), offs, mean.data(), rstd.data(), x.p(), offs, g.p(), b.p(), rows, C, 1e-6f);
+                std::vector<double> want_y(y.p(), y.p() + span), want_dx(dx.p(), dx.p() + span);
+                std::vector<double> want_dg((size_t)C, 0.0), want_db((size_t)C, 0.0);
+                for (int64_t r = 0; r < rows; r++) {
+                    const int64_t o = offs ? offs[r] : r * C;
+                    double mu = 0, var = 0;
+                    for (int64_t c = 0; c < C; c++) mu += x.p()[o + c];
+                    mu /= (double)C;
+                    for (int64_t c = 0; c < C; c++) var += (x.p()[o + c] - mu) * (x.p()[o + c] - mu);
+                    var /= (double)C;
+                    const double rs = 1.0 / std::sqrt(var + 1e-6);
+                    CHECK(mean[(size_t)r] == doctest::Approx(mu).epsilon(1e-5).scale(1.0));
+                    CHECK(rstd[(size_t)r] == doctest::Approx(rs).epsilon(1e-5));
+                    double sg = 0, sgx = 0;
+                    for (int64_t c = 0; c < C; c++) {
+                        const double xh = (x.p()[o + c] - mu) * rs;
+                        want_y[(size_t)(o + c)] = xh * g.p()[c] + b.p()[c];
+                        sg += (double)dy.p()[o + c] * g.p()[c];
+                        sgx += (double)dy.p()[o + c] * g.p()[c] * xh;
+                        want_dg[(size_t)c] += (double)dy.p()[o + c] * xh;
+                        want_db[(size_t)c] += dy.p()[o + c];
+                    }
+                    for (int64_t c = 0; c < C; c++) {
+                        const double xh = (x.p()[o + c] - mu) * rs;
+                        want_dx[(size_t)(o + c)] = rs * ((double)dy.p()[o + c] * g.p()[c] - sg / (double)C - xh * sgx / (double)C);
+                    }
+                }
+                CAPTURE(C);
+                CAPTURE(gather);
+                auto cy = test::compare(y.p(), want_y.data(), span, 2e-5, 2e-5);
+                CHECK_CLOSE(cy, y.p(), (const float*)nullptr);
+                CHECK(y.canaries_intact());
+                bwd(dx.p(), offs, dg.p(), db.p(), dy.p(), offs, x.p(), offs, mean.data(), rstd.data(), g.p(), rows, C);
+                auto cdx = test::compare(dx.p(), want_dx.data(), span, 1e-4, 1e-4);
+                CHECK_CLOSE(cdx, dx.p(), (const float*)nullptr);
+                if (C > 1) check_trustworthy(cdx, rows * C);
+                CHECK_CLOSE(test::compare(dg.p(), want_dg.data(), C, 1e-4, 1e-4), dg.p(), (const float*)nullptr);
+                CHECK_CLOSE(test::compare(db.p(), want_db.data(), C, 1e-4, 1e-4), db.p(), (const float*)nullptr);
+                CHECK(dx.canaries_intact());
+                CHECK(dg.canaries_intact());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRN passes
+
+TEST_CASE("grn: every variant of each pass against the formula") {
+    const char* fams[] = {"grn_sumsq", "grn_apply", "grn_bwd_reduce", "grn_bwd_apply"};
+    std::vector<std::vector<KernelRow>> rows_by_fam;
+    for (const char* f : fams) rows_by_fam.push_back(runnable(f));
+    for (size_t v = 0; v < rows_by_fam[0].size(); v++) {
+        auto sumsq = kernel_fn<grn_sumsq_fn>(rows_by_fam[0][v]);
+        auto apply = kernel_fn<grn_apply_fn>(rows_by_fam[1][v]);
+        auto reduce = kernel_fn<grn_bwd_reduce_fn>(rows_by_fam[2][v]);
+        auto bapply = kernel_fn<grn_bwd_apply_fn>(rows_by_fam[3][v]);
+        CAPTURE(rows_by_fam[0][v].name);
+        for (int64_t C : channel_counts()) {
+            for (int64_t rows : {1, 2, 7, 49}) {
+                if (C * rows > 200000) continue;
+                const int64_t n = rows * C, mis = (C + rows) % 4;
+                Buf x(n, mis), y(n, mis), dy(n, mis), dx(n, mis), nx(C, mis), ga(C, mis), be(C, mis), k(C, mis),
+                    ss(C, mis), s(C, mis), b(C, mis);
+                fill(x.p(), n, (uint64_t)(C * 7 + rows));
+                fill(dy.p(), n, (uint64_t)(C * 7 + rows + 1));
+                fill(nx.p(), C, 3, 0.2f, 2.0f);
+                fill(ga.p(), C, 4);
+                fill(be.p(), C, 5);
+                fill(k.p(), C, 6);
+                fill(ss.p(), C, 7, 0.0f, 1.0f);  // the passes accumulate into what is there
+                fill(s.p(), C, 8);
+                fill(b.p(), C, 9);
+                std::vector<double> w_ss(ss.p(), ss.p() + C), w_s(s.p(), s.p() + C), w_b(b.p(), b.p() + C);
+                std::vector<double> w_y((size_t)n), w_dx((size_t)n);
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t c = 0; c < C; c++) {
+                        const double xv = x.p()[r * C + c], g = dy.p()[r * C + c];
+                        w_ss[(size_t)c] += xv * xv;
+                        w_s[(size_t)c] += g * xv;
+                        w_b[(size_t)c] += g;
+                        w_y[(size_t)(r * C + c)] = ga.p()[c] * (xv * nx.p()[c]) + be.p()[c] + xv;
+                        w_dx[(size_t)(r * C + c)] = g * (1.0 + (double)ga.p()[c] * nx.p()[c]) + xv * k.p()[c];
+                    }
+                sumsq(ss.p(), x.p(), rows, C);
+                apply(y.p(), x.p(), nx.p(), ga.p(), be.p(), rows, C);
+                reduce(s.p(), b.p(), dy.p(), x.p(), rows, C);
+                bapply(dx.p(), dy.p(), x.p(), nx.p(), ga.p(), k.p(), rows, C);
+                CAPTURE(C);
+                CAPTURE(rows);
+                CHECK_CLOSE(test::compare(ss.p(), w_ss.data(), C, 1e-5, 1e-5), ss.p(), (const float*)nullptr);
+                auto cy = test::compare(y.p(), w_y.data(), n, 1e-5, 1e-6);
+                CHECK_CLOSE(cy, y.p(), (const float*)nullptr);
+                check_trustworthy(cy, n);
+                CHECK_CLOSE(test::compare(s.p(), w_s.data(), C, 1e-4, 1e-5), s.p(), (const float*)nullptr);
+                CHECK_CLOSE(test::compare(b.p(), w_b.data(), C, 1e-4, 1e-5), b.p(), (const float*)nullptr);
+                CHECK_CLOSE(test::compare(dx.p(), w_dx.data(), n, 1e-5, 1e-6), dx.p(), (const float*)nullptr);
+                for (Buf* bb : {&x, &y, &dy, &dx, &nx, &ss, &s, &b}) CHECK(bb->canaries_intact());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AdamW
+
+TEST_CASE("adamw: every variant against PyTorch's update formula") {
+    for (const KernelRow& row : runnable("adamw")) {
+        auto fn = kernel_fn<adamw_fn>(row);
+        CAPTURE(row.name);
+        for (int64_t n : {1, 15, 16, 17, 100, 1031}) {
+            Buf p(n, 1), m(n, 2), v(n, 3), g(n, 0);
+            fill(p.p(), n, 1);
+            fill(m.p(), n, 2, -0.1f, 0.1f);
+            fill(v.p(), n, 3, 0.0f, 0.01f);
+            fill(g.p(), n, 4);
+            std::vector<double> wp((size_t)n), wm((size_t)n), wv((size_t)n);
+            const AdamWStep s = adamw_step(1e-3, 0.05, 0.9, 0.999, 1e-8, 3);
+            const double bc1 = 1 - std::pow(0.9, 3), bc2 = 1 - std::pow(0.999, 3);
+            for (int64_t i = 0; i < n; i++) {
+                double pp = (double)p.p()[i] * (1.0 - 1e-3 * 0.05);
+                double mm = 0.9 * m.p()[i] + 0.1 * g.p()[i];
+                double vv = 0.999 * v.p()[i] + 0.001 * (double)g.p()[i] * g.p()[i];
+                wp[(size_t)i] = pp - (1e-3 / bc1) * mm / (std::sqrt(vv) / std::sqrt(bc2) + 1e-8);
+                wm[(size_t)i] = mm;
+                wv[(size_t)i] = vv;
+            }
+            fn(p.p(), m.p(), v.p(), g.p(), n, &s);
+            CAPTURE(n);
+            CHECK_CLOSE(test::compare(p.p(), wp.data(), n, 1e-6, 1e-7), p.p(), (const float*)nullptr);
+            CHECK_CLOSE(test::compare(m.p(), wm.data(), n, 1e-6, 1e-8), m.p(), (const float*)nullptr);
+            CHECK_CLOSE(test::compare(v.p(), wv.data(), n, 1e-6, 1e-10), v.p(), (const float*)nullptr);
+            CHECK(p.canaries_intact());
+            CHECK(v.canaries_intact());
+        }
+    }
+}

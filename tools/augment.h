@@ -1,0 +1,37 @@
+// Input pipeline: image -> normalised NHWC floats for the model, with the augmentation of its kind.
+//   small images (IDX, CIFAR, synthetic): resize to the input size if needed (bilinear), then for
+//     training a random crop with zero padding and a horizontal flip;
+//   image folders: training uses random-resized-crop (scale 0.08..1, ratio 3/4..4/3) + flip;
+//     evaluation and predict resize the shorter side to the input size and take the centre crop.
+// Normalisation: (x/255 - mean[c]) / std[c].
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/rng.h"
+#include "tools/dataset.h"
+#include "tools/image.h"
+
+namespace cnx {
+
+struct Transform {
+    int size = 32;      // model input side
+    int channels = 1;
+    std::vector<float> mean, std;
+    bool train = false;
+    bool small_images = true;
+    int pad = 4;        // random-crop padding (small images)
+    bool hflip = true;
+    float min_scale = 0.08f;  // random-resized-crop area range (folders)
+};
+
+// Writes one transformed image into dst [size][size][channels]. rng is used only when training.
+void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng);
+
+// Builds a batch of the samples `indices` (B of them) into images [B][S][S][C] and labels. Sample i's
+// randomness comes from stream (key, indices[i]), so a batch is the same however many threads run.
+void make_batch(float* images, int32_t* labels, const Dataset& d, const int64_t* indices, int64_t B,
+                const Transform& t, uint64_t key);
+
+}  // namespace cnx

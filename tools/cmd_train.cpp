@@ -1,0 +1,94 @@
+// convnextv2 train: flags -> TrainOptions -> run_train.
+#include <cstdio>
+
+#include "core/check.h"
+#include "core/fileio.h"
+#include "tools/args.h"
+#include "tools/commands.h"
+#include "tools/train.h"
+
+namespace cnx {
+
+static const char* kRecipeFlags[] = {
+    "model", "dataset", "train-images", "train-labels", "test-images", "test-labels", "folder-channels", "val-split",
+    "epochs", "batch-size", "lr", "min-lr", "warmup-epochs", "weight-decay", "layer-decay", "drop-path", "smoothing",
+    "ema", "head-init-scale", "input-size", "stem-stride", "pad", "no-flip", "init", "seed", "eval-batch-size",
+    "max-train-samples", "synthetic-train", "synthetic-test", "synthetic-size", "synthetic-channels",
+    "synthetic-classes"};
+
+// Declares the dataset flags shared by train and eval.
+void dataset_flags(Args& a, DatasetOptions& d) {
+    d.kind = a.str("dataset", d.kind, "fashion-mnist, idx, cifar10, folder or synthetic");
+    d.path = a.str("data", d.path, "dataset folder (fashion-mnist default: " + std::string(default_fashion_mnist_dir()) + ")");
+    d.train_images = a.str("train-images", "", "idx: training image file");
+    d.train_labels = a.str("train-labels", "", "idx: training label file");
+    d.test_images = a.str("test-images", "", "idx: test image file");
+    d.test_labels = a.str("test-labels", "", "idx: test label file");
+    d.folder_channels = (int)a.integer("folder-channels", d.folder_channels, "folder: 3 (RGB) or 1 (gray)", 1, 3);
+    d.val_split = (float)a.number("val-split", d.val_split, "folder without train/ and val/: held-out share", 0.01, 0.9);
+    d.synthetic_train = a.integer("synthetic-train", d.synthetic_train, "synthetic: training images", 1, 10000000);
+    d.synthetic_test = a.integer("synthetic-test", d.synthetic_test, "synthetic: test images", 1, 10000000);
+    d.synthetic_size = (int)a.integer("synthetic-size", d.synthetic_size, "synthetic: image side", 1, 4096);
+    d.synthetic_channels = (int)a.integer("synthetic-channels", d.synthetic_channels, "synthetic: 1 or 3", 1, 3);
+    d.synthetic_classes = (int)a.integer("synthetic-classes", d.synthetic_classes, "synthetic: classes", 2, 100000);
+    if (d.folder_channels == 2 || d.synthetic_channels == 2) fail("channels must be 1 or 3");
+}
+
+int cmd_train(const Argv& argv) {
+    Args a("train", argv);
+    TrainOptions o;
+    o.model = a.str("model", o.model, "architecture: atto femto pico nano tiny base large huge");
+    dataset_flags(a, o.data);
+    const bool folder = o.data.kind == "folder";
+    if (folder) {  // ImageNet-style defaults for image folders
+        o.input_size = 224;
+        o.stem_stride = 4;
+    }
+    o.epochs = a.integer("epochs", o.epochs, "training epochs", 1, 100000);
+    o.batch = a.integer("batch-size", o.batch, "images per step", 1, 65536);
+    o.lr = a.number("lr", o.lr, "peak learning rate", 0, 10);
+    o.min_lr = a.number("min-lr", o.min_lr, "final learning rate of the cosine", 0, 10);
+    o.warmup_epochs = a.number("warmup-epochs", o.warmup_epochs, "linear warmup from 0 (epochs, fractional)", 0, 100000);
+    o.weight_decay = a.number("weight-decay", o.weight_decay, "AdamW decoupled weight decay", 0, 10);
+    o.layer_decay = a.number("layer-decay", o.layer_decay, "layer-wise lr decay (1: none; 0.9 is the paper's fine-tuning value)", 0.01, 1);
+    o.drop_path = a.number("drop-path", o.drop_path, "max stochastic-depth rate, linear over blocks", 0, 0.99);
+    o.smoothing = a.number("smoothing", o.smoothing, "label smoothing", 0, 0.99);
+    o.ema = a.number("ema", o.ema, "EMA decay of the weights, e.g. 0.9999 (0: off)", 0, 0.999999999);
+    o.head_init_scale = a.number("head-init-scale", o.head_init_scale, "head weight/bias scale at init", 0, 10);
+    o.input_size = a.integer("input-size", o.input_size, "model input side (multiple of 8 x stem stride)", 1, 8192);
+    o.stem_stride = a.integer("stem-stride", o.stem_stride, "stem stride: 4 (paper), 2 or 1", 1, 4);
+    o.pad = a.integer("pad", o.pad, "random-crop padding for small images", 0, 1024);
+    o.hflip = !a.flag("no-flip", "no random horizontal flip");
+    o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised)");
+    o.seed = (uint64_t)a.integer("seed", 0, "random seed", 0, INT64_MAX);
+    o.eval_batch = a.integer("eval-batch-size", o.eval_batch, "images per evaluation step", 1, 65536);
+    o.max_train_samples = a.integer("max-train-samples", 0, "train on the first N images of the order (0: all)", 0, INT64_MAX);
+    o.out = a.str("out", o.out, "output folder (checkpoints, metrics.jsonl)");
+    bool resume = a.flag("resume", "continue the run saved in --out (bit-identical)");
+    o.threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
+    o.stop_after_steps = a.integer("stop-after-steps", 0, "save the state and stop after N steps (0: never)", 0, INT64_MAX);
+    o.save_every = a.integer("save-every", 0, "also save the resume state every N steps", 0, INT64_MAX);
+    o.verbose = a.flag("verbose", "more logs");
+    if (a.help()) {
+        std::printf("%s", a.usage("--model M --dataset D [--epochs N] [--batch-size B] [--lr LR] [--out DIR] [--resume] [--init CKPT] ...").c_str());
+        return 0;
+    }
+    a.finish();
+    if (resume) {
+        for (const char* f : kRecipeFlags)
+            if (a.given(f))
+                fail("--resume continues the saved run with its own settings; --%s cannot change (start a new run with another --out)", f);
+    } else if (file_exists(path_join(o.out, "state.safetensors")) && !a.given("out")) {
+        // The default folder already holds a run: do not silently overwrite it.
+        fail("%s already holds a run: pass --resume to continue it, or --out DIR for a new one", o.out.c_str());
+    }
+    if (!o.init.empty() && !a.given("layer-decay")) o.layer_decay = 0.9;  // the paper's fine-tuning value
+    TrainResult r = run_train(o, resume);
+    if (!r.stopped_early) {
+        std::printf("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f); best %.2f%%; checkpoints in %s\n", 100 * r.test_acc,
+                    100 * r.test_top5, r.test_loss, 100 * r.best_acc, o.out.c_str());
+    }
+    return 0;
+}
+
+}  // namespace cnx
