@@ -30,8 +30,11 @@ BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(OBJ)/%.o)
 DEB_PACKAGES := g++ make libdnnl-dev doctest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev \
                 dataset-fashion-mnist
 
-# The default job of `make run`: atto on Fashion-MNIST (recipe in README.md).
-RUN_ARGS ?= train --model atto --dataset fashion-mnist --epochs 3 --out runs/fashion-mnist-atto
+# The default job of `make run`: atto on Fashion-MNIST, the quick recipe of README.md (about 7 minutes
+# on 2 cores): 32x32 input, stem stride 2, no crop augmentation or regularisers for so short a run.
+RUN_ARGS ?= train --model atto --dataset fashion-mnist --epochs 5 --input-size 32 --stem-stride 2 --pad 0 \
+            --drop-path 0 --smoothing 0 --head-init-scale 1 --out runs/fashion-mnist-atto --overwrite
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps run test bench check clean
 all: $(BUILD)/convnextv2 $(BUILD)/tests $(BUILD)/bench_kernels
@@ -48,11 +51,11 @@ deps:
 	fi
 
 run: deps
-	$(MAKE) $(BUILD)/convnextv2
+	$(MAKE) -j$(JOBS) $(BUILD)/convnextv2
 	$(BUILD)/convnextv2 $(RUN_ARGS)
 
 test: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	$(BUILD)/tests
 
 bench: $(BUILD)/bench_kernels $(BUILD)/convnextv2
@@ -60,7 +63,7 @@ bench: $(BUILD)/bench_kernels $(BUILD)/convnextv2
 
 # Tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build tree).
 check: deps
-	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	$(MAKE) -j$(JOBS) BUILD=$(BUILD)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDLIBS="$(LDLIBS) -fsanitize=address,undefined" $(BUILD)/asan/tests $(BUILD)/asan/convnextv2
 	ASAN_OPTIONS=detect_leaks=0 CNX_TEST_BIN_DIR=$(BUILD)/asan $(BUILD)/asan/tests
 

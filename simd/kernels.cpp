@@ -60,6 +60,21 @@ std::vector<KernelRow> kernel_rows(const std::string& family) {
     return out;
 }
 
+std::string kernel_report() {
+    const Kernels& k = kernels();
+    std::string s;
+    // The row whose function is in the active table, per family.
+    for (const KernelRow& r : kernel_rows()) {
+        void (*active)() = nullptr;
+#define CNX_KERNEL(fam, isa, fn) \
+        if (std::string(#fam) == r.family) active = reinterpret_cast<void (*)()>(k.fam);
+#include "simd/kernels.inc"
+#undef CNX_KERNEL
+        if (active == r.fn) s += std::string(s.empty() ? "" : " ") + r.name;
+    }
+    return s;
+}
+
 Kernels kernels_for(Isa isa) {
     Kernels k;
     k.isa = isa;
@@ -92,9 +107,16 @@ static Kernels choose() {
     return kernels_for(isa);
 }
 
-const Kernels& kernels() {
-    static const Kernels k = choose();
+static Kernels& active() {
+    static Kernels k = choose();
     return k;
+}
+
+const Kernels& kernels() { return active(); }
+
+void select_isa(Isa isa) {
+    if (!isa_supported(isa)) fail("this CPU or OS does not support %s", isa_name(isa));
+    active() = kernels_for(isa);
 }
 
 }  // namespace cnx

@@ -44,6 +44,9 @@ struct Kernels {
 const Kernels& kernels();
 // The table for a given ISA (variants above `isa` are never used). Does not check support.
 Kernels kernels_for(Isa isa);
+// Replaces the active table by kernels_for(isa) (tests and benchmarks; never while layers run).
+// Throws cnx::Error when the CPU lacks the ISA.
+void select_isa(Isa isa);
 
 // One row of the kernel list, for tests and benchmarks.
 struct KernelRow {
@@ -53,6 +56,8 @@ struct KernelRow {
     void (*fn)();  // cast back with kernel_fn<T>()
 };
 const std::vector<KernelRow>& kernel_rows();
+// "layernorm_fwd=layernorm_fwd_avx512 ..." for the active table (--verbose logs).
+std::string kernel_report();
 std::vector<KernelRow> kernel_rows(const std::string& family);
 
 template <class Fn>

@@ -69,8 +69,7 @@ int cmd_bench(const Argv& argv) {
     for (float& x : images) x = (float)rng.normal();
     std::vector<int32_t> labels((size_t)batch);
     for (int32_t& l : labels) l = (int32_t)rng.below((uint64_t)classes);
-    if (verbose)
-        std::fprintf(stderr, "%s; pwconv1 GEMM: %s\n", runtime_summary().c_str(), net.gemm_impl());
+    if (verbose) std::fprintf(stderr, "%s\n%s", runtime_summary().c_str(), runtime_details(net.gemm_impl()).c_str());
 
     std::vector<double> times;
     double loss = 0;

@@ -1,2 +1,65 @@
+// convnextv2 eval: top-1/top-5 accuracy and loss of a checkpoint on a dataset's test split.
+#include <cstdio>
+
+#include "convnextv2/checkpoint.h"
+#include "core/check.h"
+#include "core/json.h"
+#include "nn/parallel.h"
+#include "tools/args.h"
 #include "tools/commands.h"
-namespace cnx { int cmd_eval(const Argv&) { return 1; } }
+#include "tools/train.h"
+
+namespace cnx {
+
+void dataset_flags(Args& a, DatasetOptions& d);  // tools/cmd_train.cpp
+
+int cmd_eval(const Argv& argv) {
+    Args a("eval", argv);
+    std::string weights = a.str("weights", "", "checkpoint (.safetensors)");
+    DatasetOptions d;
+    dataset_flags(a, d);
+    int64_t batch = a.integer("batch-size", 250, "images per step", 1, 65536);
+    int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, 8192);
+    int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
+    bool json = a.flag("json", "print one JSON object");
+    if (a.help()) {
+        std::printf("%s", a.usage("--weights CKPT [--dataset D] [--data DIR] [--json]").c_str());
+        return 0;
+    }
+    a.finish();
+    if (weights.empty()) fail("eval: --weights CKPT is required");
+    set_num_threads((int)threads);
+    SafetensorsReader f(weights);
+    ModelConfig cfg = read_config(f);
+    if (size) cfg.input_size = (int)size;
+    cfg.validate();
+    d.folder_channels = cfg.in_chans;
+    DataSplits data = load_dataset(d);
+    const Dataset& test = data.test;
+    if (test.channels != cfg.in_chans)
+        fail("%s has %d-channel images but the model takes %d channels", test.name.c_str(), test.channels, cfg.in_chans);
+    if (test.num_classes > cfg.num_classes)
+        fail("%s has %d classes but the model predicts %d", test.name.c_str(), test.num_classes, cfg.num_classes);
+    ConvNeXtV2 net(cfg, std::min<int64_t>(batch, test.size()), false);
+    FloatBuffer P((size_t)net.layout().total);
+    load_params(f, net.layout(), P.data());
+    Transform t;
+    t.size = cfg.input_size;
+    t.channels = cfg.in_chans;
+    t.mean = cfg.mean;
+    t.std = cfg.std;
+    t.small_images = test.small_images;
+    EvalResult r = evaluate(net, P.data(), test, t);
+    if (json) {
+        Json j = Json::object();
+        j.set("weights", weights).set("dataset", test.name).set("images", r.count);
+        j.set("top1", r.top1).set("top5", r.top5).set("loss", r.loss);
+        std::printf("%s\n", j.dump().c_str());
+    } else {
+        std::printf("%s on %s (%lld images): top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", weights.c_str(), test.name.c_str(),
+                    (long long)r.count, 100 * r.top1, 100 * r.top5, r.loss);
+    }
+    return 0;
+}
+
+}  // namespace cnx

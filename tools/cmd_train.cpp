@@ -9,12 +9,30 @@
 
 namespace cnx {
 
-static const char* kRecipeFlags[] = {
-    "model", "dataset", "train-images", "train-labels", "test-images", "test-labels", "folder-channels", "val-split",
-    "epochs", "batch-size", "lr", "min-lr", "warmup-epochs", "weight-decay", "layer-decay", "drop-path", "smoothing",
-    "ema", "head-init-scale", "input-size", "stem-stride", "pad", "no-flip", "init", "seed", "eval-batch-size",
-    "max-train-samples", "synthetic-train", "synthetic-test", "synthetic-size", "synthetic-channels",
-    "synthetic-classes"};
+// Recipe flags and the field of TrainOptions::to_json() each sets ("data." for the dataset part).
+static const struct {
+    const char* flag;
+    const char* key;
+} kRecipeFlags[] = {
+    {"model", "model"}, {"dataset", "data.kind"}, {"train-images", "data.train_images"},
+    {"train-labels", "data.train_labels"}, {"test-images", "data.test_images"}, {"test-labels", "data.test_labels"},
+    {"folder-channels", "data.folder_channels"}, {"val-split", "data.val_split"}, {"epochs", "epochs"},
+    {"batch-size", "batch"}, {"lr", "lr"}, {"min-lr", "min_lr"}, {"warmup-epochs", "warmup_epochs"},
+    {"weight-decay", "weight_decay"}, {"layer-decay", "layer_decay"}, {"drop-path", "drop_path"},
+    {"smoothing", "smoothing"}, {"ema", "ema"}, {"head-init-scale", "head_init_scale"}, {"input-size", "input_size"},
+    {"stem-stride", "stem_stride"}, {"pad", "pad"}, {"no-flip", "hflip"}, {"init", "init"}, {"seed", "seed"},
+    {"eval-batch-size", "eval_batch"}, {"max-train-samples", "max_train_samples"},
+    {"synthetic-train", "data.synthetic_train"}, {"synthetic-test", "data.synthetic_test"},
+    {"synthetic-size", "data.synthetic_size"}, {"synthetic-channels", "data.synthetic_channels"},
+    {"synthetic-classes", "data.synthetic_classes"}};
+
+static const Json* recipe_field(const Json& recipe, const std::string& key) {
+    if (key.rfind("data.", 0) == 0) {
+        const Json* d = recipe.find("data");
+        return d ? d->find(key.substr(5)) : nullptr;
+    }
+    return recipe.find(key);
+}
 
 // Declares the dataset flags shared by train and eval.
 void dataset_flags(Args& a, DatasetOptions& d) {
@@ -65,6 +83,7 @@ int cmd_train(const Argv& argv) {
     o.max_train_samples = a.integer("max-train-samples", 0, "train on the first N images of the order (0: all)", 0, INT64_MAX);
     o.out = a.str("out", o.out, "output folder (checkpoints, metrics.jsonl)");
     bool resume = a.flag("resume", "continue the run saved in --out (bit-identical)");
+    bool overwrite = a.flag("overwrite", "start a new run in --out even if it holds one");
     o.threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     o.stop_after_steps = a.integer("stop-after-steps", 0, "save the state and stop after N steps (0: never)", 0, INT64_MAX);
     o.save_every = a.integer("save-every", 0, "also save the resume state every N steps", 0, INT64_MAX);
@@ -75,16 +94,27 @@ int cmd_train(const Argv& argv) {
     }
     a.finish();
     if (resume) {
-        for (const char* f : kRecipeFlags)
-            if (a.given(f))
-                fail("--resume continues the saved run with its own settings; --%s cannot change (start a new run with another --out)", f);
-    } else if (file_exists(path_join(o.out, "state.safetensors")) && !a.given("out")) {
-        // The default folder already holds a run: do not silently overwrite it.
-        fail("%s already holds a run: pass --resume to continue it, or --out DIR for a new one", o.out.c_str());
+        // Repeating the original command with --resume is fine; changing the recipe is not.
+        const Json saved = read_train_options(path_join(o.out, "state.safetensors")).to_json();
+        const Json mine = o.to_json();
+        for (const auto& f : kRecipeFlags) {
+            if (!a.given(f.flag)) continue;
+            const Json* was = recipe_field(saved, f.key);
+            const Json* now = recipe_field(mine, f.key);
+            if (!was || !now || was->dump() != now->dump())
+                fail("--resume continues the saved run with its own settings: --%s %s differs from the saved %s (start a new run with another --out)",
+                     f.flag, now ? now->dump().c_str() : "?", was ? was->dump().c_str() : "?");
+        }
+    } else if (file_exists(path_join(o.out, "state.safetensors")) && !overwrite) {
+        // Never replace a saved run by accident.
+        fail("%s already holds a run: pass --resume to continue it, --overwrite to start over, or another --out", o.out.c_str());
     }
     if (!o.init.empty() && !a.given("layer-decay")) o.layer_decay = 0.9;  // the paper's fine-tuning value
     TrainResult r = run_train(o, resume);
-    if (!r.stopped_early) {
+    if (r.already_complete) {
+        std::printf("the run in %s is already complete (%lld steps; best test accuracy %.2f%%)\n", o.out.c_str(),
+                    (long long)r.steps, 100 * r.best_acc);
+    } else if (!r.stopped_early) {
         std::printf("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f); best %.2f%%; checkpoints in %s\n", 100 * r.test_acc,
                     100 * r.test_top5, r.test_loss, 100 * r.best_acc, o.out.c_str());
     }

@@ -18,5 +18,7 @@ int cmd_bench(const Argv& argv);
 double peak_rss_mb();
 // "kernels avx512, oneDNN 2.6.3, 2 threads" for logs.
 std::string runtime_summary();
+// The --verbose lines: CPU features, every kernel variant in use, the oneDNN GEMM implementation.
+std::string runtime_details(const char* gemm_impl);
 
 }  // namespace cnx

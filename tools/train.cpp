@@ -308,8 +308,16 @@ TrainResult run_train(const TrainOptions& given, bool resume) {
                      (long long)opt.epochs, (long long)spe, (long long)opt.batch, opt.lr, opt.warmup_epochs, opt.min_lr,
                      opt.weight_decay, opt.drop_path, opt.smoothing, use_ema ? strfmt(", EMA %.5g", opt.ema).c_str() : "",
                      resume ? strfmt("; resuming at step %lld", (long long)rs.step).c_str() : "");
+        if (opt.verbose) std::fprintf(stderr, "%s", runtime_details(net.gemm_impl()).c_str());
     }
 
+    if (rs.step >= total_steps) {
+        TrainResult done;
+        done.steps = rs.step;
+        done.best_acc = rs.best_acc;
+        done.already_complete = true;
+        return done;
+    }
     g_interrupted = false;
     auto old_handler = std::signal(SIGINT, on_sigint);
     Progress progress;

@@ -55,6 +55,7 @@ struct TrainResult {
     double test_acc = 0, test_top5 = 0, test_loss = 0;
     double best_acc = 0;
     bool stopped_early = false;    // --stop-after-steps or SIGINT
+    bool already_complete = false; // resumed a run that had no steps left
 };
 
 // Trains as the options say; with resume, continues the run saved in options.out (its recipe must

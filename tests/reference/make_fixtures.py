@@ -195,6 +195,8 @@ def make_case(tag, depths, dims, in_chans, classes, stem_stride, size, batch, fu
             out["gradsample." + name] = g[sample_indices(g.numel())]
             out["gradnorm." + name] = g.norm().reshape(1)
 
+    initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
     # a short AdamW trajectory on the same batch (decoupled weight decay, SPEC 4.2 no-decay rule)
     decay = [p for n, p in model.named_parameters() if not no_decay(n, p)]
     nodecay = [p for n, p in model.named_parameters() if no_decay(n, p)]
@@ -214,7 +216,7 @@ def make_case(tag, depths, dims, in_chans, classes, stem_stride, size, batch, fu
     meta = {"magic": "convnextv2-fixture", "version": FIXTURE_VERSION, "config": json.dumps(config),
             "smoothing": smoothing, "lr": lr, "weight_decay": wd, "torch": torch.__version__}
     write_safetensors(os.path.join(OUT, tag + ".safetensors"), out, meta)
-    return model
+    return initial_state
 
 
 def main():
@@ -226,9 +228,9 @@ def main():
               size=16, batch=2, full_grads=True)
     make_case("atto64", depths=[2, 2, 6, 2], dims=[40, 80, 160, 320], in_chans=3, classes=10, stem_stride=4,
               size=64, batch=2, full_grads=False)
-    # A plain state_dict as PyTorch users save it, converted to safetensors: no metadata at all.
-    write_safetensors(os.path.join(OUT, "tiny_state_dict.safetensors"),
-                      {k: v for k, v in tiny.state_dict().items()}, None)
+    # A plain state_dict as PyTorch users save it (the formula weights), converted to safetensors:
+    # no metadata at all.
+    write_safetensors(os.path.join(OUT, "tiny_state_dict.safetensors"), tiny, None)
 
 
 if __name__ == "__main__":

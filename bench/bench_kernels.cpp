@@ -1,0 +1,341 @@
+// build/bench_kernels: Google Benchmark over every kernel family x ISA variant of simd/kernels.inc,
+// on the real layer shapes of ConvNeXt V2 atto and femto at batch 32, 224x224 (bench/shapes/*.txt),
+// run as the training step runs them (nn layers, all threads). Beside them, oneDNN's depthwise
+// convolution on the same shapes, and the masked depthwise at mask ratio 0.6 vs 0.
+//
+// Counters (per second): FLOPS, and bytes = the bytes each kernel must move at least (every input
+// read once, every output written once). Each benchmark first checks its variant against the
+// scalar reference on one image and refuses to time a wrong kernel.
+//
+//   make bench                     (or build/bench_kernels --benchmark_filter=dwconv)
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "core/arena.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "nn/dwconv.h"
+#include "nn/gelu.h"
+#include "nn/grn.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/optim.h"
+#include "nn/parallel.h"
+#include "simd/kernels.h"
+
+using namespace cnx;
+
+namespace {
+
+struct Shape {
+    std::string model, name;
+    int64_t N, H, W, C, tile;
+    int64_t tokens() const { return N * H * W; }
+};
+
+std::vector<Shape> load_shapes() {
+    std::vector<Shape> out;
+    for (const char* model : {"atto", "femto"}) {
+        std::string path = std::string("bench/shapes/convnextv2_") + model + ".txt";
+        std::ifstream f(path);
+        if (!f) fail("%s: shapes file not found (run from the project root)", path.c_str());
+        std::string line;
+        while (std::getline(f, line)) {
+            if (line.empty() || line[0] == '#') continue;
+            std::istringstream s(line);
+            Shape sh;
+            sh.model = model;
+            if (!(s >> sh.name >> sh.N >> sh.H >> sh.W >> sh.C >> sh.tile)) fail("%s: bad line '%s'", path.c_str(), line.c_str());
+            out.push_back(sh);
+        }
+    }
+    return out;
+}
+
+FloatBuffer random_buffer(int64_t n, uint64_t seed) {
+    FloatBuffer b((size_t)n);
+    Rng r(stream_key(seed, 31));
+    for (int64_t i = 0; i < n; i++) b[(size_t)i] = r.uniform() * 2.0f - 1.0f;
+    return b;
+}
+
+void set_counters(benchmark::State& st, double flops, double bytes) {
+    st.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+    st.counters["bytes"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Max relative difference of two runs (variant vs reference), for the pre-timing check.
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    double m = 0, scale = 1e-6;
+    for (float x : b) scale = std::max(scale, (double)std::fabs(x));
+    for (size_t i = 0; i < a.size(); i++) m = std::max(m, std::fabs((double)a[i] - b[i]) / scale);
+    return m;
+}
+
+// Runs `op` (which writes its result into `out`) under `isa` and under the reference; true if equal
+// to within tol relative to the output's largest magnitude.
+bool agrees_with_ref(Isa isa, const std::function<void(std::vector<float>&)>& op, double tol, std::string* why) {
+    std::vector<float> a, b;
+    select_isa(isa);
+    op(a);
+    select_isa(Isa::REF);
+    op(b);
+    select_isa(isa);
+    double d = max_rel_diff(a, b);
+    if (d > tol) {
+        *why = strfmt("differs from the reference by %.3g", d);
+        return false;
+    }
+    return true;
+}
+
+// Visible tiles of random FCMAE masks (keep floor(L * (1 - ratio)) of L patches per image).
+std::vector<DwRegion> visible_tiles(const Shape& s, double ratio, uint64_t seed) {
+    const int64_t gh = s.H / s.tile, gw = s.W / s.tile, L = gh * gw;
+    const int64_t keep = (int64_t)std::floor((double)L * (1.0 - ratio));
+    std::vector<DwRegion> out;
+    for (int64_t n = 0; n < s.N; n++) {
+        std::vector<int64_t> idx((size_t)L);
+        for (int64_t i = 0; i < L; i++) idx[(size_t)i] = i;
+        Rng r(stream_key(seed, kRngMask, (uint64_t)n));
+        for (int64_t i = L - 1; i > 0; i--) std::swap(idx[(size_t)i], idx[(size_t)r.below((uint64_t)(i + 1))]);
+        for (int64_t k = 0; k < keep; k++) {
+            int64_t p = idx[(size_t)k], ty = p / gw, tx = p % gw;
+            out.push_back(DwRegion{(int32_t)n, (int32_t)(ty * s.tile), (int32_t)((ty + 1) * s.tile), (int32_t)(tx * s.tile),
+                                   (int32_t)((tx + 1) * s.tile)});
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+// our kernels
+
+void bench_dwconv(benchmark::State& st, const KernelRow& row, const Shape& s, double mask_ratio) {
+    const std::string fam = row.family;
+    std::string why;
+    DwConv one;
+    one.init(1, s.H, s.W, s.C);
+    FloatBuffer x1 = random_buffer(s.H * s.W * s.C, 1), w = random_buffer(49 * s.C, 2), b = random_buffer(s.C, 3);
+    FloatBuffer g1 = random_buffer(s.H * s.W * s.C, 4);
+    auto check = [&](std::vector<float>& out) {
+        FloatBuffer y((size_t)(s.H * s.W * s.C)), dw((size_t)(49 * s.C)), db((size_t)s.C);
+        if (fam == "dwconv_fwd") one.forward(y.data(), x1.data(), w.data(), b.data());
+        if (fam == "dwconv_bwd_data") one.backward_data(y.data(), g1.data(), w.data());
+        if (fam == "dwconv_bwd_wei") {
+            one.backward_weights(dw.data(), db.data(), g1.data(), x1.data());
+            out.assign(dw.data(), dw.data() + dw.size());
+            return;
+        }
+        out.assign(y.data(), y.data() + y.size());
+    };
+    if (!agrees_with_ref(row.isa, check, 1e-4, &why)) return st.SkipWithError(why.c_str());
+
+    DwConv dw;
+    dw.init(s.N, s.H, s.W, s.C);
+    if (mask_ratio > 0) dw.set_regions(visible_tiles(s, mask_ratio, 9));
+    int64_t visible = 0;
+    for (const DwRegion& r : dw.regions()) visible += (int64_t)(r.h1 - r.h0) * (r.w1 - r.w0);
+    const int64_t n = s.tokens() * s.C;
+    FloatBuffer x = random_buffer(n, 5), y((size_t)n), gw((size_t)(49 * s.C)), gb((size_t)s.C);
+    for (auto _ : st) {
+        if (fam == "dwconv_fwd") dw.forward(y.data(), x.data(), w.data(), b.data());
+        if (fam == "dwconv_bwd_data") dw.backward_data(y.data(), x.data(), w.data());
+        if (fam == "dwconv_bwd_wei") dw.backward_weights(gw.data(), gb.data(), y.data(), x.data());
+        benchmark::ClobberMemory();
+    }
+    // at least: read the visible inputs (with halo ignored) and write (or read) the visible outputs
+    set_counters(st, 2.0 * 49 * visible * s.C, 2.0 * 4 * visible * s.C);
+}
+
+void bench_layernorm(benchmark::State& st, const KernelRow& row, const Shape& s) {
+    const bool fwd = std::string(row.family) == "layernorm_fwd";
+    const int64_t T = s.tokens(), C = s.C;
+    LayerNorm ln;
+    ln.init(T, C);
+    FloatBuffer x = random_buffer(T * C, 1), g = random_buffer(C, 2), b = random_buffer(C, 3), dy = random_buffer(T * C, 4);
+    FloatBuffer y((size_t)(T * C)), mean((size_t)T), rstd((size_t)T), dg((size_t)C), db((size_t)C);
+    std::string why;
+    LayerNorm small;
+    small.init(64, C);
+    auto check = [&](std::vector<float>& out) {
+        small.forward(y.data(), nullptr, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
+        if (!fwd) small.backward(y.data(), nullptr, dg.data(), db.data(), dy.data(), nullptr, x.data(), nullptr, mean.data(), rstd.data(), g.data());
+        out.assign(y.data(), y.data() + 64 * C);
+    };
+    if (!agrees_with_ref(row.isa, check, 1e-4, &why)) return st.SkipWithError(why.c_str());
+    ln.forward(y.data(), nullptr, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
+    for (auto _ : st) {
+        if (fwd) ln.forward(y.data(), nullptr, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
+        else ln.backward(y.data(), nullptr, dg.data(), db.data(), dy.data(), nullptr, x.data(), nullptr, mean.data(), rstd.data(), g.data());
+        benchmark::ClobberMemory();
+    }
+    // fwd: read x, write y (+ 2 stats); bwd: read x, dy, write dx (stats read)
+    set_counters(st, (fwd ? 8.0 : 12.0) * T * C, 4.0 * ((fwd ? 2.0 : 3.0) * T * C + 2.0 * T));
+}
+
+void bench_gelu(benchmark::State& st, const KernelRow& row, const Shape& s) {
+    const bool fwd = std::string(row.family) == "gelu_fwd";
+    const int64_t n = s.tokens() * 4 * s.C;
+    FloatBuffer x = random_buffer(n, 1), dy = random_buffer(n, 2), y((size_t)n);
+    std::string why;
+    auto check = [&](std::vector<float>& out) {
+        if (fwd) gelu_forward(y.data(), x.data(), 4096);
+        else gelu_backward(y.data(), dy.data(), x.data(), 4096);
+        out.assign(y.data(), y.data() + 4096);
+    };
+    if (!agrees_with_ref(row.isa, check, 1e-5, &why)) return st.SkipWithError(why.c_str());
+    for (auto _ : st) {
+        if (fwd) gelu_forward(y.data(), x.data(), n);
+        else gelu_backward(y.data(), dy.data(), x.data(), n);
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, (fwd ? 30.0 : 40.0) * n, 4.0 * (fwd ? 2.0 : 3.0) * n);
+}
+
+// GRN forward = statistics pass + apply pass; backward = reduction pass + apply pass.
+void bench_grn(benchmark::State& st, const KernelRow& row, const Shape& s, bool fwd) {
+    const int64_t R = s.H * s.W, D = 4 * s.C, n = s.N * R * D;
+    Grn grn;
+    grn.init(s.N, R, D);
+    FloatBuffer x = random_buffer(n, 1), dy = random_buffer(n, 2), y((size_t)n), ga = random_buffer(D, 3),
+                be = random_buffer(D, 4), gx((size_t)(s.N * D)), nx((size_t)(s.N * D)), dga((size_t)D), dbe((size_t)D);
+    std::string why;
+    Grn small;
+    small.init(1, R, D);
+    auto check = [&](std::vector<float>& out) {
+        small.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+        if (!fwd) small.backward(y.data(), dga.data(), dbe.data(), dy.data(), x.data(), gx.data(), nx.data(), ga.data());
+        out.assign(y.data(), y.data() + R * D);
+    };
+    if (!agrees_with_ref(row.isa, check, 1e-4, &why)) return st.SkipWithError(why.c_str());
+    grn.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+    for (auto _ : st) {
+        if (fwd) grn.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+        else grn.backward(y.data(), dga.data(), dbe.data(), dy.data(), x.data(), gx.data(), nx.data(), ga.data());
+        benchmark::ClobberMemory();
+    }
+    // fwd: read x twice, write y; bwd: read dy and x twice, write dx
+    set_counters(st, (fwd ? 5.0 : 7.0) * n, 4.0 * (fwd ? 3.0 : 5.0) * n);
+}
+
+void bench_adamw(benchmark::State& st, const KernelRow& row) {
+    const int64_t n = 3708400;  // atto's parameters
+    FloatBuffer p = random_buffer(n, 1), m((size_t)n), v((size_t)n), g = random_buffer(n, 2);
+    select_isa(row.isa);
+    AdamW opt;
+    opt.init({ParamGroup{0, n, 1.0, 0.05}}, AdamWConfig());
+    int64_t step = 1;
+    for (auto _ : st) {
+        opt.update(p.data(), m.data(), v.data(), g.data(), 1e-3, step++);
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, 14.0 * n, 4.0 * 7 * n);
+}
+
+// ------------------------------------------------------------------------------------------------
+// oneDNN's depthwise convolution (NHWC activations, weights in its preferred layout)
+
+void bench_onednn_dwconv(benchmark::State& st, const Shape& s, const std::string& dir) {
+    using namespace dnnl;
+    using tag = memory::format_tag;
+    using dt = memory::data_type;
+    engine& eng = dnnl_cpu_engine();
+    stream& strm = dnnl_cpu_stream();
+    const memory::dims src_d = {s.N, s.C, s.H, s.W}, wei_d = {s.C, 1, 1, 7, 7}, bias_d = {s.C};
+    auto src_md = memory::desc(src_d, dt::f32, tag::nhwc), dst_md = memory::desc(src_d, dt::f32, tag::nhwc);
+    auto wei_any = memory::desc(wei_d, dt::f32, tag::any), bias_md = memory::desc(bias_d, dt::f32, tag::x);
+    convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_any, bias_md,
+                                 dst_md, {1, 1}, {3, 3}, {3, 3});
+    convolution_forward::primitive_desc fpd(fd, eng);
+    FloatBuffer x = random_buffer(s.tokens() * s.C, 1), y((size_t)(s.tokens() * s.C)), dy = random_buffer(s.tokens() * s.C, 2);
+    FloatBuffer w((size_t)(fpd.weights_desc().get_size() / 4 + 16)), b = random_buffer(s.C, 3), dw((size_t)(fpd.weights_desc().get_size() / 4 + 16)),
+        db((size_t)s.C);
+    memory src(src_md, eng, x.data()), dst(dst_md, eng, y.data()), wei(fpd.weights_desc(), eng, w.data()),
+        bias(bias_md, eng, b.data()), ddst(dst_md, eng, dy.data()), dsrc(src_md, eng, y.data()),
+        dwei(fpd.weights_desc(), eng, dw.data()), dbias(bias_md, eng, db.data());
+    primitive prim;
+    std::unordered_map<int, memory> args;
+    std::string impl;
+    if (dir == "fwd") {
+        prim = convolution_forward(fpd);
+        args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}};
+        impl = fpd.impl_info_str();
+    } else if (dir == "bwd_data") {
+        convolution_backward_data::desc bd(algorithm::convolution_direct, src_md, wei_any, dst_md, {1, 1}, {3, 3}, {3, 3});
+        convolution_backward_data::primitive_desc bpd(bd, eng, fpd);
+        prim = convolution_backward_data(bpd);
+        args = {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}};
+        impl = bpd.impl_info_str();
+    } else {
+        convolution_backward_weights::desc wd(algorithm::convolution_direct, src_md, wei_any, bias_md, dst_md, {1, 1},
+                                              {3, 3}, {3, 3});
+        convolution_backward_weights::primitive_desc wpd(wd, eng, fpd);
+        prim = convolution_backward_weights(wpd);
+        args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwei}, {DNNL_ARG_DIFF_BIAS, dbias}};
+        impl = wpd.impl_info_str();
+    }
+    for (auto _ : st) {
+        prim.execute(strm, args);
+        strm.wait();
+    }
+    st.SetLabel(impl);
+    set_counters(st, 2.0 * 49 * s.tokens() * s.C, 2.0 * 4 * s.tokens() * s.C);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    try {
+        std::vector<Shape> shapes = load_shapes();
+        std::vector<benchmark::internal::Benchmark*> all;
+        auto reg = [&](const std::string& name, std::function<void(benchmark::State&)> fn) {
+            all.push_back(benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); }));
+        };
+        for (const KernelRow& row : kernel_rows()) {
+            const std::string fam = row.family, isa = isa_name(row.isa);
+            if (!isa_supported(row.isa)) {
+                reg(fam + "/" + isa, [isa](benchmark::State& st) { st.SkipWithError(("CPU lacks " + isa).c_str()); });
+                continue;
+            }
+            if (fam == "adamw") {
+                reg("adamw/" + isa + "/atto_params", [row](benchmark::State& st) { bench_adamw(st, row); });
+                continue;
+            }
+            for (const Shape& s : shapes) {
+                const std::string tail = "/" + isa + "/" + s.model + "/" + s.name;
+                if (fam.rfind("dwconv", 0) == 0) {
+                    reg(fam + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.0); });
+                    reg(fam + "_masked60" + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.6); });
+                } else if (fam.rfind("layernorm", 0) == 0) {
+                    reg(fam + tail, [row, s](benchmark::State& st) { bench_layernorm(st, row, s); });
+                } else if (fam.rfind("gelu", 0) == 0) {
+                    reg(fam + tail, [row, s](benchmark::State& st) { bench_gelu(st, row, s); });
+                } else if (fam == "grn_apply" || fam == "grn_bwd_apply") {  // one row per pass pair
+                    const bool fwd = fam == "grn_apply";
+                    reg(std::string(fwd ? "grn_fwd" : "grn_bwd") + tail, [row, s, fwd](benchmark::State& st) { bench_grn(st, row, s, fwd); });
+                }
+            }
+        }
+        for (const Shape& s : shapes)
+            for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
+                reg(std::string("onednn_dwconv_") + dir + "/" + s.model + "/" + s.name,
+                    [s, dir](benchmark::State& st) { bench_onednn_dwconv(st, s, dir); });
+        for (auto* b : all) b->UseRealTime()->Unit(benchmark::kMillisecond);
+        std::fprintf(stderr, "threads: %d (OMP_NUM_THREADS to change)\n", num_threads());
+        benchmark::RunSpecifiedBenchmarks();
+        benchmark::Shutdown();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

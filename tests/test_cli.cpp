@@ -1,0 +1,145 @@
+// build/convnextv2 as a user runs it: every user error is one clear line and a non-zero exit;
+// info, bench, train, eval and predict produce what the README promises.
+#include <doctest/doctest.h>
+
+#include "convnextv2/summary.h"
+#include "core/check.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "tests/util.h"
+#include "tools/image.h"
+
+using namespace cnx;
+
+namespace {
+
+struct Run {
+    int status;
+    std::string out;
+};
+
+Run cli(const std::string& args) {
+    const std::string bin = test::binary_path("convnextv2");
+    REQUIRE_MESSAGE(file_exists(bin), "build the program first (make all)");
+    Run r;
+    r.status = test::run_command(bin + " " + args, &r.out);
+    return r;
+}
+
+// The output is exactly one line "error: ...", containing `what`.
+void expect_error(const std::string& args, const std::string& what) {
+    Run r = cli(args + " --threads 1");
+    CAPTURE(args);
+    CAPTURE(r.out);
+    CHECK(r.status == 1);
+    CHECK(r.out.rfind("error: ", 0) == 0);
+    CHECK(r.out.find('\n') == r.out.size() - 1);
+    CHECK(r.out.find(what) != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("info: totals equal the paper's parameter and MAC counts for all eight models at 224") {
+    const struct {
+        const char* name;
+        int64_t params;
+        double gmacs;  // SPEC table, computed column
+    } want[] = {{"atto", 3708400, 0.547},  {"femto", 5233240, 0.780},    {"pico", 9066280, 1.367},
+                {"nano", 15623800, 2.446}, {"tiny", 28635496, 4.456},    {"base", 88717800, 15.355},
+                {"large", 197956840, 34.361}, {"huge", 660289640, 114.92}};
+    for (const auto& w : want) {
+        ModelSummary m = summarize(model_config(w.name));
+        CAPTURE(w.name);
+        CHECK(m.params == w.params);
+        CHECK((double)m.macs / 1e9 == doctest::Approx(w.gmacs).epsilon(0.0006));
+    }
+    Run r = cli("info --model atto --json");
+    REQUIRE(r.status == 0);
+    Json j = Json::parse(r.out);
+    CHECK(j.find("params")->as_number() == 3708400);
+    CHECK(j.find("macs")->as_number() == 547332480);
+    CHECK(j.find("stages")->size() == 6);
+    CHECK(j.find("stages")->items()[1].find("resolution")->as_number() == 56);
+}
+
+TEST_CASE("user errors: one line, non-zero exit") {
+    expect_error("train --model nope", "unknown model 'nope'");
+    expect_error("train --bogus 3", "unknown flag --bogus");
+    expect_error("train --epochs x", "--epochs expects an integer");
+    expect_error("train --dataset fashion-mnist --data /nonexistent", "Fashion-MNIST not found");
+    expect_error("train --dataset mnist2", "unknown dataset 'mnist2'");
+    expect_error("train --input-size 30", "not a positive multiple of the total stride 16");
+    expect_error("train --resume --out /nonexistent/run", "no saved run to resume");
+    expect_error("eval", "--weights CKPT is required");
+    expect_error("eval --weights /nonexistent.safetensors", "cannot open");
+    expect_error("predict --weights x.safetensors", "no image files");
+    expect_error("bench --mode sideways", "--mode must be train or infer");
+    std::string dir = test::temp_dir("cli-err");
+    std::string junk = path_join(dir, "junk.safetensors");
+    write_file_atomic(junk, "this is not a checkpoint at all");
+    expect_error("eval --weights " + junk, "junk.safetensors: bad header length");
+    Run u = cli("frobnicate");
+    CHECK(u.status == 2);
+}
+
+TEST_CASE("bench --json prints the documented fields") {
+    Run r = cli("bench --model atto --batch-size 2 --input-size 32 --steps 2 --warmup 1 --json --threads 1");
+    REQUIRE(r.status == 0);
+    Json j = Json::parse(r.out);
+    CHECK(j.find("images_per_s")->as_number() > 0);
+    CHECK(j.find("ms_per_step")->as_number() > 0);
+    CHECK(j.find("peak_rss_mb")->as_number() > 0);
+}
+
+TEST_CASE("train, eval and predict through the command line") {
+    std::string dir = test::temp_dir("cli-run");
+    std::string out = path_join(dir, "run");
+    const std::string data = "--dataset synthetic --synthetic-train 256 --synthetic-test 64 --synthetic-size 16 "
+                             "--synthetic-classes 3 --input-size 16 --stem-stride 2";
+    Run t = cli("train --model atto " + data + " --epochs 1 --batch-size 32 --threads 1 --out " + out);
+    CAPTURE(t.out);
+    REQUIRE(t.status == 0);
+    CHECK(t.out.find("test accuracy") != std::string::npos);
+    // resuming with the original flags is fine (nothing left to do); changing the recipe is an error
+    Run same = cli("train --model atto " + data + " --epochs 1 --batch-size 32 --threads 1 --out " + out + " --resume");
+    CAPTURE(same.out);
+    CHECK(same.status == 0);
+    Run again = cli("train --model atto " + data + " --epochs 2 --threads 1 --out " + out + " --resume");
+    CHECK(again.status == 1);
+    CHECK(again.out.find("--epochs 2 differs from the saved 1") != std::string::npos);
+    // a new run into a folder that holds one is refused without --overwrite
+    Run fresh = cli("train --model atto " + data + " --epochs 1 --threads 1 --out " + out);
+    CHECK(fresh.status == 1);
+    CHECK(fresh.out.find("already holds a run") != std::string::npos);
+
+    Run e = cli("eval --weights " + path_join(out, "best.safetensors") + " " +
+                "--dataset synthetic --synthetic-test 64 --synthetic-size 16 --synthetic-classes 3 --json --threads 1");
+    CAPTURE(e.out);
+    REQUIRE(e.status == 0);
+    Json ej = Json::parse(e.out);
+    CHECK(ej.find("images")->as_number() == 64);
+    CHECK(ej.find("top1")->as_number() >= 0);
+
+    Image img;
+    img.h = 20;
+    img.w = 24;
+    img.c = 3;
+    for (int i = 0; i < 20 * 24 * 3; i++) img.pixels.push_back((uint8_t)(i % 251));
+    std::string png = path_join(dir, "x.png");
+    write_png(png, img);
+    Run p = cli("predict --weights " + path_join(out, "last.safetensors") + " --json --top 2 --threads 1 " + png + " " + png);
+    CAPTURE(p.out);
+    REQUIRE(p.status == 0);
+    size_t nl = p.out.find('\n');
+    Json pj = Json::parse(p.out.substr(0, nl));
+    CHECK(pj.find("file")->as_string() == png);
+    CHECK(pj.find("logits")->size() == 3);
+    REQUIRE(pj.find("top")->size() == 2);
+    double p0 = pj.find("top")->items()[0].find("probability")->as_number();
+    double p1 = pj.find("top")->items()[1].find("probability")->as_number();
+    CHECK(p0 >= p1);
+    CHECK(p0 <= 1.0);
+    Run missing = cli("predict --weights " + path_join(out, "last.safetensors") + " " + path_join(dir, "nope.png"));
+    CHECK(missing.status == 1);
+    CHECK(missing.out.find("nope.png: cannot open") != std::string::npos);
+}

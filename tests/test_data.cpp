@@ -1,0 +1,241 @@
+// Datasets and the input pipeline: IDX (valid and malformed), CIFAR-10 batches, image folders with
+// PNG and JPEG files, Debian's Fashion-MNIST, and the transforms.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+
+#include <jpeglib.h>
+#include <zlib.h>
+
+#include "core/check.h"
+#include "core/fileio.h"
+#include "tests/util.h"
+#include "tools/augment.h"
+#include "tools/dataset.h"
+#include "tools/image.h"
+
+using namespace cnx;
+
+namespace {
+
+void write_gz(const std::string& path, const std::string& data) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    gzwrite(f, data.data(), (unsigned)data.size());
+    gzclose(f);
+}
+
+std::string be32(uint32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; i++) s[(size_t)i] = (char)((v >> (24 - 8 * i)) & 0xff);
+    return s;
+}
+
+std::string idx_images(uint32_t n, uint32_t h, uint32_t w) {
+    std::string s = be32(0x803) + be32(n) + be32(h) + be32(w);
+    for (uint32_t i = 0; i < n * h * w; i++) s += (char)(i * 7 % 256);
+    return s;
+}
+
+std::string idx_labels(uint32_t n, int classes) {
+    std::string s = be32(0x801) + be32(n);
+    for (uint32_t i = 0; i < n; i++) s += (char)(i % (uint32_t)classes);
+    return s;
+}
+
+std::string load_error(const std::string& images, const std::string& labels) {
+    try {
+        load_idx_pair(images, labels, "t");
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+void write_jpeg(const std::string& path, const Image& img) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    jpeg_compress_struct c;
+    jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = (JDIMENSION)img.w;
+    c.image_height = (JDIMENSION)img.h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 95, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = const_cast<uint8_t*>(img.pixels.data()) + (size_t)c.next_scanline * img.w * 3;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    std::fclose(f);
+}
+
+Image solid(int h, int w, uint8_t r, uint8_t g, uint8_t b) {
+    Image img;
+    img.h = h;
+    img.w = w;
+    img.c = 3;
+    for (int i = 0; i < h * w; i++) {
+        img.pixels.push_back(r);
+        img.pixels.push_back(g);
+        img.pixels.push_back(b);
+    }
+    return img;
+}
+
+}  // namespace
+
+TEST_CASE("idx: gzip and plain files load; malformed files are rejected clearly") {
+    std::string d = test::temp_dir("idx");
+    write_gz(path_join(d, "im.gz"), idx_images(5, 3, 4));
+    write_file_atomic(path_join(d, "lb"), idx_labels(5, 3));
+    Dataset ds = load_idx_pair(path_join(d, "im.gz"), path_join(d, "lb"), "t");
+    CHECK(ds.size() == 5);
+    CHECK(ds.height == 3);
+    CHECK(ds.width == 4);
+    CHECK(ds.num_classes == 3);
+    CHECK(ds.labels[4] == 1);
+    Image im = ds.image(2);
+    CHECK(im.pixels[1] == (uint8_t)((2 * 12 + 1) * 7 % 256));
+
+    auto put = [&](const char* name, const std::string& data) {
+        write_file_atomic(path_join(d, name), data);
+        return path_join(d, name);
+    };
+    const std::string lb = path_join(d, "lb");
+    CHECK(load_error(put("bad_magic", be32(0x804) + idx_images(5, 3, 4).substr(4)), lb).find("not an IDX image file") != std::string::npos);
+    CHECK(load_error(put("short", idx_images(5, 3, 4).substr(0, 30)), lb).find("but the header promises 5 images of 3x4") != std::string::npos);
+    CHECK(load_error(put("six", idx_images(6, 3, 4)), lb).find("has 6 images but") != std::string::npos);
+    CHECK(load_error(path_join(d, "im.gz"), put("lbad", be32(0x801) + be32(9) + "ab")).find("promises 9 labels") != std::string::npos);
+    CHECK(load_error(path_join(d, "missing.gz"), lb).find("file not found") != std::string::npos);
+    std::string corrupt = std::string("\x1f\x8b\x08\x00", 4) + std::string(40, 'x');
+    CHECK(load_error(put("corrupt.gz", corrupt), lb).find("corrupt gzip") != std::string::npos);
+}
+
+TEST_CASE("Fashion-MNIST from Debian's dataset-fashion-mnist package") {
+    if (!is_directory(default_fashion_mnist_dir())) {
+        MESSAGE("SKIPPED: dataset-fashion-mnist is not installed (make deps installs it)");
+        return;
+    }
+    DatasetOptions o;
+    DataSplits s = load_dataset(o);
+    CHECK(s.train.size() == 60000);
+    CHECK(s.test.size() == 10000);
+    CHECK(s.train.height == 28);
+    CHECK(s.train.num_classes == 10);
+    CHECK(s.train.class_names[9] == "Ankle boot");
+    CHECK(s.mean[0] == doctest::Approx(0.2860).epsilon(1e-3));
+    CHECK(s.std[0] == doctest::Approx(0.3530).epsilon(1e-3));
+}
+
+TEST_CASE("cifar10 binary batches: planes become interleaved RGB; bad sizes are rejected") {
+    std::string d = test::temp_dir("cifar");
+    std::string rec;
+    for (int r = 0; r < 2; r++) {
+        rec += (char)(r + 3);
+        for (int c = 0; c < 3; c++) rec += std::string(1024, (char)(10 * c + r));
+    }
+    for (int i = 1; i <= 5; i++) write_file_atomic(path_join(d, "data_batch_" + std::to_string(i) + ".bin"), rec);
+    write_file_atomic(path_join(d, "test_batch.bin"), rec);
+    DatasetOptions o;
+    o.kind = "cifar10";
+    o.path = d;
+    DataSplits s = load_dataset(o);
+    CHECK(s.train.size() == 10);
+    CHECK(s.test.labels[1] == 4);
+    Image im = s.test.image(1);
+    CHECK(im.pixels[0] == 1);
+    CHECK(im.pixels[1] == 11);
+    CHECK(im.pixels[2] == 21);
+    write_file_atomic(path_join(d, "test_batch.bin"), rec.substr(0, 100));
+    CHECK_THROWS_WITH_AS(load_dataset(o), doctest::Contains("not a whole number of CIFAR-10 records"), Error);
+}
+
+TEST_CASE("image folder: PNG and JPEG files, train/val split, corrupt files named") {
+    std::string d = test::temp_dir("folder");
+    for (const char* split : {"train", "val"})
+        for (const char* cls : {"cat", "dog"}) make_dirs(path_join(path_join(d, split), cls));
+    write_png(path_join(d, "train/cat/a.png"), solid(20, 30, 200, 10, 10));
+    write_jpeg(path_join(d, "train/dog/b.jpg"), solid(16, 16, 10, 10, 200));
+    write_png(path_join(d, "val/cat/c.png"), solid(8, 8, 200, 10, 10));
+    write_png(path_join(d, "val/dog/d.png"), solid(8, 8, 10, 10, 200));
+    DatasetOptions o;
+    o.kind = "folder";
+    o.path = d;
+    DataSplits s = load_dataset(o);
+    CHECK(s.train.class_names == std::vector<std::string>{"cat", "dog"});
+    CHECK(s.train.size() == 2);
+    CHECK(s.test.size() == 2);
+    Image jpg = s.train.image(1);
+    CHECK(jpg.h == 16);
+    CHECK(std::abs((int)jpg.pixels[2] - 200) < 6);  // lossy
+    Image png = s.train.image(0);
+    CHECK(png.w == 30);
+    CHECK(png.pixels[0] == 200);
+    // grayscale reading
+    Image gray = read_image(path_join(d, "train/cat/a.png"), 1);
+    CHECK(gray.c == 1);
+    CHECK(gray.pixels[0] == (uint8_t)((200 * 299 + 10 * 587 + 10 * 114 + 500) / 1000));
+    write_file_atomic(path_join(d, "train/dog/broken.png"), "\x89PNG\r\n\x1a\nnot really");
+    DataSplits s2 = load_dataset(o);
+    REQUIRE(s2.train.size() == 3);
+    CHECK_THROWS_WITH_AS(s2.train.image(2), doctest::Contains("broken.png: corrupt PNG"), Error);
+    write_file_atomic(path_join(d, "x.txt"), "hello");
+    CHECK_THROWS_WITH_AS(read_image(path_join(d, "x.txt"), 3), doctest::Contains("not a PNG or JPEG"), Error);
+}
+
+TEST_CASE("transforms: eval is a plain normalisation, train is deterministic per key, flip mirrors") {
+    Image img;
+    img.h = img.w = 4;
+    img.c = 1;
+    for (int i = 0; i < 16; i++) img.pixels.push_back((uint8_t)(i * 10));
+    Transform t;
+    t.size = 4;
+    t.channels = 1;
+    t.mean = {0.5f};
+    t.std = {0.25f};
+    t.pad = 0;
+    std::vector<float> out(16), out2(16);
+    Rng r(1);
+    apply_transform(out.data(), img, t, r);
+    for (int i = 0; i < 16; i++) CHECK(out[(size_t)i] == doctest::Approx((i * 10 / 255.0 - 0.5) / 0.25));
+    // training with pad 0: either identity or the mirror image
+    t.train = true;
+    int flipped = 0;
+    for (uint64_t k = 0; k < 20; k++) {
+        Rng a(k);
+        apply_transform(out2.data(), img, t, a);
+        bool mirror = out2[0] == out[3] && out2[3] == out[0];
+        bool same = out2 == out;
+        CHECK((mirror || same));
+        flipped += mirror;
+        Rng b(k);
+        std::vector<float> again(16);
+        apply_transform(again.data(), img, t, b);
+        CHECK(again == out2);
+    }
+    CHECK(flipped > 3);
+    CHECK(flipped < 17);
+    // folder-style eval: shorter side to the size, centre crop
+    Image wide = solid(10, 30, 0, 0, 0);
+    for (int y = 0; y < 10; y++)
+        for (int x = 10; x < 20; x++) wide.pixels[(size_t)(y * 30 + x) * 3] = 255;  // white centre square in red
+    Transform f;
+    f.size = 5;
+    f.channels = 3;
+    f.mean = {0, 0, 0};
+    f.std = {1, 1, 1};
+    f.small_images = false;
+    std::vector<float> crop(75);
+    Rng unused(0);
+    apply_transform(crop.data(), wide, f, unused);
+    for (int i = 0; i < 25; i++) CHECK(crop[(size_t)i * 3] == doctest::Approx(1.0f));
+}

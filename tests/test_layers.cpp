@@ -1,0 +1,220 @@
+// Each nn layer's backward against central finite differences of L = <dy, f(x)> (accumulated in
+// double, on small sizes so the fp32 forward noise stays far below the tolerance).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "core/rng.h"
+#include "nn/dwconv.h"
+#include "nn/gelu.h"
+#include "nn/grn.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/loss.h"
+#include "nn/patchify.h"
+#include "nn/pool.h"
+#include "nn/residual.h"
+#include "tests/util.h"
+
+using namespace cnx;
+
+namespace {
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+    double s = 0;
+    for (size_t i = 0; i < a.size(); i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+// Compares grad[i] with (L(x + e_i h) - L(x - e_i h)) / 2h at up to `samples` coordinates.
+void fd_check(const char* what, std::vector<float>& x, const std::vector<float>& grad, const std::function<double()>& loss,
+              double h = 1e-2, double tol = 2e-3, int samples = 40) {
+    CAPTURE(what);
+    REQUIRE(grad.size() == x.size());
+    Rng rng(stream_key(99, x.size()));
+    int nonzero = 0;
+    for (int s = 0; s < samples; s++) {
+        size_t i = x.size() <= (size_t)samples ? (size_t)s % x.size() : (size_t)rng.below(x.size());
+        const float x0 = x[i];
+        x[i] = x0 + (float)h;
+        const double lp = loss();
+        x[i] = x0 - (float)h;
+        const double lm = loss();
+        x[i] = x0;
+        const double fd = (lp - lm) / (2 * h);
+        CAPTURE(i);
+        CHECK(grad[i] == doctest::Approx(fd).epsilon(tol).scale(1.0));
+        if (grad[i] != 0) nonzero++;
+    }
+    CHECK_MESSAGE(nonzero > samples / 2, "gradient mostly zero: untrustworthy");
+}
+
+}  // namespace
+
+TEST_CASE("layernorm backward vs finite differences, plain and with scattered rows") {
+    for (bool scatter : {false, true}) {
+        const int64_t rows = 6, C = 13;
+        std::vector<float> x = test::random_vector(rows * C, 1, -2, 3), g = test::random_vector(C, 2, 0.5f, 1.5f),
+                           b = test::random_vector(C, 3), dy = test::random_vector(rows * C, 4);
+        // scatter: row r is written at row (r * 5) % rows of the output (a permutation)
+        std::vector<int64_t> off((size_t)rows);
+        for (int64_t r = 0; r < rows; r++) off[(size_t)r] = ((r * 5) % rows) * C;
+        const int64_t* o = scatter ? off.data() : nullptr;
+        LayerNorm ln;
+        ln.init(rows, C);
+        std::vector<float> y((size_t)(rows * C)), mean((size_t)rows), rstd((size_t)rows);
+        auto loss = [&]() {
+            ln.forward(y.data(), o, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
+            return dot(y, dy);
+        };
+        loss();
+        std::vector<float> dx((size_t)(rows * C)), dg((size_t)C, 0.0f), db((size_t)C, 0.0f);
+        ln.backward(dx.data(), nullptr, dg.data(), db.data(), dy.data(), o, x.data(), nullptr, mean.data(), rstd.data(), g.data());
+        fd_check("dx", x, dx, loss);
+        fd_check("dgamma", g, dg, loss);
+        fd_check("dbeta", b, db, loss);
+    }
+}
+
+TEST_CASE("gelu backward vs finite differences") {
+    std::vector<float> x = test::random_vector(300, 5, -4, 4), dy = test::random_vector(300, 6), y(300), dx(300);
+    auto loss = [&]() {
+        gelu_forward(y.data(), x.data(), 300);
+        return dot(y, dy);
+    };
+    gelu_backward(dx.data(), dy.data(), x.data(), 300);
+    fd_check("dx", x, dx, loss, 1e-3, 2e-3);
+}
+
+TEST_CASE("grn backward vs finite differences (per-sample statistics)") {
+    const int64_t N = 3, R = 7, C = 10;
+    std::vector<float> x = test::random_vector(N * R * C, 7), ga = test::random_vector(C, 8), be = test::random_vector(C, 9),
+                       dy = test::random_vector(N * R * C, 10);
+    Grn grn;
+    grn.init(N, R, C);
+    std::vector<float> y((size_t)(N * R * C)), gx((size_t)(N * C)), nx((size_t)(N * C));
+    auto loss = [&]() {
+        grn.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+        return dot(y, dy);
+    };
+    loss();
+    std::vector<float> dx((size_t)(N * R * C)), dga((size_t)C, 0.0f), dbe((size_t)C, 0.0f);
+    grn.backward(dx.data(), dga.data(), dbe.data(), dy.data(), x.data(), gx.data(), nx.data(), ga.data());
+    fd_check("dx", x, dx, loss, 1e-2, 3e-3);
+    fd_check("dgamma", ga, dga, loss);
+    fd_check("dbeta", be, dbe, loss);
+}
+
+TEST_CASE("dwconv backward vs finite differences") {
+    const int64_t N = 2, H = 9, W = 8, C = 5;
+    std::vector<float> x = test::random_vector(N * H * W * C, 11), w = test::random_vector(49 * C, 12),
+                       b = test::random_vector(C, 13), dy = test::random_vector(N * H * W * C, 14);
+    DwConv dw;
+    dw.init(N, H, W, C);
+    std::vector<float> y(x.size());
+    auto loss = [&]() {
+        dw.forward(y.data(), x.data(), w.data(), b.data());
+        return dot(y, dy);
+    };
+    std::vector<float> dx(x.size(), 0.0f), dwt(w.size(), 0.0f), db(b.size(), 0.0f);
+    dw.backward_data(dx.data(), dy.data(), w.data());
+    dw.backward_weights(dwt.data(), db.data(), dy.data(), x.data());
+    fd_check("dx", x, dx, loss);
+    fd_check("dweight", w, dwt, loss);
+    fd_check("dbias", b, db, loss);
+}
+
+TEST_CASE("linear (oneDNN matmul) backward vs finite differences, and accumulation") {
+    const int64_t M = 7, K = 6, N = 5;
+    std::vector<float> x = test::random_vector(M * K, 15), W = test::random_vector(N * K, 16), b = test::random_vector(N, 17),
+                       dy = test::random_vector(M * N, 18), y((size_t)(M * N));
+    Linear lin;
+    lin.init(M, K, N);
+    auto loss = [&]() {
+        lin.forward(y.data(), x.data(), W.data(), b.data());
+        return dot(y, dy);
+    };
+    std::vector<float> dx((size_t)(M * K)), dW((size_t)(N * K), 0.0f), db((size_t)N, 0.0f);
+    lin.backward_data(dx.data(), dy.data(), W.data(), false);
+    lin.backward_weights(dW.data(), db.data(), dy.data(), x.data());
+    fd_check("dx", x, dx, loss, 1e-2, 1e-3);
+    fd_check("dW", W, dW, loss, 1e-2, 1e-3);
+    fd_check("db", b, db, loss, 1e-2, 1e-3);
+    // backward accumulates: a second call doubles the weight gradient; accumulate=true adds to dx
+    std::vector<float> dW2 = dW, dx2 = dx;
+    lin.backward_weights(dW2.data(), nullptr, dy.data(), x.data());
+    for (size_t i = 0; i < dW.size(); i++) CHECK(dW2[i] == doctest::Approx(2 * dW[i]));
+    lin.backward_data(dx2.data(), dy.data(), W.data(), true);
+    for (size_t i = 0; i < dx.size(); i++) CHECK(dx2[i] == doctest::Approx(2 * dx[i]));
+}
+
+TEST_CASE("patch gather and offsets agree: a row-wise copy through the offsets equals the gather") {
+    const int64_t N = 2, H = 6, W = 4, C = 3, k = 2;
+    std::vector<float> x = test::random_vector(N * H * W * C, 19), gathered(x.size()), scattered(x.size());
+    patch_gather(gathered.data(), x.data(), N, H, W, C, k);
+    std::vector<int64_t> off((size_t)(N * H * W));
+    patch_offsets(off.data(), N, H, W, C, k);
+    for (int64_t t = 0; t < N * H * W; t++)
+        for (int64_t c = 0; c < C; c++) scattered[(size_t)(off[(size_t)t] + c)] = x[(size_t)(t * C + c)];
+    CHECK(gathered == scattered);
+    // patch (n=1, ho=2, wo=1) row: (kh, kw, c) order
+    const int64_t row = (1 * 3 + 2) * 2 + 1;
+    CHECK(gathered[(size_t)(row * k * k * C + (1 * k + 0) * C + 2)] == x[(size_t)(((1 * H + 5) * W + 2) * C + 2)]);
+}
+
+TEST_CASE("average pool and residual/drop-path backward vs finite differences") {
+    const int64_t N = 3, R = 5, C = 4;
+    std::vector<float> x = test::random_vector(N * R * C, 20), dy = test::random_vector(N * C, 21), y((size_t)(N * C));
+    auto loss = [&]() {
+        avgpool_forward(y.data(), x.data(), N, R, C);
+        return dot(y, dy);
+    };
+    std::vector<float> dx(x.size());
+    avgpool_backward(dx.data(), dy.data(), N, R, C);
+    fd_check("avgpool dx", x, dx, loss, 1e-2, 1e-3);
+
+    // drop path: scales 0 or 1/keep per sample; the branch gradient is scaled the same way
+    std::vector<float> scale((size_t)N);
+    Rng rng(stream_key(3, 4));
+    drop_path_scales(scale.data(), N, 0.5f, rng);
+    for (float s : scale) CHECK((s == 0.0f || s == 2.0f));
+    std::vector<float> br = test::random_vector(N * R * C, 22), dout = test::random_vector(N * R * C, 23), out(br.size());
+    auto loss2 = [&]() {
+        residual_forward(out.data(), x.data(), br.data(), scale.data(), N, R * C);
+        return dot(out, dout);
+    };
+    std::vector<float> dbr(br.size());
+    residual_branch_grad(dbr.data(), dout.data(), scale.data(), N, R * C);
+    for (size_t i = 0; i < br.size(); i++) {
+        const float b0 = br[i];
+        br[i] = b0 + 0.01f;
+        const double lp = loss2();
+        br[i] = b0 - 0.01f;
+        const double lm = loss2();
+        br[i] = b0;
+        CHECK(dbr[i] == doctest::Approx((lp - lm) / 0.02).epsilon(1e-3).scale(1.0));
+    }
+}
+
+TEST_CASE("cross-entropy with label smoothing: value and gradient") {
+    const int64_t N = 4, K = 6;
+    std::vector<float> z = test::random_vector(N * K, 24, -3, 3), dz((size_t)(N * K));
+    std::vector<int32_t> labels = {0, 5, 2, 2};
+    const float eps = 0.1f;
+    const double l = cross_entropy(dz.data(), z.data(), labels.data(), N, K, eps);
+    double want = 0;
+    for (int64_t n = 0; n < N; n++) {
+        double mx = -1e30, se = 0;
+        for (int64_t k = 0; k < K; k++) mx = std::max(mx, (double)z[(size_t)(n * K + k)]);
+        for (int64_t k = 0; k < K; k++) se += std::exp(z[(size_t)(n * K + k)] - mx);
+        for (int64_t k = 0; k < K; k++) {
+            double logp = z[(size_t)(n * K + k)] - mx - std::log(se);
+            double target = eps / K + (k == labels[(size_t)n] ? 1 - eps : 0);
+            want -= target * logp;
+        }
+    }
+    CHECK(l == doctest::Approx(want / N).epsilon(1e-6));
+    fd_check("dlogits", z, dz, [&]() { return cross_entropy(nullptr, z.data(), labels.data(), N, K, eps); }, 1e-3, 1e-3);
+    CHECK(count_topk_correct(z.data(), labels.data(), N, K, K) == N);
+}
