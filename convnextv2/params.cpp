@@ -7,24 +7,45 @@
 
 namespace cnx {
 
+int64_t add_param(ParamLayout& L, const std::string& name, std::vector<int64_t> shape, TensorLayout layout,
+                  bool no_decay, int layer_id) {
+    ParamTensor t;
+    t.name = name;
+    t.shape = std::move(shape);
+    t.numel = 1;
+    for (int64_t d : t.shape) t.numel *= d;
+    t.offset = L.total;
+    t.layout = layout;
+    t.no_decay = no_decay;
+    t.layer_id = layer_id;
+    L.total += t.numel;
+    L.tensors.push_back(t);
+    return t.offset;
+}
+
+BlockParams add_block_params(ParamLayout& L, const std::string& p, int64_t C, int id) {
+    const TensorLayout P = TensorLayout::Plain;
+    BlockParams bp;
+    bp.dw_w = add_param(L, p + "dwconv.weight", {C, 1, 7, 7}, TensorLayout::Depthwise, false, id);
+    bp.dw_b = add_param(L, p + "dwconv.bias", {C}, P, true, id);
+    bp.ln_w = add_param(L, p + "norm.weight", {C}, P, true, id);
+    bp.ln_b = add_param(L, p + "norm.bias", {C}, P, true, id);
+    bp.pw1_w = add_param(L, p + "pwconv1.weight", {4 * C, C}, P, false, id);
+    bp.pw1_b = add_param(L, p + "pwconv1.bias", {4 * C}, P, true, id);
+    bp.grn_gamma = add_param(L, p + "grn.gamma", {1, 1, 1, 4 * C}, P, true, id);
+    bp.grn_beta = add_param(L, p + "grn.beta", {1, 1, 1, 4 * C}, P, true, id);
+    bp.pw2_w = add_param(L, p + "pwconv2.weight", {C, 4 * C}, P, false, id);
+    bp.pw2_b = add_param(L, p + "pwconv2.bias", {C}, P, true, id);
+    return bp;
+}
+
 namespace {
 
 struct LayoutBuilder {
     ParamLayout& L;
     int64_t add(const std::string& name, std::vector<int64_t> shape, TensorLayout layout, bool no_decay,
                 int layer_id) {
-        ParamTensor t;
-        t.name = name;
-        t.shape = std::move(shape);
-        t.numel = 1;
-        for (int64_t d : t.shape) t.numel *= d;
-        t.offset = L.total;
-        t.layout = layout;
-        t.no_decay = no_decay;
-        t.layer_id = layer_id;
-        L.total += t.numel;
-        L.tensors.push_back(t);
-        return t.offset;
+        return add_param(L, name, std::move(shape), layout, no_decay, layer_id);
     }
 };
 
@@ -56,19 +77,7 @@ ParamLayout make_param_layout(const ModelConfig& cfg, bool with_head) {
         const int64_t C = D[s];
         for (int j = 0; j < cfg.depths[s]; j++) {
             std::string p = "stages." + std::to_string(s) + "." + std::to_string(j) + ".";
-            int id = before[s] + j + 1;
-            BlockParams bp;
-            bp.dw_w = b.add(p + "dwconv.weight", {C, 1, 7, 7}, TensorLayout::Depthwise, false, id);
-            bp.dw_b = b.add(p + "dwconv.bias", {C}, P, true, id);
-            bp.ln_w = b.add(p + "norm.weight", {C}, P, true, id);
-            bp.ln_b = b.add(p + "norm.bias", {C}, P, true, id);
-            bp.pw1_w = b.add(p + "pwconv1.weight", {4 * C, C}, P, false, id);
-            bp.pw1_b = b.add(p + "pwconv1.bias", {4 * C}, P, true, id);
-            bp.grn_gamma = b.add(p + "grn.gamma", {1, 1, 1, 4 * C}, P, true, id);
-            bp.grn_beta = b.add(p + "grn.beta", {1, 1, 1, 4 * C}, P, true, id);
-            bp.pw2_w = b.add(p + "pwconv2.weight", {C, 4 * C}, P, false, id);
-            bp.pw2_b = b.add(p + "pwconv2.bias", {C}, P, true, id);
-            L.blocks[s].push_back(bp);
+            L.blocks[s].push_back(add_block_params(L, p, C, before[s] + j + 1));
         }
     }
     L.has_head = with_head;

@@ -52,6 +52,12 @@ struct ParamLayout {
 // with_head = false builds the encoder of FCMAE (no final norm, no head).
 ParamLayout make_param_layout(const ModelConfig& cfg, bool with_head = true);
 
+// Appends a tensor to a layout; returns its offset.
+int64_t add_param(ParamLayout& L, const std::string& name, std::vector<int64_t> shape, TensorLayout layout,
+                  bool no_decay, int layer_id);
+// Appends the tensors of one block of width C under `prefix` (e.g. "decoder.0.").
+BlockParams add_block_params(ParamLayout& L, const std::string& prefix, int64_t C, int layer_id);
+
 // Initialises as SPEC 2.4: conv/linear weights trunc-normal(0, std) cut at +-2, biases 0, LayerNorm
 // 1/0, GRN 0; the head weight and bias then scaled by head_init_scale.
 void init_params(float* params, const ParamLayout& layout, uint64_t seed, float weight_std = 0.02f,

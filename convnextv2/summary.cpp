@@ -50,7 +50,7 @@ ModelSummary summarize(const ModelConfig& cfg) {
         m.params += r.params;
         m.macs += r.macs;
     }
-    m.train_arena_bytes = (int64_t)ConvNeXtV2::planned_bytes(cfg, 1, true);
+    m.train_arena_bytes = (int64_t)ConvNeXtV2::planned_bytes(cfg, 1, ModelOptions{true});
     return m;
 }
 

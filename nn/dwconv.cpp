@@ -16,7 +16,7 @@ void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
     regions_.clear();
     for (int64_t n = 0; n < N; n++)
         for (int64_t h = 0; h < H; h += band)
-            regions_.push_back(DwRegion{(int32_t)n, (int32_t)h, (int32_t)std::min(H, h + band), 0, (int32_t)W});
+            regions_.push_back(TileRegion{(int32_t)n, (int32_t)h, (int32_t)std::min(H, h + band), 0, (int32_t)W});
 }
 
 void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {
@@ -24,7 +24,7 @@ void DwConv::forward(float* dst, const float* src, const float* wei, const float
     const int64_t img = H_ * W_ * C_;
     parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
-            const DwRegion& r = regions_[(size_t)i];
+            const TileRegion& r = regions_[(size_t)i];
             k.dwconv_fwd(dst + r.n * img, src + r.n * img, wei, bias, H_, W_, C_, r.h0, r.h1, r.w0, r.w1);
         }
     });
@@ -35,7 +35,7 @@ void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) c
     const int64_t img = H_ * W_ * C_;
     parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
-            const DwRegion& r = regions_[(size_t)i];
+            const TileRegion& r = regions_[(size_t)i];
             k.dwconv_bwd_data(d_src + r.n * img, d_dst + r.n * img, wei, H_, W_, C_, r.h0, r.h1, r.w0, r.w1);
         }
     });
@@ -48,7 +48,7 @@ void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, c
     parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int t) {
         float* part = partials_.slice(t);
         for (int64_t i = b; i < e; i++) {
-            const DwRegion& r = regions_[(size_t)i];
+            const TileRegion& r = regions_[(size_t)i];
             k.dwconv_bwd_wei(part, part + kDwTaps * C_, d_dst + r.n * img, src + r.n * img, H_, W_, C_, r.h0, r.h1,
                              r.w0, r.w1);
         }

@@ -7,20 +7,17 @@
 #include <vector>
 
 #include "nn/parallel.h"
+#include "nn/tokens.h"
 
 namespace cnx {
-
-struct DwRegion {
-    int32_t n, h0, h1, w0, w1;  // image n, output rows [h0,h1), cols [w0,w1)
-};
 
 class DwConv {
 public:
     // Plans the dense region list (all of every image).
     void init(int64_t N, int64_t H, int64_t W, int64_t C);
     // Replaces the region list (e.g. the visible tiles of this step's mask).
-    void set_regions(const std::vector<DwRegion>& regions) { regions_ = regions; }
-    const std::vector<DwRegion>& regions() const { return regions_; }
+    void set_regions(const std::vector<TileRegion>& regions) { regions_ = regions; }
+    const std::vector<TileRegion>& regions() const { return regions_; }
 
     // dst written at the regions.
     void forward(float* dst, const float* src, const float* wei, const float* bias) const;
@@ -31,7 +28,7 @@ public:
 
 private:
     int64_t N_ = 0, H_ = 0, W_ = 0, C_ = 0;
-    std::vector<DwRegion> regions_;
+    std::vector<TileRegion> regions_;
     GradPartials partials_;  // [49*C weights | C bias] per thread
 };
 

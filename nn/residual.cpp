@@ -31,4 +31,29 @@ void residual_branch_grad(float* dy, const float* dx_out, const float* scale, in
     });
 }
 
+void residual_forward_rows(float* x_out, const float* x_in, const float* y, const float* scale, const int64_t* off,
+                           int64_t rows, int64_t rows_per_sample, int64_t C) {
+    parallel_for(rows, [&](int64_t b, int64_t e, int) {
+        for (int64_t r = b; r < e; r++) {
+            const float s = scale ? scale[r / rows_per_sample] : 1.0f;
+            const float* yr = y + r * C;
+            const float* xi = x_in + off[r];
+            float* xo = x_out + off[r];
+            for (int64_t c = 0; c < C; c++) xo[c] = xi[c] + s * yr[c];
+        }
+    });
+}
+
+void residual_branch_grad_rows(float* dy, const float* dx_out, const float* scale, const int64_t* off, int64_t rows,
+                               int64_t rows_per_sample, int64_t C) {
+    parallel_for(rows, [&](int64_t b, int64_t e, int) {
+        for (int64_t r = b; r < e; r++) {
+            const float s = scale ? scale[r / rows_per_sample] : 1.0f;
+            const float* g = dx_out + off[r];
+            float* d = dy + r * C;
+            for (int64_t c = 0; c < C; c++) d[c] = s * g[c];
+        }
+    });
+}
+
 }  // namespace cnx

@@ -17,4 +17,13 @@ void residual_forward(float* x_out, const float* x_in, const float* y, const flo
 // dy = scale[n] * dx_out.
 void residual_branch_grad(float* dy, const float* dx_out, const float* scale, int64_t N, int64_t per_sample);
 
+// Masked stages: the branch y is compact [rows, C] (rows_per_sample rows per sample), the stream is
+// dense, compact row r at element offset off[r]. x_out[off[r]] = x_in[off[r]] + scale[n] * y[r]
+// (scale null: 1); sites outside the rows are left alone.
+void residual_forward_rows(float* x_out, const float* x_in, const float* y, const float* scale, const int64_t* off,
+                           int64_t rows, int64_t rows_per_sample, int64_t C);
+// dy[r] = scale[n] * dx_out[off[r]] (scale null: 1).
+void residual_branch_grad_rows(float* dy, const float* dx_out, const float* scale, const int64_t* off, int64_t rows,
+                               int64_t rows_per_sample, int64_t C);
+
 }  // namespace cnx

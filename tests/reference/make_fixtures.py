@@ -164,6 +164,98 @@ def write_safetensors(path, tensors, metadata):
     print(f"wrote {path} ({8 + len(h) + off} bytes)")
 
 
+# ----------------------------------------------------------------------------------------------
+# FCMAE: dense emulation of the sparse encoder with explicit masks (SPEC 3.5, per-sample GRN over
+# visible tokens as in the paper), the one-block decoder and the normalised-pixel loss (SPEC 3.6-3.7)
+
+def upsample_mask(mask, grid, side):
+    """(N, L) removed-mask -> (N, 1, side, side) visibility (1 kept)."""
+    n = mask.shape[0]
+    m = mask.reshape(n, grid, grid)
+    t = side // grid
+    m = m.repeat_interleave(t, dim=1).repeat_interleave(t, dim=2)
+    return (1.0 - m).unsqueeze(1)
+
+
+def masked_block(block, x, v):
+    inp = x
+    y = block.dwconv(x * v).permute(0, 2, 3, 1)
+    y = block.act(block.pwconv1(block.norm(y)))
+    vh = v.permute(0, 2, 3, 1)
+    gx = torch.norm(y * vh, p=2, dim=(1, 2), keepdim=True)
+    nx = gx / (gx.mean(dim=-1, keepdim=True) + EPS)
+    y = block.grn.gamma * (y * nx) + block.grn.beta + y
+    y = block.pwconv2(y).permute(0, 3, 1, 2)
+    return (inp + y) * v
+
+
+class FCMAE(nn.Module):
+    def __init__(self, in_chans, depths, dims, stem_stride, size, dec_dim=512):
+        super().__init__()
+        self.encoder = ConvNeXtV2(in_chans, 1, depths, dims, stem_stride)
+        del self.encoder.norm
+        del self.encoder.head
+        self.grid = size // (stem_stride * 8)
+        self.patch = size // self.grid
+        self.mask_token = nn.Parameter(torch.zeros(1, dec_dim, 1, 1))
+        self.proj = nn.Conv2d(dims[-1], dec_dim, kernel_size=1)
+        self.decoder = nn.Sequential(Block(dec_dim))
+        self.pred = nn.Conv2d(dec_dim, self.patch * self.patch * in_chans, kernel_size=1)
+
+    def forward(self, imgs, mask):
+        e = self.encoder
+        x = imgs
+        for i in range(4):
+            x = e.downsample_layers[i](x)
+            v = upsample_mask(mask, self.grid, x.shape[-1])
+            x = x * v
+            for blk in e.stages[i]:
+                x = masked_block(blk, x, v)
+        n = x.shape[0]
+        d = self.proj(x)
+        m = mask.reshape(n, 1, self.grid, self.grid)
+        d = d * (1 - m) + self.mask_token * m
+        pred = self.pred(self.decoder(d))
+        pred = pred.reshape(n, pred.shape[1], -1).transpose(1, 2)
+        c = imgs.shape[1]
+        g, p = self.grid, self.patch
+        target = imgs.reshape(n, c, g, p, g, p).permute(0, 2, 4, 3, 5, 1).reshape(n, g * g, p * p * c)
+        mean = target.mean(dim=-1, keepdim=True)
+        var = target.var(dim=-1, keepdim=True)
+        target = (target - mean) / (var + 1.0e-6) ** 0.5
+        loss = ((pred - target) ** 2).mean(dim=-1)
+        return (loss * mask).sum() / mask.sum(), pred
+
+
+def make_fcmae_case(tag, depths, dims, in_chans, stem_stride, size, batch, keep):
+    model = FCMAE(in_chans, depths, dims, stem_stride, size)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(formula_values(name, tuple(p.shape)))
+    images = formula_values("images", (batch, in_chans, size, size))
+    g = model.grid
+    gen = torch.Generator().manual_seed(3)
+    mask = torch.ones(batch, g * g)
+    for n in range(batch):
+        mask[n, torch.randperm(g * g, generator=gen)[:keep]] = 0.0
+    loss, pred = model(images, mask)
+    loss.backward()
+    out = {"images": images.permute(0, 2, 3, 1).contiguous(), "mask": mask, "loss": loss.detach().reshape(1),
+           "pred": pred.detach()}
+    for name, p in model.named_parameters():
+        gr = p.grad.detach().clone().reshape(-1)
+        if gr.numel() <= 4096:
+            out["grad." + name] = p.grad.detach().clone()
+        else:
+            out["gradsample." + name] = gr[sample_indices(gr.numel())]
+            out["gradnorm." + name] = gr.norm().reshape(1)
+    config = {"depths": depths, "dims": dims, "in_chans": in_chans, "num_classes": 1, "stem_stride": stem_stride,
+              "input_size": size, "batch": batch}
+    meta = {"magic": "convnextv2-fixture", "version": FIXTURE_VERSION, "config": json.dumps(config),
+            "torch": torch.__version__}
+    write_safetensors(os.path.join(OUT, tag + ".safetensors"), out, meta)
+
+
 def no_decay(name, p):
     return p.ndim == 1 or name.endswith(".bias") or name.endswith(".gamma") or name.endswith(".beta")
 
@@ -228,6 +320,8 @@ def main():
               size=16, batch=2, full_grads=True)
     make_case("atto64", depths=[2, 2, 6, 2], dims=[40, 80, 160, 320], in_chans=3, classes=10, stem_stride=4,
               size=64, batch=2, full_grads=False)
+    make_fcmae_case("fcmae_tiny", depths=[1, 1, 1, 1], dims=[8, 16, 24, 32], in_chans=3, stem_stride=2, size=48,
+                    batch=2, keep=3)
     # A plain state_dict as PyTorch users save it (the formula weights), converted to safetensors:
     # no metadata at all.
     write_safetensors(os.path.join(OUT, "tiny_state_dict.safetensors"), tiny, None)

@@ -1,0 +1,64 @@
+#include "convnextv2/block.h"
+
+#include "nn/gelu.h"
+#include "nn/residual.h"
+
+namespace cnx {
+
+void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample) {
+    dw.init(N, H, W, C);
+    ln.init(rows, C);
+    pw1.init(rows, C, 4 * C);
+    pw2.init(rows, 4 * C, C);
+    grn.init(N, rows_per_sample, 4 * C);
+}
+
+void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, const BlockShape& s) {
+    const int64_t rows = s.rows(), C = s.C;
+    const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
+    const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
+    L.dw.forward(b.dw, b.x_in, P + w.dw_w, P + w.dw_b);
+    L.ln.forward(b.ln, nullptr, b.mean, b.rstd, b.dw, off, P + w.ln_w, P + w.ln_b);
+    L.pw1.forward(b.h, b.ln, P + w.pw1_w, P + w.pw1_b);
+    gelu_forward(b.g, b.h, rows * 4 * C);
+    L.grn.forward(b.r, b.gx, b.nx, b.g, P + w.grn_gamma, P + w.grn_beta);
+    L.pw2.forward(b.y, b.r, P + w.pw2_w, P + w.pw2_b);
+    if (s.active) {
+        residual_forward_rows(b.x_out, b.x_in, b.y, scale, off, rows, s.active->rows_per_sample, C);
+        zero_regions(b.x_out, s.active->masked, s.H, s.W, C);
+    } else {
+        residual_forward(b.x_out, b.x_in, b.y, scale, s.N, s.H * s.W * C);
+    }
+}
+
+void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, float* G,
+                    const BlockShape& s, float* dx, const BlockScratch& scratch) {
+    const int64_t rows = s.rows(), C = s.C;
+    const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
+    const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
+    float* d_c = scratch.d_c;
+    float* d4 = scratch.d_4c;
+    // the branch gradient, compact
+    const float* dy = dx;
+    if (s.active) {
+        residual_branch_grad_rows(d_c, dx, scale, off, rows, s.active->rows_per_sample, C);
+        dy = d_c;
+    } else if (scale) {
+        residual_branch_grad(d_c, dx, scale, s.N, s.H * s.W * C);
+        dy = d_c;
+    }
+    L.pw2.backward_weights(G + w.pw2_w, G + w.pw2_b, dy, b.r);
+    L.pw2.backward_data(d4, dy, P + w.pw2_w, false);
+    L.grn.backward(d4, G + w.grn_gamma, G + w.grn_beta, d4, b.g, b.gx, b.nx, P + w.grn_gamma);
+    gelu_backward(d4, d4, b.h, rows * 4 * C);
+    L.pw1.backward_weights(G + w.pw1_w, G + w.pw1_b, d4, b.ln);
+    L.pw1.backward_data(d_c, d4, P + w.pw1_w, false);
+    // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the
+    // visible sites of the zero-initialised dense scratch when masked.
+    float* d_dw = s.active ? scratch.d_dw : d_c;
+    L.ln.backward(d_dw, off, G + w.ln_w, G + w.ln_b, d_c, nullptr, b.dw, off, b.mean, b.rstd, P + w.ln_w);
+    L.dw.backward_weights(G + w.dw_w, G + w.dw_b, d_dw, b.x_in);
+    L.dw.backward_data(dx, d_dw, P + w.dw_w);
+}
+
+}  // namespace cnx

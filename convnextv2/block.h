@@ -1,0 +1,69 @@
+// One ConvNeXt V2 block, forward and backward side by side (SPEC 2.1):
+//   x_out = x_in + DropPath(pwconv2(GRN(GELU(pwconv1(LN(dwconv7x7(x_in)))))))
+//
+// Dense stages run every token in NHWC order. Masked stages (FCMAE) take the stage's ActiveSet:
+// the depthwise conv walks the visible tiles of the dense map (whose masked sites hold zeros), the
+// LayerNorm gathers the visible tokens into compact rows, the GEMMs, GELU and GRN (per-sample
+// statistics over visible tokens) run on those rows, and the residual writes them back, leaving
+// masked sites zero. Nothing is computed for a fully masked tile.
+#pragma once
+
+#include <cstdint>
+
+#include "convnextv2/mask.h"
+#include "convnextv2/params.h"
+#include "nn/dwconv.h"
+#include "nn/grn.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+
+namespace cnx {
+
+struct BlockActs {
+    float* x_in = nullptr;   // [N,H,W,C] dense block input (the previous block's x_out or the stage input)
+    float* dw = nullptr;     // [N,H,W,C] dense depthwise output (visible sites only when masked)
+    float* ln = nullptr;     // [rows, C] LayerNorm output
+    float* mean = nullptr;   // [rows]
+    float* rstd = nullptr;   // [rows]
+    float* h = nullptr;      // [rows, 4C] pwconv1 output (GELU input)
+    float* g = nullptr;      // [rows, 4C] GELU output (GRN input)
+    float* r = nullptr;      // [rows, 4C] GRN output (pwconv2 input)
+    float* gx = nullptr;     // [N, 4C] GRN L2 norms
+    float* nx = nullptr;     // [N, 4C] GRN normalised norms
+    float* y = nullptr;      // [rows, C] branch output
+    float* x_out = nullptr;  // [N,H,W,C] dense
+    float* drop_scale = nullptr;  // [N] DropPath scales of this step
+    float drop_rate = 0.0f;       // this step's rate (0: the branch is always kept)
+};
+
+// Layers of one stage; the blocks of a stage have equal shapes and share them (they hold scratch only).
+struct StageLayers {
+    DwConv dw;
+    LayerNorm ln;
+    Linear pw1, pw2;
+    Grn grn;
+
+    // rows: tokens computed (all N*H*W, or the visible ones); rows_per_sample for the GRN.
+    void init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample);
+};
+
+struct BlockShape {
+    int64_t N, H, W, C;
+    const ActiveSet* active;  // null: dense
+    int64_t rows() const { return active ? active->rows : N * H * W; }
+};
+
+// Backward scratch, shared by all blocks.
+struct BlockScratch {
+    float* d_c;   // [rows, C]
+    float* d_4c;  // [rows, 4C]
+    float* d_dw;  // [N,H,W,C] dense, masked stages only: zero at masked tiles before the stage's blocks
+};
+
+void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, const BlockShape& s);
+// dx holds d(x_out) on entry (dense) and d(x_in) on return (at the computed sites). Parameter
+// gradients accumulate into G.
+void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, float* G,
+                    const BlockShape& s, float* dx, const BlockScratch& scratch);
+
+}  // namespace cnx

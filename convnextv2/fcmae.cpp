@@ -1,0 +1,202 @@
+#include "convnextv2/fcmae.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/check.h"
+#include "nn/parallel.h"
+
+namespace cnx {
+
+int64_t fcmae_patch(const ModelConfig& cfg) { return cfg.input_size / cfg.stage_size(3); }
+
+FcmaeLayout make_fcmae_layout(const ModelConfig& cfg) {
+    FcmaeLayout F;
+    F.encoder = make_param_layout(cfg, false);
+    F.all = F.encoder;
+    for (ParamTensor& t : F.all.tensors) t.name = "encoder." + t.name;
+    ParamLayout& L = F.all;
+    const int64_t C3 = cfg.dims[3], D = kDecoderDim, P = fcmae_patch(cfg);
+    const int id = L.num_layers + 1;
+    F.proj_w = add_param(L, "proj.weight", {D, C3, 1, 1}, TensorLayout::Plain, false, id);
+    F.proj_b = add_param(L, "proj.bias", {D}, TensorLayout::Plain, true, id);
+    F.mask_token = add_param(L, "mask_token", {1, D, 1, 1}, TensorLayout::Plain, false, id);
+    F.decoder = add_block_params(L, "decoder.0.", D, id);
+    F.pred_w = add_param(L, "pred.weight", {P * P * cfg.in_chans, D, 1, 1}, TensorLayout::Plain, false, id);
+    F.pred_b = add_param(L, "pred.bias", {P * P * cfg.in_chans}, TensorLayout::Plain, true, id);
+    return F;
+}
+
+std::vector<ParamGroup> fcmae_param_groups(const FcmaeLayout& F, float weight_decay) {
+    std::vector<ParamGroup> groups;
+    for (const ParamTensor& t : F.all.tensors) {
+        const bool bias = t.name.size() >= 5 && t.name.compare(t.name.size() - 5, 5, ".bias") == 0;
+        ParamGroup g;
+        g.offset = t.offset;
+        g.count = t.numel;
+        g.weight_decay = (t.shape.size() == 1 || bias) ? 0.0 : (double)weight_decay;
+        if (!groups.empty() && groups.back().offset + groups.back().count == g.offset &&
+            groups.back().weight_decay == g.weight_decay) {
+            groups.back().count += g.count;
+            continue;
+        }
+        groups.push_back(g);
+    }
+    return groups;
+}
+
+static ModelOptions encoder_options(bool training, double ratio) {
+    ModelOptions o;
+    o.training = training;
+    o.with_head = false;
+    o.mask_ratio = ratio;
+    return o;
+}
+
+Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool training)
+    : cfg_(cfg),
+      layout_(make_fcmae_layout(cfg)),
+      N_(batch),
+      G_(cfg.stage_size(3)),
+      P_(fcmae_patch(cfg)),
+      encoder_(cfg, batch, encoder_options(training, mask_ratio)),
+      ratio_(mask_ratio),
+      training_(training) {
+    if (mask_ratio < 0 || mask_ratio > 1) fail("mask ratio %g is outside [0, 1]", mask_ratio);
+    mask_.assign((size_t)(N_ * G_ * G_), 0);
+    Arena counter = Arena::counting();
+    plan(counter);
+    arena_.reserve(counter.used());
+    plan(arena_);
+    const int64_t M = N_ * G_ * G_, D = kDecoderDim;
+    proj_.init(M, cfg.dims[3], D);
+    pred_linear_.init(M, D, patch_values());
+    dec_layers_.init(N_, G_, G_, D, M, G_ * G_);
+}
+
+void Fcmae::plan(Arena& a) {
+    a.reset();
+    auto F = [&](int64_t n) { return a.alloc_floats((size_t)n); };
+    const int64_t M = N_ * G_ * G_, D = kDecoderDim, K = patch_values();
+    proj_out_ = F(M * D);
+    dec_ = BlockActs();
+    dec_.x_in = proj_out_;
+    dec_.dw = F(M * D);
+    dec_.ln = F(M * D);
+    dec_.mean = F(M);
+    dec_.rstd = F(M);
+    dec_.h = F(M * 4 * D);
+    dec_.g = F(M * 4 * D);
+    dec_.r = F(M * 4 * D);
+    dec_.gx = F(N_ * 4 * D);
+    dec_.nx = F(N_ * 4 * D);
+    dec_.y = F(M * D);
+    dec_.x_out = F(M * D);
+    dec_.drop_scale = F(N_);
+    pred_ = F(M * K);
+    target_ = F(M * K);
+    if (training_) {
+        d_pred_ = F(M * K);
+        d_dec_ = F(M * D);
+        d_enc_ = F(M * cfg_.dims[3]);
+        d_c_ = F(M * D);
+        d_4c_ = F(M * 4 * D);
+    }
+}
+
+void Fcmae::draw_mask(uint64_t key) {
+    make_mask(mask_.data(), N_, G_ * G_, ratio_, key);
+    encoder_.set_mask(mask_.data());
+}
+
+void Fcmae::set_mask(const uint8_t* mask) {
+    mask_.assign(mask, mask + N_ * G_ * G_);
+    encoder_.set_mask(mask);
+}
+
+// Patch l = (py, px) of image n as its P*P*Cin values in (row, col, channel) order.
+static void patch_values_of(float* out, const float* images, int64_t n, int64_t l, int64_t G, int64_t P, int64_t S,
+                            int64_t C) {
+    const int64_t py = l / G, px = l % G;
+    for (int64_t p = 0; p < P; p++) {
+        const float* row = images + ((n * S + py * P + p) * S + px * P) * C;
+        std::memcpy(out + p * P * C, row, (size_t)(P * C) * sizeof(float));
+    }
+}
+
+double Fcmae::forward(const float* P, const float* images) {
+    const int64_t L = G_ * G_, M = N_ * L, D = kDecoderDim, K = patch_values();
+    enc_out_ = encoder_.forward(P, images);
+    proj_.forward(proj_out_, enc_out_, P + layout_.proj_w, P + layout_.proj_b);
+    const float* token = P + layout_.mask_token;
+    for (int64_t r = 0; r < M; r++)
+        if (mask_[(size_t)r]) std::memcpy(proj_out_ + r * D, token, (size_t)D * sizeof(float));
+    block_forward(dec_layers_, dec_, layout_.decoder, P, BlockShape{N_, G_, G_, D, nullptr});
+    pred_linear_.forward(pred_, dec_.x_out, P + layout_.pred_w, P + layout_.pred_b);
+
+    // normalised-pixel targets and the loss over masked patches
+    int64_t masked = 0;
+    for (uint8_t m : mask_) masked += m;
+    double total = 0.0;
+    std::vector<double> per_row((size_t)M, 0.0);
+    parallel_for(M, [&](int64_t b, int64_t e, int) {
+        for (int64_t r = b; r < e; r++) {
+            float* t = target_ + r * K;
+            patch_values_of(t, images, r / L, r % L, G_, P_, cfg_.input_size, cfg_.in_chans);
+            double mean = 0, var = 0;
+            for (int64_t k = 0; k < K; k++) mean += t[k];
+            mean /= (double)K;
+            for (int64_t k = 0; k < K; k++) var += (t[k] - mean) * (t[k] - mean);
+            var /= (double)(K - 1);  // unbiased, as torch.var
+            const double inv = 1.0 / std::sqrt(var + 1e-6);
+            for (int64_t k = 0; k < K; k++) t[k] = (float)((t[k] - mean) * inv);
+            if (!mask_[(size_t)r]) continue;
+            const float* p = pred_ + r * K;
+            double se = 0;
+            for (int64_t k = 0; k < K; k++) {
+                const double d = (double)p[k] - t[k];
+                se += d * d;
+            }
+            per_row[(size_t)r] = se / (double)K;
+        }
+    });
+    for (double v : per_row) total += v;  // fixed order: deterministic
+    return masked ? total / (double)masked : 0.0;
+}
+
+void Fcmae::backward(const float* P, float* Gr) {
+    CNX_CHECK(training_, "backward on an inference model");
+    const int64_t L = G_ * G_, M = N_ * L, D = kDecoderDim, K = patch_values();
+    int64_t masked = 0;
+    for (uint8_t m : mask_) masked += m;
+    const float scale = masked ? (float)(2.0 / ((double)K * (double)masked)) : 0.0f;
+    parallel_for(M, [&](int64_t b, int64_t e, int) {
+        for (int64_t r = b; r < e; r++) {
+            float* d = d_pred_ + r * K;
+            if (!mask_[(size_t)r]) {
+                std::memset(d, 0, (size_t)K * sizeof(float));
+                continue;
+            }
+            const float* p = pred_ + r * K;
+            const float* t = target_ + r * K;
+            for (int64_t k = 0; k < K; k++) d[k] = scale * (p[k] - t[k]);
+        }
+    });
+    pred_linear_.backward_weights(Gr + layout_.pred_w, Gr + layout_.pred_b, d_pred_, dec_.x_out);
+    pred_linear_.backward_data(d_dec_, d_pred_, P + layout_.pred_w, false);
+    block_backward(dec_layers_, dec_, layout_.decoder, P, Gr, BlockShape{N_, G_, G_, D, nullptr}, d_dec_,
+                   BlockScratch{d_c_, d_4c_, nullptr});
+    // d_dec_ now holds d(decoder input): the mask token takes the masked cells, proj the others.
+    float* dtok = Gr + layout_.mask_token;
+    for (int64_t r = 0; r < M; r++) {
+        if (!mask_[(size_t)r]) continue;
+        float* d = d_dec_ + r * D;
+        for (int64_t c = 0; c < D; c++) dtok[c] += d[c];
+        std::memset(d, 0, (size_t)D * sizeof(float));
+    }
+    proj_.backward_weights(Gr + layout_.proj_w, Gr + layout_.proj_b, d_dec_, enc_out_);
+    proj_.backward_data(d_enc_, d_dec_, P + layout_.proj_w, false);
+    encoder_.backward(P, Gr, d_enc_);
+}
+
+}  // namespace cnx

@@ -1,0 +1,93 @@
+// FCMAE pre-training (SPEC 3): a masked ConvNeXt V2 encoder, a one-block decoder and a
+// normalised-pixel loss on the masked patches.
+//
+//   encoder (masked, convnextv2/model.h) -> final map [N, G, G, C3], zero at masked patches
+//   proj: 1x1 conv C3 -> D (512)            -> mask token at masked cells (proj output discarded there)
+//   decoder.0: one dense ConvNeXt V2 block of width D on the G x G grid
+//   pred: 1x1 conv D -> P*P*Cin             (P = pixels per patch side = 8 x stem stride)
+//   loss: per masked patch, target = (pixels - mean) / sqrt(unbiased var + 1e-6) over its P*P*Cin
+//         values, ordered (row, col, channel); MSE averaged within the patch, then over every masked
+//         patch of the batch.
+//
+// Parameters: the encoder's tensors first (the same flat layout as the encoder alone, so its pointer
+// is the start of the buffer), then proj, mask_token, decoder.0.*, pred. Checkpoint names put the
+// encoder under "encoder." with the dense official names (SPEC 3.9 after the 3.10 remap).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "convnextv2/model.h"
+
+namespace cnx {
+
+constexpr int64_t kDecoderDim = 512;
+
+struct FcmaeLayout {
+    ParamLayout all;      // checkpoint names: "encoder." + encoder names, then the decoder side
+    ParamLayout encoder;  // the encoder alone (same offsets from 0, no prefix)
+    int64_t proj_w = 0, proj_b = 0, mask_token = 0, pred_w = 0, pred_b = 0;
+    BlockParams decoder;
+};
+
+FcmaeLayout make_fcmae_layout(const ModelConfig& cfg);
+// Pixels per patch side: input size / final grid = 8 x stem stride.
+int64_t fcmae_patch(const ModelConfig& cfg);
+
+// Optimizer groups of pre-training (timm 0.3.2 rule, SPEC 4.1): no weight decay for 1-D tensors and
+// biases; decay for everything else, GRN gamma/beta and the mask token included.
+std::vector<ParamGroup> fcmae_param_groups(const FcmaeLayout& L, float weight_decay);
+
+class Fcmae {
+public:
+    Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool training);
+
+    const FcmaeLayout& layout() const { return layout_; }
+    const ModelConfig& config() const { return cfg_; }
+    int64_t batch() const { return N_; }
+    int64_t grid() const { return G_; }
+    int64_t patch() const { return P_; }
+    int64_t patch_values() const { return P_ * P_ * cfg_.in_chans; }
+    const ConvNeXtV2& encoder() const { return encoder_; }
+
+    // This step's mask: drawn from a key, or given ([N, G*G], 1 = removed).
+    void draw_mask(uint64_t key);
+    void set_mask(const uint8_t* mask);
+    const std::vector<uint8_t>& mask() const { return mask_; }
+
+    // images [N, S, S, Cin], normalised. Returns the loss (0 when no patch is masked).
+    double forward(const float* params, const float* images);
+    // Accumulates every parameter's gradient of the loss into grads.
+    void backward(const float* params, float* grads);
+
+    // Predictions [N, G*G, P*P*Cin] (normalised-pixel space) and the targets of the last forward.
+    const float* prediction() const { return pred_; }
+    const float* target() const { return target_; }
+
+private:
+    ModelConfig cfg_;
+    FcmaeLayout layout_;
+    int64_t N_, G_, P_;
+    ConvNeXtV2 encoder_;
+    std::vector<uint8_t> mask_;
+    Arena arena_;
+    Linear proj_, pred_linear_;
+    StageLayers dec_layers_;
+    BlockActs dec_;
+    float* proj_out_ = nullptr;  // [N*L, D] decoder input: proj output, mask token at masked cells
+    float* pred_ = nullptr;      // [N*L, PPC]
+    float* target_ = nullptr;    // [N*L, PPC]
+    float* d_pred_ = nullptr;    // [N*L, PPC]
+    float* d_dec_ = nullptr;     // [N*L, D]
+    float* d_enc_ = nullptr;     // [N*L, C3]
+    float* d_c_ = nullptr;       // decoder block scratch [N*L, D]
+    float* d_4c_ = nullptr;      // [N*L, 4D]
+    const float* enc_out_ = nullptr;
+    double ratio_;
+    bool training_;
+
+    void plan(Arena& a);
+};
+
+}  // namespace cnx

@@ -1,0 +1,78 @@
+#include "convnextv2/mask.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.h"
+#include "core/rng.h"
+
+namespace cnx {
+
+int64_t mask_keep_count(int64_t L, double ratio) { return (int64_t)std::floor((double)L * (1.0 - ratio) + 1e-9); }
+
+void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key) {
+    const int64_t keep = mask_keep_count(L, ratio);
+    std::vector<double> noise((size_t)L);
+    std::vector<int64_t> order((size_t)L);
+    for (int64_t n = 0; n < N; n++) {
+        Rng rng(stream_key(key, kRngMask, (uint64_t)n));
+        for (int64_t l = 0; l < L; l++) {
+            noise[(size_t)l] = rng.normal();
+            order[(size_t)l] = l;
+        }
+        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return noise[(size_t)a] < noise[(size_t)b]; });
+        for (int64_t l = 0; l < L; l++) mask[n * L + l] = 1;
+        for (int64_t k = 0; k < keep; k++) mask[n * L + order[(size_t)k]] = 0;
+    }
+}
+
+void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t tile_, int64_t C_) {
+    N = n_;
+    grid = grid_;
+    tile = tile_;
+    H = W = grid * tile;
+    C = C_;
+    const int64_t L = grid * grid;
+    token.clear();
+    visible.clear();
+    masked.clear();
+    int64_t first_count = -1;
+    for (int64_t n = 0; n < N; n++) {
+        int64_t count = 0;
+        for (int64_t l = 0; l < L; l++) {
+            const int64_t ty = l / grid, tx = l % grid;
+            TileRegion t{(int32_t)n, (int32_t)(ty * tile), (int32_t)((ty + 1) * tile), (int32_t)(tx * tile),
+                         (int32_t)((tx + 1) * tile)};
+            if (mask[n * L + l]) {
+                masked.push_back(t);
+                continue;
+            }
+            visible.push_back(t);
+            count++;
+            for (int64_t h = t.h0; h < t.h1; h++)
+                for (int64_t w = t.w0; w < t.w1; w++) token.push_back((n * H + h) * W + w);
+        }
+        if (first_count < 0) first_count = count;
+        CNX_CHECK(count == first_count, "every sample of a mask must keep the same number of patches");
+    }
+    rows = (int64_t)token.size();
+    rows_per_sample = N ? rows / N : 0;
+    dense_off.resize(token.size());
+    for (size_t r = 0; r < token.size(); r++) dense_off[r] = token[r] * C;
+}
+
+void masked_patch_offsets(std::vector<int64_t>& off, const ActiveSet& prev, const ActiveSet& next) {
+    CNX_CHECK(prev.tile == 2 * next.tile && prev.grid == next.grid, "downsample between unrelated active sets");
+    const int64_t tp = prev.tile, tn = next.tile, Cp = prev.C;
+    off.resize((size_t)prev.rows);
+    // Compact rows come tile by tile in the same patch order at both stages: tile i of prev holds
+    // rows [i*tp^2, (i+1)*tp^2) and tile i of next rows [i*tn^2, (i+1)*tn^2).
+    for (int64_t r = 0; r < prev.rows; r++) {
+        const int64_t i = r / (tp * tp), in = r % (tp * tp);
+        const int64_t py = in / tp, px = in % tp;
+        const int64_t next_row = i * tn * tn + (py / 2) * tn + (px / 2);
+        off[(size_t)r] = next_row * 4 * Cp + ((py % 2) * 2 + (px % 2)) * Cp;
+    }
+}
+
+}  // namespace cnx

@@ -1,0 +1,44 @@
+// FCMAE masks and the active set they induce at each stage (SPEC 3.2-3.4, DESIGN "Masked execution").
+//
+// A mask patch is one token of the final stage (32x32 pixels for stem stride 4; 8 x stem stride in
+// general), so the patch grid is G x G with G = the final stage's side, L = G*G. At stage s a patch
+// covers a tile of t = 2^(3-s) x t tokens. Per sample: draw L standard normal values, argsort
+// ascending, keep the first floor(L * (1 - ratio)) patches: every sample keeps the same number.
+//
+// The active set of a stage lists its visible tiles and numbers their tokens as compact rows:
+// sample-major, then visible patches in ascending patch index, then row-major inside the tile. The
+// same patch order at every stage lets a downsample map a visible tile to a visible tile.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nn/tokens.h"
+
+namespace cnx {
+
+// floor(L * (1 - ratio)), the visible patches per sample.
+int64_t mask_keep_count(int64_t L, double ratio);
+
+// mask[n * L + l] = 1 when patch l of sample n is removed, 0 when kept; random stream `key`.
+void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key);
+
+struct ActiveSet {
+    int64_t N = 0, H = 0, W = 0, C = 0;  // the stage's dense map [N, H, W, C]
+    int64_t grid = 0, tile = 0;          // patches per side; tokens per patch side
+    int64_t rows = 0;                    // visible tokens, all samples
+    int64_t rows_per_sample = 0;
+    std::vector<int64_t> token;          // compact row -> dense token index (n*H + h)*W + w
+    std::vector<int64_t> dense_off;      // compact row -> element offset token * C
+    std::vector<TileRegion> visible;     // visible tiles (the depthwise work list)
+    std::vector<TileRegion> masked;      // masked tiles (zeroed where a dense map must be zero)
+
+    // Builds the set for a stage of side H = W = grid * tile under `mask` (N x grid^2).
+    void build(const uint8_t* mask, int64_t N, int64_t grid, int64_t tile, int64_t C);
+};
+
+// For a downsample from stage `prev` to stage `next` (tile halves): off[r] = element offset of prev's
+// compact row r in next's compact patch matrix [next.rows, 4 * prev.C] ((kh, kw, c) order).
+void masked_patch_offsets(std::vector<int64_t>& off, const ActiveSet& prev, const ActiveSet& next);
+
+}  // namespace cnx
