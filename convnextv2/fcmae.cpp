@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/timer.h"
 #include "nn/parallel.h"
 
 namespace cnx {
@@ -126,7 +127,10 @@ static void patch_values_of(float* out, const float* images, int64_t n, int64_t 
 
 double Fcmae::forward(const float* P, const float* images) {
     const int64_t L = G_ * G_, M = N_ * L, D = kDecoderDim, K = patch_values();
+    const double t0 = now_seconds();
     enc_out_ = encoder_.forward(P, images);
+    enc_fwd_s_ = now_seconds() - t0;
+    enc_bwd_s_ = 0;
     proj_.forward(proj_out_, enc_out_, P + layout_.proj_w, P + layout_.proj_b);
     const float* token = P + layout_.mask_token;
     for (int64_t r = 0; r < M; r++)
@@ -196,7 +200,9 @@ void Fcmae::backward(const float* P, float* Gr) {
     }
     proj_.backward_weights(Gr + layout_.proj_w, Gr + layout_.proj_b, d_dec_, enc_out_);
     proj_.backward_data(d_enc_, d_dec_, P + layout_.proj_w, false);
+    const double t0 = now_seconds();
     encoder_.backward(P, Gr, d_enc_);
+    enc_bwd_s_ = now_seconds() - t0;
 }
 
 }  // namespace cnx

@@ -64,6 +64,8 @@ public:
     // Predictions [N, G*G, P*P*Cin] (normalised-pixel space) and the targets of the last forward.
     const float* prediction() const { return pred_; }
     const float* target() const { return target_; }
+    // Wall time of the encoder's part of the last forward and backward (for benchmarks).
+    double encoder_seconds() const { return enc_fwd_s_ + enc_bwd_s_; }
 
 private:
     ModelConfig cfg_;
@@ -86,6 +88,7 @@ private:
     const float* enc_out_ = nullptr;
     double ratio_;
     bool training_;
+    double enc_fwd_s_ = 0, enc_bwd_s_ = 0;
 
     void plan(Arena& a);
 };

@@ -82,13 +82,36 @@ TEST_CASE("user errors: one line, non-zero exit") {
     CHECK(u.status == 2);
 }
 
-TEST_CASE("bench --json prints the documented fields") {
+TEST_CASE("bench --json prints the documented fields, for training and pre-training") {
     Run r = cli("bench --model atto --batch-size 2 --input-size 32 --steps 2 --warmup 1 --json --threads 1");
     REQUIRE(r.status == 0);
     Json j = Json::parse(r.out);
     CHECK(j.find("images_per_s")->as_number() > 0);
     CHECK(j.find("ms_per_step")->as_number() > 0);
     CHECK(j.find("peak_rss_mb")->as_number() > 0);
+    Run p = cli("bench --mode pretrain --mask-ratio 0.6 --model atto --batch-size 2 --input-size 64 --steps 2 --warmup 1 --json --threads 1");
+    CAPTURE(p.out);
+    REQUIRE(p.status == 0);
+    Json pj = Json::parse(p.out);
+    CHECK(pj.find("encoder_ms")->as_number() > 0);
+    CHECK(pj.find("encoder_ms")->as_number() < pj.find("ms_per_step")->as_number());
+}
+
+TEST_CASE("pretrain through the command line writes checkpoints and reconstruction pictures") {
+    std::string out = path_join(test::temp_dir("cli-pre"), "run");
+    Run r = cli("pretrain --model atto --dataset synthetic --synthetic-train 64 --synthetic-test 32 --synthetic-size 32 "
+                "--input-size 32 --stem-stride 1 --batch-size 16 --epochs 1 --threads 1 --out " + out);
+    CAPTURE(r.out);
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("fine-tune with: convnextv2 train --init") != std::string::npos);
+    CHECK(file_exists(path_join(out, "reconstructions-1.png")));
+    CHECK(file_exists(path_join(out, "best.safetensors")));
+    Run bad = cli("pretrain --mask-ratio 0 --dataset synthetic --threads 1 --out " + path_join(out, "x"));
+    CHECK(bad.status == 1);
+    CHECK(bad.out.find("--mask-ratio 0: pre-training needs a ratio in (0, 1]") != std::string::npos);
+    Run wrong = cli("train --resume --out " + out);
+    CHECK(wrong.status == 1);
+    CHECK(wrong.out.find("holds a 'pretrain' run") != std::string::npos);
 }
 
 TEST_CASE("train, eval and predict through the command line") {

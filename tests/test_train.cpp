@@ -8,6 +8,9 @@
 #include "tests/util.h"
 #include "tools/train.h"
 
+#include <cmath>
+#include <cstring>
+
 using namespace cnx;
 
 namespace {
@@ -117,4 +120,111 @@ TEST_CASE("a diverging run stops with a clear error and keeps the saved checkpoi
     // a new run into the same folder would overwrite; the loss check must fire first
     CHECK_THROWS_WITH_AS(run_train(o, false), doctest::Contains("training diverged"), Error);
     CHECK(read_file(path_join(dir, "last.safetensors")) == before);
+}
+
+namespace {
+
+TrainOptions tiny_pretrain(const std::string& out) {
+    TrainOptions o = tiny_run(out);
+    o.task = "pretrain";
+    o.data.synthetic_size = 32;
+    o.input_size = 32;
+    o.stem_stride = 1;  // 8-pixel patches: a 4x4 grid
+    o.batch = 16;
+    o.epochs = 2;
+    o.lr = 1e-3;
+    o.beta2 = 0.95;
+    o.drop_path = 0;
+    o.smoothing = 0;
+    o.ema = 0;
+    o.mask_ratio = 0.6;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("pre-training: the loss falls, a reconstruction picture per epoch, resumable bit for bit") {
+    std::string dir = test::temp_dir("pretrain");
+    TrainOptions o = tiny_pretrain(dir);
+    TrainResult r = run_train(o, false);
+    CHECK(r.steps == 2 * (384 / 16));
+    CHECK(r.last_train_loss < 0.9 * r.first_train_loss);
+    for (const char* f : {"reconstructions-1.png", "reconstructions-2.png", "best.safetensors", "state.safetensors"})
+        CHECK(file_exists(path_join(dir, f)));
+    SafetensorsReader ck(path_join(dir, "best.safetensors"));
+    CHECK(ck.has("encoder.stages.2.1.grn.gamma"));
+    CHECK(ck.has("mask_token"));
+    CHECK(ck.has("decoder.0.pwconv1.weight"));
+    CHECK(ck.find("pred.weight")->shape == std::vector<int64_t>{8 * 8 * 3, 512, 1, 1});
+
+    std::string part = test::temp_dir("pretrain-part");
+    o.out = part;
+    o.stop_after_steps = 30;
+    run_train(o, false);
+    TrainOptions again;
+    again.task = "pretrain";
+    again.out = part;
+    again.quiet = true;
+    run_train(again, true);
+    CHECK(weights_bytes(dir, "state.safetensors") == weights_bytes(part, "state.safetensors"));
+}
+
+TEST_CASE("train --init from a pre-training checkpoint loads exactly the encoder and re-initialises the head") {
+    std::string dir = test::temp_dir("pre-init");
+    TrainOptions pre = tiny_pretrain(dir);
+    pre.epochs = 1;
+    run_train(pre, false);
+    SafetensorsReader ck(path_join(dir, "last.safetensors"));
+
+    TrainOptions ft = tiny_run(test::temp_dir("ft"));
+    ft.data = pre.data;
+    ft.input_size = pre.input_size;
+    ft.stem_stride = pre.stem_stride;
+    ft.init = path_join(dir, "last.safetensors");
+    DataSplits data = load_dataset(ft.data);
+    ModelConfig cfg = model_config("atto");
+    cfg.num_classes = data.train.num_classes;
+    cfg.stem_stride = (int)ft.stem_stride;
+    cfg.input_size = (int)ft.input_size;
+    cfg.mean = data.mean;
+    cfg.std = data.std;
+    Transform t;
+    std::unique_ptr<Task> task = make_supervised_task(cfg, ft, data, t);
+    const ParamLayout& L = task->layout();
+    FloatBuffer P((size_t)L.total);
+    task->init_params(P.data());
+    int encoder_tensors = 0;
+    for (const ParamTensor& pt : L.tensors) {
+        CAPTURE(pt.name);
+        std::vector<float> ours((size_t)pt.numel);
+        tensor_to_official(pt, P.data() + pt.offset, ours.data());
+        if (ck.has("encoder." + pt.name)) {
+            CHECK(ours == ck.read_f32("encoder." + pt.name));  // exactly
+            encoder_tensors++;
+        } else if (pt.name == "norm.weight") {
+            for (float v : ours) CHECK(v == 1.0f);
+        } else if (pt.name == "norm.bias" || pt.name == "head.bias") {
+            for (float v : ours) CHECK(v == 0.0f);
+        } else {
+            REQUIRE(pt.name == "head.weight");
+            double ss = 0;
+            for (float v : ours) ss += (double)v * v;
+            CHECK(std::sqrt(ss / (double)ours.size()) == doctest::Approx(2e-5).epsilon(0.2));
+        }
+    }
+    CHECK(encoder_tensors == (int)L.tensors.size() - 4);
+
+    // An official released FCMAE file: dense names without a prefix, no decoder, no norm, no head.
+    SafetensorsWriter w;
+    for (const SafetensorsEntry& e : ck.entries())
+        if (e.name.rfind("encoder.", 0) == 0) w.add(e.name.substr(8), e.shape, ck.read_f32(e.name));
+    std::string official = path_join(dir, "official_fcmae.safetensors");
+    w.write(official);
+    ft.init = official;
+    std::unique_ptr<Task> task2 = make_supervised_task(cfg, ft, data, t);
+    FloatBuffer Q((size_t)L.total);
+    task2->init_params(Q.data());
+    for (const ParamTensor& pt : L.tensors)
+        if (pt.name.rfind("head.", 0) != 0)
+            CHECK(std::memcmp(P.data() + pt.offset, Q.data() + pt.offset, (size_t)pt.numel * sizeof(float)) == 0);
 }

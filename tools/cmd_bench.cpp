@@ -1,10 +1,13 @@
 // convnextv2 bench: median time of a whole step on synthetic data.
-//   train: zero grads, forward, loss, backward, AdamW update (what bench/torch_baseline times)
-//   infer: forward only
+//   train:    zero grads, forward, loss, backward, AdamW update (what bench/torch_baseline times)
+//   infer:    forward only
+//   pretrain: FCMAE step: draw a mask, masked encoder, decoder, loss, backward, AdamW; the encoder's
+//             share (forward + backward) is reported beside the whole step
 #include <algorithm>
 #include <cstdio>
 #include <vector>
 
+#include "convnextv2/fcmae.h"
 #include "convnextv2/model.h"
 #include "core/check.h"
 #include "core/json.h"
@@ -19,12 +22,73 @@
 
 namespace cnx {
 
+static double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int bench_pretrain(const std::string& model, int64_t batch, int64_t size, int64_t steps, int64_t warmup,
+                          int64_t stride, int64_t chans, double ratio, int64_t threads, bool json, bool verbose) {
+    set_num_threads((int)threads);
+    ModelConfig cfg = model_config(model);
+    cfg.input_size = (int)size;
+    cfg.stem_stride = (int)stride;
+    cfg.in_chans = (int)chans;
+    cfg.mean.assign((size_t)chans, 0.5f);
+    cfg.std.assign((size_t)chans, 0.5f);
+    cfg.validate();
+    Fcmae net(cfg, batch, ratio, true);
+    const ParamLayout& L = net.layout().all;
+    FloatBuffer P((size_t)L.total), G((size_t)L.total), M((size_t)L.total), V((size_t)L.total);
+    init_params(P.data(), L, 1);
+    AdamW opt;
+    opt.init(fcmae_param_groups(net.layout(), 0.05f), AdamWConfig{0.9, 0.95, 1e-8});
+    std::vector<float> images((size_t)(batch * size * size * chans));
+    Rng rng(stream_key(7, kRngSynthetic));
+    for (float& x : images) x = (float)rng.normal();
+    if (verbose) std::fprintf(stderr, "%s\n%s", runtime_summary().c_str(), runtime_details(net.encoder().gemm_impl()).c_str());
+    std::vector<double> times, enc_times;
+    double loss = 0;
+    for (int64_t i = 0; i < warmup + steps; i++) {
+        double t0 = now_seconds();
+        G.zero();
+        net.draw_mask(stream_key(3, (uint64_t)i));
+        loss = net.forward(P.data(), images.data());
+        net.backward(P.data(), G.data());
+        opt.update(P.data(), M.data(), V.data(), G.data(), 1e-4, i + 1);
+        double dt = now_seconds() - t0;
+        if (i >= warmup) {
+            times.push_back(dt);
+            enc_times.push_back(net.encoder_seconds());
+        }
+        if (verbose)
+            std::fprintf(stderr, "step %lld %s %.1f ms (encoder %.1f ms)\n", (long long)i, i < warmup ? "warmup" : "timed",
+                         dt * 1e3, net.encoder_seconds() * 1e3);
+    }
+    const double med = median(times), enc = median(enc_times);
+    if (json) {
+        Json j = Json::object();
+        j.set("model", model).set("mode", "pretrain").set("mask_ratio", ratio).set("batch", batch).set("input_size", size);
+        j.set("threads", num_threads()).set("isa", isa_name(kernels().isa)).set("steps", steps);
+        j.set("ms_per_step", med * 1e3).set("images_per_s", (double)batch / med).set("encoder_ms", enc * 1e3);
+        j.set("peak_rss_mb", peak_rss_mb()).set("last_loss", loss);
+        std::printf("%s\n", j.dump().c_str());
+    } else {
+        std::printf("%s pretrain (mask ratio %.2f), batch %lld, %lldx%lld: median %.1f ms/step (encoder fwd+bwd %.1f ms), %.1f images/s, peak RSS %.0f MB (%s)\n",
+                    model.c_str(), ratio, (long long)batch, (long long)size, (long long)size, med * 1e3, enc * 1e3,
+                    (double)batch / med, peak_rss_mb(), runtime_summary().c_str());
+    }
+    return 0;
+}
+
 int cmd_bench(const Argv& argv) {
     Args a("bench", argv);
     std::string model = a.str("model", "atto", "architecture");
     int64_t batch = a.integer("batch-size", 32, "images per step", 1, 65536);
     int64_t size = a.integer("input-size", 224, "input side", 1, 8192);
-    std::string mode = a.str("mode", "train", "train or infer");
+    std::string mode = a.str("mode", "train", "train, infer or pretrain");
+    double mask_ratio = a.number("mask-ratio", 0.6, "pretrain: share of patches removed", 0, 1);
     int64_t steps = a.integer("steps", 10, "timed steps", 1, 100000);
     int64_t warmup = a.integer("warmup", 2, "untimed steps first", 0, 1000);
     int64_t classes = a.integer("classes", 1000, "number of classes", 1, 1000000);
@@ -39,7 +103,9 @@ int cmd_bench(const Argv& argv) {
         return 0;
     }
     a.finish();
-    if (mode != "train" && mode != "infer") fail("bench: --mode must be train or infer (got '%s')", mode.c_str());
+    if (mode != "train" && mode != "infer" && mode != "pretrain")
+        fail("bench: --mode must be train, infer or pretrain (got '%s')", mode.c_str());
+    if (mode == "pretrain") return bench_pretrain(model, batch, size, steps, warmup, stride, chans, mask_ratio, threads, json, verbose);
     set_num_threads((int)threads);
     ModelConfig cfg = model_config(model);
     cfg.input_size = (int)size;

@@ -1,6 +1,8 @@
 // convnextv2 train: flags -> TrainOptions -> run_train.
 #include <cstdio>
 
+#include "core/json.h"
+
 #include "core/check.h"
 #include "core/fileio.h"
 #include "tools/args.h"
@@ -24,7 +26,8 @@ static const struct {
     {"eval-batch-size", "eval_batch"}, {"max-train-samples", "max_train_samples"},
     {"synthetic-train", "data.synthetic_train"}, {"synthetic-test", "data.synthetic_test"},
     {"synthetic-size", "data.synthetic_size"}, {"synthetic-channels", "data.synthetic_channels"},
-    {"synthetic-classes", "data.synthetic_classes"}};
+    {"synthetic-classes", "data.synthetic_classes"}, {"mask-ratio", "mask_ratio"}, {"min-scale", "crop_min_scale"},
+    {"beta2", "beta2"}};
 
 static const Json* recipe_field(const Json& recipe, const std::string& key) {
     if (key.rfind("data.", 0) == 0) {
@@ -52,32 +55,57 @@ void dataset_flags(Args& a, DatasetOptions& d) {
     if (d.folder_channels == 2 || d.synthetic_channels == 2) fail("channels must be 1 or 3");
 }
 
-int cmd_train(const Argv& argv) {
-    Args a("train", argv);
+// `train` and `pretrain` share the loop and most flags; the recipe defaults differ.
+static int train_command(const std::string& task, const Argv& argv) {
+    const bool pre = task == "pretrain";
+    Args a(task, argv);
     TrainOptions o;
+    o.task = task;
+    if (pre) {  // SPEC 4.1: AdamW 0.9/0.95, wd 0.05, lr 1.5e-4 x batch/256, warmup, cosine to 0
+        o.epochs = 100;
+        o.beta2 = 0.95;
+        o.min_lr = 0;
+        o.drop_path = 0;
+        o.smoothing = 0;
+        o.crop_min_scale = 0.2;
+        o.out = "runs/pretrain";
+    }
     o.model = a.str("model", o.model, "architecture: atto femto pico nano tiny base large huge");
     dataset_flags(a, o.data);
-    const bool folder = o.data.kind == "folder";
-    if (folder) {  // ImageNet-style defaults for image folders
+    if (o.data.kind == "folder") {  // ImageNet-style defaults for image folders
         o.input_size = 224;
         o.stem_stride = 4;
     }
-    o.epochs = a.integer("epochs", o.epochs, "training epochs", 1, 100000);
+    o.epochs = a.integer("epochs", o.epochs, "epochs", 1, 100000);
     o.batch = a.integer("batch-size", o.batch, "images per step", 1, 65536);
-    o.lr = a.number("lr", o.lr, "peak learning rate", 0, 10);
+    double blr = 0;
+    if (pre) {
+        blr = a.number("blr", 1.5e-4, "base learning rate: lr = blr x batch / 256 (unless --lr)", 0, 10);
+        o.lr = blr * (double)o.batch / 256.0;
+    }
+    o.lr = a.number("lr", o.lr, pre ? "peak learning rate (default from --blr)" : "peak learning rate", 0, 10);
     o.min_lr = a.number("min-lr", o.min_lr, "final learning rate of the cosine", 0, 10);
-    o.warmup_epochs = a.number("warmup-epochs", o.warmup_epochs, "linear warmup from 0 (epochs, fractional)", 0, 100000);
+    o.warmup_epochs = a.number("warmup-epochs", pre ? 0.05 * (double)o.epochs : o.warmup_epochs,
+                               pre ? "linear warmup from 0 (default: 5% of the epochs, 40 of 800 in the paper)"
+                                   : "linear warmup from 0 (epochs, fractional)",
+                               0, 100000);
     o.weight_decay = a.number("weight-decay", o.weight_decay, "AdamW decoupled weight decay", 0, 10);
-    o.layer_decay = a.number("layer-decay", o.layer_decay, "layer-wise lr decay (1: none; 0.9 is the paper's fine-tuning value)", 0.01, 1);
-    o.drop_path = a.number("drop-path", o.drop_path, "max stochastic-depth rate, linear over blocks", 0, 0.99);
-    o.smoothing = a.number("smoothing", o.smoothing, "label smoothing", 0, 0.99);
+    o.beta2 = a.number("beta2", o.beta2, "AdamW beta2", 0, 0.999999);
+    if (pre) {
+        o.mask_ratio = a.number("mask-ratio", o.mask_ratio, "share of patches removed, in (0, 1]", 0, 1);
+    } else {
+        o.layer_decay = a.number("layer-decay", o.layer_decay, "layer-wise lr decay (1: none; 0.9 with --init, the paper's fine-tuning value)", 0.01, 1);
+        o.drop_path = a.number("drop-path", o.drop_path, "max stochastic-depth rate, linear over blocks", 0, 0.99);
+        o.smoothing = a.number("smoothing", o.smoothing, "label smoothing", 0, 0.99);
+        o.head_init_scale = a.number("head-init-scale", o.head_init_scale, "head weight/bias scale at init", 0, 10);
+        o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised)");
+    }
     o.ema = a.number("ema", o.ema, "EMA decay of the weights, e.g. 0.9999 (0: off)", 0, 0.999999999);
-    o.head_init_scale = a.number("head-init-scale", o.head_init_scale, "head weight/bias scale at init", 0, 10);
     o.input_size = a.integer("input-size", o.input_size, "model input side (multiple of 8 x stem stride)", 1, 8192);
     o.stem_stride = a.integer("stem-stride", o.stem_stride, "stem stride: 4 (paper), 2 or 1", 1, 4);
     o.pad = a.integer("pad", o.pad, "random-crop padding for small images", 0, 1024);
     o.hflip = !a.flag("no-flip", "no random horizontal flip");
-    o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised)");
+    o.crop_min_scale = a.number("min-scale", o.crop_min_scale, "folders: random-resized-crop minimum area", 0.01, 1);
     o.seed = (uint64_t)a.integer("seed", 0, "random seed", 0, INT64_MAX);
     o.eval_batch = a.integer("eval-batch-size", o.eval_batch, "images per evaluation step", 1, 65536);
     o.max_train_samples = a.integer("max-train-samples", 0, "train on the first N images of the order (0: all)", 0, INT64_MAX);
@@ -87,9 +115,11 @@ int cmd_train(const Argv& argv) {
     o.threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     o.stop_after_steps = a.integer("stop-after-steps", 0, "save the state and stop after N steps (0: never)", 0, INT64_MAX);
     o.save_every = a.integer("save-every", 0, "also save the resume state every N steps", 0, INT64_MAX);
-    o.verbose = a.flag("verbose", "more logs");
+    o.verbose = a.flag("verbose", "more logs: kernels, CPU features, oneDNN implementation");
     if (a.help()) {
-        std::printf("%s", a.usage("--model M --dataset D [--epochs N] [--batch-size B] [--lr LR] [--out DIR] [--resume] [--init CKPT] ...").c_str());
+        std::printf("%s", a.usage(pre ? "--model M --dataset D [--mask-ratio R] [--epochs N] [--out DIR] [--resume] ..."
+                                      : "--model M --dataset D [--epochs N] [--batch-size B] [--lr LR] [--out DIR] [--resume] [--init CKPT] ...")
+                              .c_str());
         return 0;
     }
     a.finish();
@@ -112,13 +142,18 @@ int cmd_train(const Argv& argv) {
     if (!o.init.empty() && !a.given("layer-decay")) o.layer_decay = 0.9;  // the paper's fine-tuning value
     TrainResult r = run_train(o, resume);
     if (r.already_complete) {
-        std::printf("the run in %s is already complete (%lld steps; best test accuracy %.2f%%)\n", o.out.c_str(),
-                    (long long)r.steps, 100 * r.best_acc);
+        std::printf("the run in %s is already complete (%lld steps)\n", o.out.c_str(), (long long)r.steps);
+    } else if (!r.stopped_early && pre) {
+        std::printf("held-out reconstruction loss %.4f (best %.4f); checkpoints in %s; fine-tune with: convnextv2 train --init %s ...\n",
+                    r.test_loss, r.best_loss, o.out.c_str(), path_join(o.out, "best.safetensors").c_str());
     } else if (!r.stopped_early) {
         std::printf("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f); best %.2f%%; checkpoints in %s\n", 100 * r.test_acc,
                     100 * r.test_top5, r.test_loss, 100 * r.best_acc, o.out.c_str());
     }
     return 0;
 }
+
+int cmd_train(const Argv& argv) { return train_command("train", argv); }
+int cmd_pretrain(const Argv& argv) { return train_command("pretrain", argv); }
 
 }  // namespace cnx

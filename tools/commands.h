@@ -9,6 +9,7 @@ namespace cnx {
 using Argv = std::vector<std::string>;
 
 int cmd_train(const Argv& argv);
+int cmd_pretrain(const Argv& argv);
 int cmd_eval(const Argv& argv);
 int cmd_predict(const Argv& argv);
 int cmd_info(const Argv& argv);

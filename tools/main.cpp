@@ -15,6 +15,7 @@ static const char* kUsage =
     "\n"
     "commands:\n"
     "  train     supervised training or fine-tuning (--init CKPT)\n"
+    "  pretrain  FCMAE masked-autoencoder pre-training\n"
     "  eval      top-1/top-5 accuracy and loss of a checkpoint\n"
     "  predict   classify image files with a checkpoint\n"
     "  info      model summary: resolution, channels, parameters, MACs, activation memory\n"
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     cnx::Argv rest(argv + 2, argv + argc);
     try {
         if (cmd == "train") return cnx::cmd_train(rest);
+        if (cmd == "pretrain") return cnx::cmd_pretrain(rest);
         if (cmd == "eval") return cnx::cmd_eval(rest);
         if (cmd == "predict") return cnx::cmd_predict(rest);
         if (cmd == "info") return cnx::cmd_info(rest);

@@ -1,9 +1,15 @@
-// Supervised training (from scratch, or fine-tuning with --init) and evaluation, as library calls
-// so the tests drive the same code as the CLI.
+// Training runs as library calls, so the tests drive the same code as the CLI:
+//   task "train"     supervised training, from scratch or fine-tuning a checkpoint (--init)
+//   task "pretrain"  FCMAE masked pre-training (convnextv2/fcmae.h)
+// One loop serves both (data order, augmentation, schedule, AdamW, EMA, progress line, evaluation
+// after each epoch, metrics.jsonl, atomic checkpoints, bit-identical --resume); a Task supplies
+// what differs.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "convnextv2/config.h"
 #include "convnextv2/model.h"
@@ -14,6 +20,7 @@
 namespace cnx {
 
 struct TrainOptions {
+    std::string task = "train";   // train or pretrain
     std::string model = "atto";
     DatasetOptions data;
     int64_t epochs = 3;
@@ -32,6 +39,8 @@ struct TrainOptions {
     int64_t stem_stride = 2;
     int64_t pad = 4;              // random-crop padding (small images)
     bool hflip = true;
+    double crop_min_scale = 0.08; // random-resized-crop area range (folders): 0.08 train, 0.2 pretrain
+    double mask_ratio = 0.6;      // pretrain: share of patches removed
     std::string init;             // checkpoint to fine-tune from (backbone kept, head re-initialised)
     uint64_t seed = 0;
     int64_t eval_batch = 250;
@@ -52,8 +61,9 @@ struct TrainResult {
     int64_t steps = 0;
     double last_train_loss = 0;
     double first_train_loss = 0;   // mean loss of the first 10 steps
-    double test_acc = 0, test_top5 = 0, test_loss = 0;
-    double best_acc = 0;
+    double test_acc = 0, test_top5 = 0, test_loss = 0;  // pretrain: test_loss is the held-out reconstruction loss
+    double best_acc = 0;           // supervised: best test accuracy
+    double best_loss = 0;          // pretrain: best held-out loss
     bool stopped_early = false;    // --stop-after-steps or SIGINT
     bool already_complete = false; // resumed a run that had no steps left
 };
@@ -68,6 +78,37 @@ struct EvalResult {
 };
 // Evaluates params on a dataset with an inference model (any batch; the last batch is padded).
 EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t);
+
+// What differs between supervised training and pre-training.
+struct EpochReport {
+    Json metrics = Json::object();  // fields for the metrics line
+    std::string summary;            // "test loss ... acc ..." for the epoch line
+    double score = 0;               // higher is better: picks best.safetensors
+    bool ema_better = false;        // the EMA weights scored higher than the raw ones
+    double test_acc = 0, test_top5 = 0, test_loss = 0;
+};
+
+class Task {
+public:
+    virtual ~Task() = default;
+    virtual const ModelConfig& config() const = 0;
+    virtual const ParamLayout& layout() const = 0;  // flat layout with the checkpoint names
+    virtual std::vector<ParamGroup> param_groups() const = 0;
+    virtual void init_params(float* params) = 0;    // a fresh run (not a resume)
+    // Forward and backward of one batch: accumulates the gradients, returns the loss, adds the
+    // number of correct predictions to *correct (supervised).
+    virtual double train_step(const float* params, float* grads, const float* images, const int32_t* labels,
+                              int64_t step, int64_t* correct) = 0;
+    // After each epoch: evaluate the weights (and the EMA weights when given).
+    virtual EpochReport evaluate(const float* params, const float* ema, int64_t epoch) = 0;
+    virtual const char* gemm_impl() const = 0;
+};
+
+struct DataSplits;
+std::unique_ptr<Task> make_supervised_task(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data,
+                                           const Transform& eval_t);
+std::unique_ptr<Task> make_pretrain_task(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data,
+                                         const Transform& eval_t);
 
 // The recipe options stored in a run's state file.
 TrainOptions read_train_options(const std::string& state_path);
