@@ -18,6 +18,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "convnextv2/mask.h"
 #include "core/arena.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -96,23 +97,14 @@ bool agrees_with_ref(Isa isa, const std::function<void(std::vector<float>&)>& op
     return true;
 }
 
-// Visible tiles of random FCMAE masks (keep floor(L * (1 - ratio)) of L patches per image).
-std::vector<TileRegion> visible_tiles(const Shape& s, double ratio, uint64_t seed) {
-    const int64_t gh = s.H / s.tile, gw = s.W / s.tile, L = gh * gw;
-    const int64_t keep = (int64_t)std::floor((double)L * (1.0 - ratio));
-    std::vector<TileRegion> out;
-    for (int64_t n = 0; n < s.N; n++) {
-        std::vector<int64_t> idx((size_t)L);
-        for (int64_t i = 0; i < L; i++) idx[(size_t)i] = i;
-        Rng r(stream_key(seed, kRngMask, (uint64_t)n));
-        for (int64_t i = L - 1; i > 0; i--) std::swap(idx[(size_t)i], idx[(size_t)r.below((uint64_t)(i + 1))]);
-        for (int64_t k = 0; k < keep; k++) {
-            int64_t p = idx[(size_t)k], ty = p / gw, tx = p % gw;
-            out.push_back(TileRegion{(int32_t)n, (int32_t)(ty * s.tile), (int32_t)((ty + 1) * s.tile), (int32_t)(tx * s.tile),
-                                   (int32_t)((tx + 1) * s.tile)});
-        }
-    }
-    return out;
+// The depthwise work list of random FCMAE masks at this stage (keep floor(L * (1 - ratio)) patches).
+std::vector<DwTile> visible_tiles(const Shape& s, double ratio, uint64_t seed) {
+    const int64_t grid = s.H / s.tile, L = grid * grid;
+    std::vector<uint8_t> mask((size_t)(s.N * L));
+    make_mask(mask.data(), s.N, L, ratio, seed);
+    ActiveSet as;
+    as.build(mask.data(), s.N, grid, s.tile, s.C);
+    return as.visible;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -140,9 +132,9 @@ void bench_dwconv(benchmark::State& st, const KernelRow& row, const Shape& s, do
 
     DwConv dw;
     dw.init(s.N, s.H, s.W, s.C);
-    if (mask_ratio > 0) dw.set_regions(visible_tiles(s, mask_ratio, 9));
+    if (mask_ratio > 0) dw.set_tiles(visible_tiles(s, mask_ratio, 9));
     int64_t visible = 0;
-    for (const TileRegion& r : dw.regions()) visible += (int64_t)(r.h1 - r.h0) * (r.w1 - r.w0);
+    for (const DwTile& t : dw.tiles()) visible += (int64_t)(t.h1 - t.h0) * (t.w1 - t.w0);
     const int64_t n = s.tokens() * s.C;
     FloatBuffer x = random_buffer(n, 5), y((size_t)n), gw((size_t)(49 * s.C)), gb((size_t)s.C);
     for (auto _ : st) {

@@ -26,6 +26,20 @@ void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key) 
     }
 }
 
+// True if a visible patch of sample n intersects rows [r0, r1) x cols [c0, c1) (clamped to the image).
+static bool any_visible(const uint8_t* m, int64_t grid, int64_t tile, int64_t H, int64_t r0, int64_t r1, int64_t c0,
+                        int64_t c1) {
+    r0 = std::max<int64_t>(r0, 0);
+    c0 = std::max<int64_t>(c0, 0);
+    r1 = std::min(r1, H);
+    c1 = std::min(c1, H);
+    if (r0 >= r1 || c0 >= c1) return false;
+    for (int64_t ty = r0 / tile; ty <= (r1 - 1) / tile; ty++)
+        for (int64_t tx = c0 / tile; tx <= (c1 - 1) / tile; tx++)
+            if (!m[ty * grid + tx]) return true;
+    return false;
+}
+
 void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t tile_, int64_t C_) {
     N = n_;
     grid = grid_;
@@ -47,7 +61,16 @@ void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t ti
                 masked.push_back(t);
                 continue;
             }
-            visible.push_back(t);
+            // The window grows by the 3-token band on a side only if that band holds a visible site;
+            // a visible corner lies in two bands, so the rectangle covers it.
+            const uint8_t* mn = mask + n * L;
+            const int64_t r = kDwPad;
+            DwTile d{t.n, t.h0, t.h1, t.w0, t.w1, t.h0, t.h1, t.w0, t.w1};
+            if (any_visible(mn, grid, tile, H, t.h0 - r, t.h0, t.w0 - r, t.w1 + r)) d.ih0 = (int32_t)std::max<int64_t>(0, t.h0 - r);
+            if (any_visible(mn, grid, tile, H, t.h1, t.h1 + r, t.w0 - r, t.w1 + r)) d.ih1 = (int32_t)std::min(H, (int64_t)t.h1 + r);
+            if (any_visible(mn, grid, tile, H, t.h0 - r, t.h1 + r, t.w0 - r, t.w0)) d.iw0 = (int32_t)std::max<int64_t>(0, t.w0 - r);
+            if (any_visible(mn, grid, tile, H, t.h0 - r, t.h1 + r, t.w1, t.w1 + r)) d.iw1 = (int32_t)std::min(W, (int64_t)t.w1 + r);
+            visible.push_back(d);
             count++;
             for (int64_t h = t.h0; h < t.h1; h++)
                 for (int64_t w = t.w0; w < t.w1; w++) token.push_back((n * H + h) * W + w);

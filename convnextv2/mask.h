@@ -6,6 +6,8 @@
 // ascending, keep the first floor(L * (1 - ratio)) patches: every sample keeps the same number.
 //
 // The active set of a stage lists its visible tiles and numbers their tokens as compact rows:
+// (each visible tile also gets the input window of its 7x7 reach that contains visible sites: a band
+// of 3 tokens on a side is read only if some visible tile lies in it)
 // sample-major, then visible patches in ascending patch index, then row-major inside the tile. The
 // same patch order at every stage lets a downsample map a visible tile to a visible tile.
 #pragma once
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "nn/dwconv.h"
 #include "nn/tokens.h"
 
 namespace cnx {
@@ -30,7 +33,7 @@ struct ActiveSet {
     int64_t rows_per_sample = 0;
     std::vector<int64_t> token;          // compact row -> dense token index (n*H + h)*W + w
     std::vector<int64_t> dense_off;      // compact row -> element offset token * C
-    std::vector<TileRegion> visible;     // visible tiles (the depthwise work list)
+    std::vector<DwTile> visible;         // visible tiles with their input windows (the depthwise work list)
     std::vector<TileRegion> masked;      // masked tiles (zeroed where a dense map must be zero)
 
     // Builds the set for a stage of side H = W = grid * tile under `mask` (N x grid^2).

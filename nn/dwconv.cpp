@@ -13,19 +13,20 @@ void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
     // Bands of rows: enough regions to balance the threads, few enough to keep calls long.
     int64_t band = 1;
     while (band < H && N * ((H + band * 2 - 1) / (band * 2)) >= 4 * num_threads()) band *= 2;
-    regions_.clear();
+    tiles_.clear();
     for (int64_t n = 0; n < N; n++)
         for (int64_t h = 0; h < H; h += band)
-            regions_.push_back(TileRegion{(int32_t)n, (int32_t)h, (int32_t)std::min(H, h + band), 0, (int32_t)W});
+            tiles_.push_back(DwTile{(int32_t)n, (int32_t)h, (int32_t)std::min(H, h + band), 0, (int32_t)W, 0, (int32_t)H,
+                                    0, (int32_t)W});
 }
 
 void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {
     const Kernels& k = kernels();
     const int64_t img = H_ * W_ * C_;
-    parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int) {
+    parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
-            const TileRegion& r = regions_[(size_t)i];
-            k.dwconv_fwd(dst + r.n * img, src + r.n * img, wei, bias, H_, W_, C_, r.h0, r.h1, r.w0, r.w1);
+            const DwTile& t = tiles_[(size_t)i];
+            k.dwconv_fwd(dst + t.n * img, src + t.n * img, wei, bias, geom(t));
         }
     });
 }
@@ -33,10 +34,10 @@ void DwConv::forward(float* dst, const float* src, const float* wei, const float
 void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) const {
     const Kernels& k = kernels();
     const int64_t img = H_ * W_ * C_;
-    parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int) {
+    parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
-            const TileRegion& r = regions_[(size_t)i];
-            k.dwconv_bwd_data(d_src + r.n * img, d_dst + r.n * img, wei, H_, W_, C_, r.h0, r.h1, r.w0, r.w1);
+            const DwTile& t = tiles_[(size_t)i];
+            k.dwconv_bwd_data(d_src + t.n * img, d_dst + t.n * img, wei, geom(t));
         }
     });
 }
@@ -45,12 +46,11 @@ void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, c
     const Kernels& k = kernels();
     const int64_t img = H_ * W_ * C_;
     partials_.clear();
-    parallel_for((int64_t)regions_.size(), [&](int64_t b, int64_t e, int t) {
-        float* part = partials_.slice(t);
+    parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int th) {
+        float* part = partials_.slice(th);
         for (int64_t i = b; i < e; i++) {
-            const TileRegion& r = regions_[(size_t)i];
-            k.dwconv_bwd_wei(part, part + kDwTaps * C_, d_dst + r.n * img, src + r.n * img, H_, W_, C_, r.h0, r.h1,
-                             r.w0, r.w1);
+            const DwTile& t = tiles_[(size_t)i];
+            k.dwconv_bwd_wei(part, part + kDwTaps * C_, d_dst + t.n * img, src + t.n * img, geom(t));
         }
     });
     partials_.reduce_into(d_wei, 0, kDwTaps * C_);

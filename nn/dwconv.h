@@ -1,6 +1,8 @@
-// Depthwise 7x7 convolution layer over NHWC activations [N, H, W, C], threaded over a list of output
-// regions. The dense plan covers every image in bands of rows; a masked plan (FCMAE) lists only the
-// visible tiles, so fully masked tiles cost nothing. Weights [7][7][C], bias [C].
+// Depthwise 7x7 convolution layer over NHWC activations [N, H, W, C], threaded over a work list of
+// output regions, each with the input window it may read (simd/dwconv/dwconv.h). The dense plan
+// covers every image in bands of rows; a masked plan (FCMAE) lists only the visible tiles, each with
+// a window that leaves out masked neighbours, so fully masked tiles cost nothing.
+// Weights [7][7][C], bias [C].
 #pragma once
 
 #include <cstdint>
@@ -8,16 +10,24 @@
 
 #include "nn/parallel.h"
 #include "nn/tokens.h"
+#include "simd/dwconv/dwconv.h"
 
 namespace cnx {
+
+// One unit of depthwise work: an output region of image n and the input window it reads.
+struct DwTile {
+    int32_t n;
+    int32_t h0, h1, w0, w1;      // output region
+    int32_t ih0, ih1, iw0, iw1;  // input window (within the image)
+};
 
 class DwConv {
 public:
     // Plans the dense region list (all of every image).
     void init(int64_t N, int64_t H, int64_t W, int64_t C);
-    // Replaces the region list (e.g. the visible tiles of this step's mask).
-    void set_regions(const std::vector<TileRegion>& regions) { regions_ = regions; }
-    const std::vector<TileRegion>& regions() const { return regions_; }
+    // Replaces the work list (e.g. the visible tiles of this step's mask).
+    void set_tiles(const std::vector<DwTile>& tiles) { tiles_ = tiles; }
+    const std::vector<DwTile>& tiles() const { return tiles_; }
 
     // dst written at the regions.
     void forward(float* dst, const float* src, const float* wei, const float* bias) const;
@@ -28,7 +38,11 @@ public:
 
 private:
     int64_t N_ = 0, H_ = 0, W_ = 0, C_ = 0;
-    std::vector<TileRegion> regions_;
+    std::vector<DwTile> tiles_;
+
+    DwGeom geom(const DwTile& t) const {
+        return DwGeom{H_, W_, C_, t.h0, t.h1, t.w0, t.w1, t.ih0, t.ih1, t.iw0, t.iw1};
+    }
     GradPartials partials_;  // [49*C weights | C bias] per thread
 };
 

@@ -73,7 +73,7 @@ TEST_CASE("user errors: one line, non-zero exit") {
     expect_error("eval", "--weights CKPT is required");
     expect_error("eval --weights /nonexistent.safetensors", "cannot open");
     expect_error("predict --weights x.safetensors", "no image files");
-    expect_error("bench --mode sideways", "--mode must be train or infer");
+    expect_error("bench --mode sideways", "--mode must be train, infer or pretrain");
     std::string dir = test::temp_dir("cli-err");
     std::string junk = path_join(dir, "junk.safetensors");
     write_file_atomic(junk, "this is not a checkpoint at all");

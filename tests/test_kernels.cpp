@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <set>
 
+#include "convnextv2/mask.h"
 #include "core/rng.h"
+#include "nn/grn.h"
 #include "simd/kernels.h"
 #include "tests/util.h"
 
@@ -132,10 +134,17 @@ namespace {
 struct DwCase {
     int64_t H, W, C;
     int64_t h0, h1, w0, w1;
+    int64_t ih0 = -1, ih1 = -1, iw0 = -1, iw1 = -1;  // input window; -1: the whole image
+    DwGeom geom() const {
+        return DwGeom{H, W, C, h0, h1, w0, w1, ih0 < 0 ? 0 : ih0, ih1 < 0 ? H : ih1, iw0 < 0 ? 0 : iw0, iw1 < 0 ? W : iw1};
+    }
 };
+
+bool in_window(const DwGeom& g, int64_t h, int64_t w) { return h >= g.ih0 && h < g.ih1 && w >= g.iw0 && w < g.iw1; }
 
 // Double-precision formulas over one region.
 void dw_fwd_formula(std::vector<double>& out, const float* src, const float* wei, const float* bias, const DwCase& k) {
+    const DwGeom g = k.geom();
     for (int64_t h = k.h0; h < k.h1; h++)
         for (int64_t w = k.w0; w < k.w1; w++)
             for (int64_t c = 0; c < k.C; c++) {
@@ -143,14 +152,14 @@ void dw_fwd_formula(std::vector<double>& out, const float* src, const float* wei
                 for (int i = 0; i < 7; i++)
                     for (int j = 0; j < 7; j++) {
                         int64_t hi = h + i - 3, wi = w + j - 3;
-                        if (hi >= 0 && hi < k.H && wi >= 0 && wi < k.W)
-                            s += (double)wei[(i * 7 + j) * k.C + c] * src[(hi * k.W + wi) * k.C + c];
+                        if (in_window(g, hi, wi)) s += (double)wei[(i * 7 + j) * k.C + c] * src[(hi * k.W + wi) * k.C + c];
                     }
                 out[(size_t)((h * k.W + w) * k.C + c)] = s;
             }
 }
 
 void dw_bwd_data_formula(std::vector<double>& d_src, const float* d_dst, const float* wei, const DwCase& k) {
+    const DwGeom g = k.geom();
     for (int64_t h = k.h0; h < k.h1; h++)
         for (int64_t w = k.w0; w < k.w1; w++)
             for (int64_t c = 0; c < k.C; c++) {
@@ -158,8 +167,7 @@ void dw_bwd_data_formula(std::vector<double>& d_src, const float* d_dst, const f
                 for (int i = 0; i < 7; i++)
                     for (int j = 0; j < 7; j++) {
                         int64_t ho = h - i + 3, wo = w - j + 3;
-                        if (ho >= 0 && ho < k.H && wo >= 0 && wo < k.W)
-                            s += (double)wei[(i * 7 + j) * k.C + c] * d_dst[(ho * k.W + wo) * k.C + c];
+                        if (in_window(g, ho, wo)) s += (double)wei[(i * 7 + j) * k.C + c] * d_dst[(ho * k.W + wo) * k.C + c];
                     }
                 d_src[(size_t)((h * k.W + w) * k.C + c)] = s;
             }
@@ -167,16 +175,16 @@ void dw_bwd_data_formula(std::vector<double>& d_src, const float* d_dst, const f
 
 void dw_bwd_wei_formula(std::vector<double>& d_wei, std::vector<double>& d_bias, const float* d_dst, const float* src,
                         const DwCase& k) {
+    const DwGeom g = k.geom();
     for (int64_t h = k.h0; h < k.h1; h++)
         for (int64_t w = k.w0; w < k.w1; w++)
             for (int64_t c = 0; c < k.C; c++) {
-                double g = d_dst[(h * k.W + w) * k.C + c];
-                d_bias[(size_t)c] += g;
+                double gr = d_dst[(h * k.W + w) * k.C + c];
+                d_bias[(size_t)c] += gr;
                 for (int i = 0; i < 7; i++)
                     for (int j = 0; j < 7; j++) {
                         int64_t hi = h + i - 3, wi = w + j - 3;
-                        if (hi >= 0 && hi < k.H && wi >= 0 && wi < k.W)
-                            d_wei[(size_t)((i * 7 + j) * k.C + c)] += g * src[(hi * k.W + wi) * k.C + c];
+                        if (in_window(g, hi, wi)) d_wei[(size_t)((i * 7 + j) * k.C + c)] += gr * src[(hi * k.W + wi) * k.C + c];
                     }
             }
 }
@@ -211,11 +219,13 @@ void check_dw_case(const KernelRow& fwd_row, const KernelRow& data_row, const Ke
     CAPTURE(k.h1);
     CAPTURE(k.w0);
     CAPTURE(k.w1);
+    CAPTURE(k.ih0);
+    CAPTURE(k.iw1);
     CAPTURE(misalign);
 
     // forward: only the region is written
     for (int64_t i = 0; i < n; i++) dst.p()[i] = -777.0f;
-    fwd(dst.p(), src.p(), wei.p(), bias.p(), k.H, k.W, k.C, k.h0, k.h1, k.w0, k.w1);
+    fwd(dst.p(), src.p(), wei.p(), bias.p(), k.geom());
     std::vector<double> want((size_t)n, -777.0);
     dw_fwd_formula(want, src.p(), wei.p(), bias.p(), k);
     auto c1 = test::compare(dst.p(), want.data(), n, rtol, atol);
@@ -223,13 +233,13 @@ void check_dw_case(const KernelRow& fwd_row, const KernelRow& data_row, const Ke
     CHECK(dst.canaries_intact());
 
     std::vector<double> want_src(gsrc.p(), gsrc.p() + n);
-    bwd_data(gsrc.p(), gdst.p(), wei.p(), k.H, k.W, k.C, k.h0, k.h1, k.w0, k.w1);
+    bwd_data(gsrc.p(), gdst.p(), wei.p(), k.geom());
     dw_bwd_data_formula(want_src, gdst.p(), wei.p(), k);
     CHECK_CLOSE(test::compare(gsrc.p(), want_src.data(), n, rtol, atol), gsrc.p(), (const float*)nullptr);
     CHECK(gsrc.canaries_intact());
 
     std::vector<double> want_wei(gwei.p(), gwei.p() + 49 * k.C), want_bias(gbias.p(), gbias.p() + k.C);
-    bwd_wei(gwei.p(), gbias.p(), gdst.p(), src.p(), k.H, k.W, k.C, k.h0, k.h1, k.w0, k.w1);
+    bwd_wei(gwei.p(), gbias.p(), gdst.p(), src.p(), k.geom());
     dw_bwd_wei_formula(want_wei, want_bias, gdst.p(), src.p(), k);
     auto c3 = test::compare(gwei.p(), want_wei.data(), 49 * k.C, integers ? 0 : 1e-4, integers ? 0 : 1e-4);
     CHECK_CLOSE(c3, gwei.p(), (const float*)nullptr);
@@ -265,12 +275,21 @@ TEST_CASE("dwconv 7x7: every variant against the formula, whole images and sub-r
         CAPTURE(v.fwd.name);
         uint64_t seed = 1;
         for (int64_t S : {1, 2, 3, 7, 8, 13, 14, 28, 56}) {
-            std::vector<int64_t> chans = S <= 14 ? std::vector<int64_t>{1, 3, 8, 15, 16, 17, 31, 33, 40, 61, 80} : std::vector<int64_t>{1, 17, 40};
-            if (S == 7) chans.push_back(320);
+            std::vector<int64_t> chans;
+            if (S == 7) {
+                for (int64_t c = 1; c <= 33; c++) chans.push_back(c);
+                for (int64_t c : {37, 61, 97, 40, 48, 80, 96, 160, 192, 320, 384}) chans.push_back(c);
+            } else if (S <= 14) {
+                chans = {1, 3, 8, 15, 16, 17, 31, 33, 40, 61, 80};
+            } else {
+                chans = {1, 17, 40};
+            }
             for (int64_t C : chans) {
                 check_dw_case(v.fwd, v.data, v.wei, DwCase{S, S, C, 0, S, 0, S}, (C + S) % 3 == 0 ? 1 : 0, false, seed++);
-                if (S >= 7)  // an interior band and a tile touching one border
+                if (S >= 7) {  // an interior band and a tile touching one border; a tile with a narrowed window
                     check_dw_case(v.fwd, v.data, v.wei, DwCase{S, S, C, 2, S - 1, S / 2, S}, 7, false, seed++);
+                    check_dw_case(v.fwd, v.data, v.wei, DwCase{S, S, C, 2, S - 2, 1, S - 3, 2, S - 1, 0, S - 3}, 1, false, seed++);
+                }
             }
         }
         // non-square, stride of rows != width of the region
@@ -443,4 +462,116 @@ TEST_CASE("adamw: every variant against PyTorch's update formula") {
             CHECK(v.canaries_intact());
         }
     }
+}
+
+TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals the dense conv of the masked input") {
+    for (const DwVariant& v : dw_variants()) {
+        auto fwd = kernel_fn<dwconv_fwd_fn>(v.fwd);
+        auto bwd_data = kernel_fn<dwconv_bwd_data_fn>(v.data);
+        auto bwd_wei = kernel_fn<dwconv_bwd_wei_fn>(v.wei);
+        CAPTURE(v.fwd.name);
+        for (int64_t tile : {1, 2, 4, 8}) {
+            for (double ratio : {0.0, 0.6, 1.0}) {
+                const int64_t N = 3, grid = tile >= 4 ? 4 : 7, S = grid * tile, C = tile == 8 ? 19 : 40;
+                CAPTURE(tile);
+                CAPTURE(ratio);
+                std::vector<uint8_t> mask((size_t)(N * grid * grid));
+                make_mask(mask.data(), N, grid * grid, ratio, 100 + (uint64_t)tile);
+                ActiveSet as;
+                as.build(mask.data(), N, grid, tile, C);
+                const int64_t img = S * S * C;
+                std::vector<float> x = test::random_vector(N * img, 1 + (uint64_t)tile), gy = test::random_vector(N * img, 2);
+                std::vector<float> w = test::random_vector(49 * C, 3), b = test::random_vector(C, 4);
+                // masked sites of the input (and of the output gradient) hold zeros
+                for (const TileRegion& t : as.masked)
+                    for (int64_t h = t.h0; h < t.h1; h++)
+                        for (int64_t ww = t.w0; ww < t.w1; ww++)
+                            for (int64_t c = 0; c < C; c++) {
+                                x[(size_t)(t.n * img + (h * S + ww) * C + c)] = 0;
+                                gy[(size_t)(t.n * img + (h * S + ww) * C + c)] = 0;
+                            }
+                std::vector<float> y((size_t)(N * img), -5.0f), gx((size_t)(N * img), 0.0f), gw((size_t)(49 * C), 0.0f),
+                    gb((size_t)C, 0.0f);
+                for (const DwTile& t : as.visible) {
+                    const DwGeom g{S, S, C, t.h0, t.h1, t.w0, t.w1, t.ih0, t.ih1, t.iw0, t.iw1};
+                    fwd(y.data() + t.n * img, x.data() + t.n * img, w.data(), b.data(), g);
+                    bwd_data(gx.data() + t.n * img, gy.data() + t.n * img, w.data(), g);
+                    bwd_wei(gw.data(), gb.data(), gy.data() + t.n * img, x.data() + t.n * img, g);
+                }
+                // dense formulas over whole images, compared at the visible sites
+                std::vector<double> wy((size_t)(N * img)), wgx((size_t)(N * img), 0.0), wgw((size_t)(49 * C), 0.0), wgb((size_t)C, 0.0);
+                for (int64_t n = 0; n < N; n++) {
+                    DwCase k{S, S, C, 0, S, 0, S};
+                    std::vector<double> o((size_t)img), d((size_t)img, 0.0);
+                    dw_fwd_formula(o, x.data() + n * img, w.data(), b.data(), k);
+                    dw_bwd_data_formula(d, gy.data() + n * img, w.data(), k);
+                    dw_bwd_wei_formula(wgw, wgb, gy.data() + n * img, x.data() + n * img, k);
+                    std::copy(o.begin(), o.end(), wy.begin() + n * img);
+                    std::copy(d.begin(), d.end(), wgx.begin() + n * img);
+                }
+                std::vector<float> got_y, got_gx;
+                std::vector<double> want_y, want_gx;
+                for (const DwTile& t : as.visible)
+                    for (int64_t h = t.h0; h < t.h1; h++)
+                        for (int64_t ww = t.w0; ww < t.w1; ww++)
+                            for (int64_t c = 0; c < C; c++) {
+                                const size_t o = (size_t)(t.n * img + (h * S + ww) * C + c);
+                                got_y.push_back(y[o]);
+                                want_y.push_back(wy[o]);
+                                got_gx.push_back(gx[o]);
+                                want_gx.push_back(wgx[o]);
+                            }
+                CHECK(got_y.size() == (size_t)(as.rows * C));
+                CHECK_CLOSE(test::compare(got_y.data(), want_y.data(), (int64_t)got_y.size(), 2e-5, 2e-5), got_y.data(), (const float*)nullptr);
+                CHECK_CLOSE(test::compare(got_gx.data(), want_gx.data(), (int64_t)got_gx.size(), 2e-5, 2e-5), got_gx.data(), (const float*)nullptr);
+                auto cw = test::compare(gw.data(), wgw.data(), 49 * C, 1e-4, 1e-4);
+                CHECK_CLOSE(cw, gw.data(), (const float*)nullptr);
+                if (ratio < 1) check_trustworthy(cw, 49 * C);
+                CHECK_CLOSE(test::compare(gb.data(), wgb.data(), C, 1e-4, 1e-4), gb.data(), (const float*)nullptr);
+                // the windows leave masked bands out: at 0.6 some tile must read less than its full reach
+                if (ratio == 0.6 && tile >= 4) {
+                    int narrowed = 0;
+                    for (const DwTile& t : as.visible)
+                        narrowed += (t.ih0 > std::max(0, t.h0 - 3)) || (t.iw1 < std::min<int>((int)S, t.w1 + 3));
+                    CHECK(narrowed > 0);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("layers under every ISA equal the reference ISA (batch 1 and odd, masked and dense)") {
+    std::vector<Isa> isas;
+    for (Isa i : {Isa::AVX2, Isa::AVX512}) {
+        if (isa_supported(i)) isas.push_back(i);
+        else std::printf("SKIPPED layers under %s: this CPU/OS lacks it\n", isa_name(i));
+    }
+    const Isa active = kernels().isa;
+    for (int64_t N : {1, 3}) {
+        const int64_t R = 13, C = 40;
+        std::vector<float> x = test::random_vector(N * R * 4 * C, 1), g = test::random_vector(4 * C, 2), b = test::random_vector(4 * C, 3),
+                           dy = test::random_vector(N * R * 4 * C, 4);
+        auto run = [&](Isa isa, std::vector<float>& out) {
+            select_isa(isa);
+            Grn grn;
+            grn.init(N, R, 4 * C);
+            std::vector<float> y(x.size()), gx((size_t)(N * 4 * C)), nx((size_t)(N * 4 * C)), dx(x.size()), dg((size_t)(4 * C), 0.0f),
+                db((size_t)(4 * C), 0.0f);
+            grn.forward(y.data(), gx.data(), nx.data(), x.data(), g.data(), b.data());
+            grn.backward(dx.data(), dg.data(), db.data(), dy.data(), x.data(), gx.data(), nx.data(), g.data());
+            out = y;
+            out.insert(out.end(), dx.begin(), dx.end());
+            out.insert(out.end(), dg.begin(), dg.end());
+        };
+        std::vector<float> want;
+        run(Isa::REF, want);
+        for (Isa isa : isas) {
+            CAPTURE(isa_name(isa));
+            CAPTURE(N);
+            std::vector<float> got;
+            run(isa, got);
+            CHECK_CLOSE(test::compare(got.data(), want.data(), (int64_t)want.size(), 1e-4, 1e-5), got.data(), want.data());
+        }
+    }
+    select_isa(active);
 }

@@ -3,9 +3,13 @@
 // Layouts: one image at a time, NHWC: src/dst [H][W][C]; weights [7][7][C] (tap-major, channels
 // fastest, so every tap is a contiguous vector of C); bias [C].
 // A call covers the output region rows [h0, h1) x cols [w0, w1) of one image: the whole image, a
-// band of rows for one thread, or one visible tile of a masked image. Reads of src outside the image
-// are zero padding; masked sites of src are expected to hold zeros (the masked encoder keeps them
-// so), which makes a call on a visible tile exactly the submanifold sparse convolution.
+// band of rows for one thread, or one visible tile of a masked image. It reads the input only inside
+// the window rows [ih0, ih1) x cols [iw0, iw1) (a rectangle within the image, around the region) and
+// treats everything outside as zero: the image border is zero padding, and a masked encoder passes the
+// bounding box of the visible tiles within reach, so a tile reads no halo from masked neighbours.
+// Masked sites inside a window hold zeros (the masked encoder keeps them so), which makes a call on a
+// visible tile exactly the submanifold sparse convolution.
+// For backward-data the "input" read through the window is d_dst.
 #pragma once
 
 #include <cstdint>
@@ -16,34 +20,31 @@ constexpr int kDwK = 7;     // kernel size
 constexpr int kDwPad = 3;   // padding on each side
 constexpr int kDwTaps = 49;
 
+struct DwGeom {
+    int64_t H, W, C;             // one image [H][W][C]
+    int64_t h0, h1, w0, w1;      // the output region
+    int64_t ih0, ih1, iw0, iw1;  // the input window (within the image); outside it the input is zero
+};
+
+// The whole image as region and window.
+inline DwGeom dw_whole(int64_t H, int64_t W, int64_t C) { return DwGeom{H, W, C, 0, H, 0, W, 0, H, 0, W}; }
+
 // dst[h,w,:] = bias + sum_{i,j} wei[i][j][:] * src[h+i-3, w+j-3, :] for (h,w) in the region.
-typedef void (*dwconv_fwd_fn)(float* dst, const float* src, const float* wei, const float* bias, int64_t H,
-                              int64_t W, int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+typedef void (*dwconv_fwd_fn)(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
 // d_src[h,w,:] += sum_{i,j} wei[i][j][:] * d_dst[h-i+3, w-j+3, :] for (h,w) in the region
 // (the gradient of the forward at input sites of the region, reading d_dst around it).
-typedef void (*dwconv_bwd_data_fn)(float* d_src, const float* d_dst, const float* wei, int64_t H, int64_t W,
-                                   int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+typedef void (*dwconv_bwd_data_fn)(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
 // d_wei[i][j][:] += sum_{(h,w) in region} d_dst[h,w,:] * src[h+i-3, w+j-3, :]; d_bias += sum d_dst.
-typedef void (*dwconv_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H,
-                                  int64_t W, int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+typedef void (*dwconv_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
 
-void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, int64_t H, int64_t W,
-                    int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, int64_t H, int64_t W, int64_t C,
-                         int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H, int64_t W,
-                        int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, int64_t H, int64_t W,
-                    int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, int64_t H, int64_t W, int64_t C,
-                         int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H, int64_t W,
-                        int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, int64_t H, int64_t W,
-                    int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, int64_t H, int64_t W, int64_t C,
-                         int64_t h0, int64_t h1, int64_t w0, int64_t w1);
-void dwconv_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H, int64_t W,
-                        int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1);
+void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
+void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
+void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
+void dwconv_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
+void dwconv_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
+void dwconv_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
+void dwconv_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
+void dwconv_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
+void dwconv_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
 
 }  // namespace cnx

@@ -18,16 +18,20 @@ constexpr int dw_block() {
 
 // out[h][w] (=bias, or +=) sum_{a,b} K(a,b) * in[h+a-3][w+b-3] for w in [w, w+R) of one row h.
 // K(a,b) = wei[a][b], or wei[6-a][6-b] when kFlip (the backward-data correlation).
+// Kernel rows a whose input row h + a - 3 lies inside the window.
+inline int dw_a_lo(const DwGeom& g, int64_t h) { return h - kDwPad < g.ih0 ? (int)(g.ih0 - h + kDwPad) : 0; }
+inline int dw_a_hi(const DwGeom& g, int64_t h) { return h + kDwPad >= g.ih1 ? (int)(g.ih1 - h + kDwPad) : kDwK; }
+
 template <class T, int R, bool kFlip, bool kAccumulate>
-inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, int64_t H, int64_t W,
-                         int64_t C, int64_t c, typename T::Mask m, int64_t h, int64_t w) {
+inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
+                         typename T::Mask m, int64_t h, int64_t w) {
     using V = typename T::V;
+    const int64_t W = g.W, C = g.C;
     V acc[R];
     const V init = kAccumulate ? T::zero() : T::load(bias + c, m);
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) acc[r] = kAccumulate ? T::load(out + ((h * W) + w + r) * C + c, m) : init;
-    const int a_lo = h < kDwPad ? (int)(kDwPad - h) : 0;
-    const int a_hi = h + kDwPad >= H ? (int)(H + kDwPad - h) : kDwK;
+    const int a_lo = dw_a_lo(g, h), a_hi = dw_a_hi(g, h);
     for (int a = a_lo; a < a_hi; a++) {
         const float* row = in + (h + a - kDwPad) * W * C + c;
         V k[kDwK];
@@ -39,7 +43,7 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 #pragma GCC unroll 16
         for (int qi = 0; qi < R + kDwK - 1; qi++) {
             const int64_t q = w - kDwPad + qi;
-            if (q < 0 || q >= W) continue;
+            if (q < g.iw0 || q >= g.iw1) continue;
             const V x = T::load(row + q * C, m);
 #pragma GCC unroll 16
             for (int r = 0; r < R; r++) {
@@ -53,32 +57,32 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 }
 
 template <class T, bool kFlip, bool kAccumulate>
-void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, int64_t H, int64_t W,
-                    int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
     constexpr int R = dw_block<T>();
-    for (int64_t c = 0; c < C; c += T::kWidth) {
-        const auto m = T::tail(C - c);
-        for (int64_t h = h0; h < h1; h++) {
-            int64_t w = w0;
-            for (; w + R <= w1; w += R) dw_row_block<T, R, kFlip, kAccumulate>(out, in, wei, bias, H, W, C, c, m, h, w);
-            for (; w + 2 <= w1; w += 2) dw_row_block<T, 2, kFlip, kAccumulate>(out, in, wei, bias, H, W, C, c, m, h, w);
-            for (; w < w1; w++) dw_row_block<T, 1, kFlip, kAccumulate>(out, in, wei, bias, H, W, C, c, m, h, w);
+    for (int64_t c = 0; c < g.C; c += T::kWidth) {
+        const auto m = T::tail(g.C - c);
+        for (int64_t h = g.h0; h < g.h1; h++) {
+            int64_t w = g.w0;
+            for (; w + R <= g.w1; w += R) dw_row_block<T, R, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+            for (; w + 2 <= g.w1; w += 2) dw_row_block<T, 2, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+            for (; w < g.w1; w++) dw_row_block<T, 1, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
         }
     }
 }
 
 // acc[b] += sum_{r} g[w+r] * src_row[w+r+b-3] for one row block (kernel row fixed by the caller).
 template <class T, int R>
-inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* src_row, int64_t W, int64_t C,
+inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* src_row, const DwGeom& geo,
                          typename T::Mask m, int64_t w) {
     using V = typename T::V;
+    const int64_t C = geo.C;
     V g[R];
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) g[r] = T::load(g_row + (w + r) * C, m);
 #pragma GCC unroll 16
     for (int qi = 0; qi < R + kDwK - 1; qi++) {
         const int64_t q = w - kDwPad + qi;
-        if (q < 0 || q >= W) continue;
+        if (q < geo.iw0 || q >= geo.iw1) continue;
         const V x = T::load(src_row + q * C, m);
 #pragma GCC unroll 16
         for (int r = 0; r < R; r++) {
@@ -89,23 +93,23 @@ inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* sr
 }
 
 template <class T>
-void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, int64_t H, int64_t W,
-                       int64_t C, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo) {
     using V = typename T::V;
     constexpr int R = dw_block<T>();
+    const int64_t W = geo.W, C = geo.C;
     for (int64_t c = 0; c < C; c += T::kWidth) {
         const auto m = T::tail(C - c);
         for (int a = 0; a < kDwK; a++) {
             V acc[kDwK];
             for (int b = 0; b < kDwK; b++) acc[b] = T::zero();
-            for (int64_t h = h0; h < h1; h++) {
+            for (int64_t h = geo.h0; h < geo.h1; h++) {
                 const int64_t hi = h + a - kDwPad;
-                if (hi < 0 || hi >= H) continue;
+                if (hi < geo.ih0 || hi >= geo.ih1) continue;
                 const float* g_row = d_dst + h * W * C + c;
                 const float* src_row = src + hi * W * C + c;
-                int64_t w = w0;
-                for (; w + R <= w1; w += R) dw_wei_block<T, R>(acc, g_row, src_row, W, C, m, w);
-                for (; w < w1; w++) dw_wei_block<T, 1>(acc, g_row, src_row, W, C, m, w);
+                int64_t w = geo.w0;
+                for (; w + R <= geo.w1; w += R) dw_wei_block<T, R>(acc, g_row, src_row, geo, m, w);
+                for (; w < geo.w1; w++) dw_wei_block<T, 1>(acc, g_row, src_row, geo, m, w);
             }
             for (int b = 0; b < kDwK; b++) {
                 float* dst = d_wei + (a * kDwK + b) * C + c;
@@ -113,8 +117,8 @@ void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const fl
             }
         }
         V bacc = T::zero();
-        for (int64_t h = h0; h < h1; h++)
-            for (int64_t w = w0; w < w1; w++) bacc = T::add(bacc, T::load(d_dst + (h * W + w) * C + c, m));
+        for (int64_t h = geo.h0; h < geo.h1; h++)
+            for (int64_t w = geo.w0; w < geo.w1; w++) bacc = T::add(bacc, T::load(d_dst + (h * W + w) * C + c, m));
         T::store(d_bias + c, m, T::add(T::load(d_bias + c, m), bacc));
     }
 }
