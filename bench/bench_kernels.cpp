@@ -192,30 +192,61 @@ void bench_gelu(benchmark::State& st, const KernelRow& row, const Shape& s) {
     set_counters(st, (fwd ? 30.0 : 40.0) * n, 4.0 * (fwd ? 2.0 : 3.0) * n);
 }
 
-// GRN forward = statistics pass + apply pass; backward = reduction pass + apply pass.
-void bench_grn(benchmark::State& st, const KernelRow& row, const Shape& s, bool fwd) {
+// GRN forward = statistics pass + apply pass; backward = reduction pass + apply pass. With `gelu`,
+// the block's fused form: GELU folded into the statistics pass (forward) and the apply pass (backward).
+void bench_grn(benchmark::State& st, const KernelRow& row, const Shape& s, bool fwd, bool gelu) {
     const int64_t R = s.H * s.W, D = 4 * s.C, n = s.N * R * D;
     Grn grn;
     grn.init(s.N, R, D);
     FloatBuffer x = random_buffer(n, 1), dy = random_buffer(n, 2), y((size_t)n), ga = random_buffer(D, 3),
                 be = random_buffer(D, 4), gx((size_t)(s.N * D)), nx((size_t)(s.N * D)), dga((size_t)D), dbe((size_t)D);
     std::string why;
+    FloatBuffer act((size_t)n);  // the GELU output the fused forward writes
     Grn small;
     small.init(1, R, D);
+    auto run = [&](Grn& g, bool forward_only) {
+        if (gelu) {
+            g.forward_gelu(y.data(), act.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+            if (!forward_only) g.backward_gelu(y.data(), dga.data(), dbe.data(), dy.data(), act.data(), x.data(), gx.data(), nx.data(), ga.data());
+        } else {
+            g.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+            if (!forward_only) g.backward(y.data(), dga.data(), dbe.data(), dy.data(), x.data(), gx.data(), nx.data(), ga.data());
+        }
+    };
     auto check = [&](std::vector<float>& out) {
-        small.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
-        if (!fwd) small.backward(y.data(), dga.data(), dbe.data(), dy.data(), x.data(), gx.data(), nx.data(), ga.data());
+        run(small, fwd);
         out.assign(y.data(), y.data() + R * D);
     };
     if (!agrees_with_ref(row.isa, check, 1e-4, &why)) return st.SkipWithError(why.c_str());
-    grn.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+    run(grn, true);
     for (auto _ : st) {
-        if (fwd) grn.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
-        else grn.backward(y.data(), dga.data(), dbe.data(), dy.data(), x.data(), gx.data(), nx.data(), ga.data());
+        if (fwd) {
+            if (gelu) grn.forward_gelu(y.data(), act.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+            else grn.forward(y.data(), gx.data(), nx.data(), x.data(), ga.data(), be.data());
+        } else {
+            if (gelu) grn.backward_gelu(y.data(), dga.data(), dbe.data(), dy.data(), act.data(), x.data(), gx.data(), nx.data(), ga.data());
+            else grn.backward(y.data(), dga.data(), dbe.data(), dy.data(), x.data(), gx.data(), nx.data(), ga.data());
+        }
         benchmark::ClobberMemory();
     }
-    // fwd: read x twice, write y; bwd: read dy and x twice, write dx
-    set_counters(st, (fwd ? 5.0 : 7.0) * n, 4.0 * (fwd ? 3.0 : 5.0) * n);
+    // bytes: fwd reads x, writes y (+ gelu: writes the GELU output, reads it back); bwd reads dy and
+    // x twice and writes dx (+ gelu: reads h)
+    const double passes = fwd ? (gelu ? 4.0 : 3.0) : (gelu ? 6.0 : 5.0);
+    set_counters(st, (fwd ? 5.0 : 7.0) * n + (gelu ? 30.0 * n : 0.0), 4.0 * passes * n);
+}
+
+// STREAM-like triad a = b + s*c on DRAM-sized arrays (3 x 64 MB), normal stores: the bandwidth the
+// memory-bound kernels are compared with.
+void bench_triad(benchmark::State& st) {
+    const int64_t n = 16 << 20;
+    FloatBuffer a((size_t)n), b = random_buffer(n, 1), c = random_buffer(n, 2);
+    for (auto _ : st) {
+        parallel_for(n / 16, [&](int64_t i0, int64_t i1, int) {
+            for (int64_t i = i0 * 16; i < i1 * 16; i++) a[(size_t)i] = b[(size_t)i] + 3.0f * c[(size_t)i];
+        });
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, 2.0 * n, 12.0 * n);
 }
 
 void bench_adamw(benchmark::State& st, const KernelRow& row) {
@@ -313,10 +344,15 @@ int main(int argc, char** argv) {
                     reg(fam + tail, [row, s](benchmark::State& st) { bench_gelu(st, row, s); });
                 } else if (fam == "grn_apply" || fam == "grn_bwd_apply") {  // one row per pass pair
                     const bool fwd = fam == "grn_apply";
-                    reg(std::string(fwd ? "grn_fwd" : "grn_bwd") + tail, [row, s, fwd](benchmark::State& st) { bench_grn(st, row, s, fwd); });
+                    reg(std::string(fwd ? "grn_fwd" : "grn_bwd") + tail, [row, s, fwd](benchmark::State& st) { bench_grn(st, row, s, fwd, false); });
+                } else if (fam == "grn_gelu_sumsq" || fam == "grn_bwd_apply_gelu") {
+                    const bool fwd = fam == "grn_gelu_sumsq";
+                    reg(std::string(fwd ? "gelu_grn_fwd" : "gelu_grn_bwd") + tail,
+                        [row, s, fwd](benchmark::State& st) { bench_grn(st, row, s, fwd, true); });
                 }
             }
         }
+        reg("triad/dram", [](benchmark::State& st) { bench_triad(st); });
         for (const Shape& s : shapes)
             for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
                 reg(std::string("onednn_dwconv_") + dir + "/" + s.model + "/" + s.name,

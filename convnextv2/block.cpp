@@ -1,6 +1,5 @@
 #include "convnextv2/block.h"
 
-#include "nn/gelu.h"
 #include "nn/residual.h"
 
 namespace cnx {
@@ -20,8 +19,7 @@ void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, con
     L.dw.forward(b.dw, b.x_in, P + w.dw_w, P + w.dw_b);
     L.ln.forward(b.ln, nullptr, b.mean, b.rstd, b.dw, off, P + w.ln_w, P + w.ln_b);
     L.pw1.forward(b.h, b.ln, P + w.pw1_w, P + w.pw1_b);
-    gelu_forward(b.g, b.h, rows * 4 * C);
-    L.grn.forward(b.r, b.gx, b.nx, b.g, P + w.grn_gamma, P + w.grn_beta);
+    L.grn.forward_gelu(b.r, b.g, b.gx, b.nx, b.h, P + w.grn_gamma, P + w.grn_beta);
     L.pw2.forward(b.y, b.r, P + w.pw2_w, P + w.pw2_b);
     if (s.active) {
         residual_forward_rows(b.x_out, b.x_in, b.y, scale, off, rows, s.active->rows_per_sample, C);
@@ -49,8 +47,7 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, co
     }
     L.pw2.backward_weights(G + w.pw2_w, G + w.pw2_b, dy, b.r);
     L.pw2.backward_data(d4, dy, P + w.pw2_w, false);
-    L.grn.backward(d4, G + w.grn_gamma, G + w.grn_beta, d4, b.g, b.gx, b.nx, P + w.grn_gamma);
-    gelu_backward(d4, d4, b.h, rows * 4 * C);
+    L.grn.backward_gelu(d4, G + w.grn_gamma, G + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, P + w.grn_gamma);
     L.pw1.backward_weights(G + w.pw1_w, G + w.pw1_b, d4, b.ln);
     L.pw1.backward_data(d_c, d4, P + w.pw1_w, false);
     // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the

@@ -34,15 +34,8 @@ void Grn::for_sample_segments(F&& f) {
     });
 }
 
-void Grn::forward(float* y, float* gx, float* nx, const float* x, const float* gamma, const float* beta) {
-    const Kernels& k = kernels();
+void Grn::finish_stats(float* gx, float* nx) const {
     const int64_t C = C_;
-    part_a_.clear();
-    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
-        k.grn_sumsq(part_a_.slice(t) + n * C, x + b * C, e - b, C);
-    });
-    for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
-    part_a_.reduce_into(gx);
     for (int64_t n = 0; n < N_; n++) {
         float* g = gx + n * C;
         float mean = 0.0f;
@@ -53,13 +46,40 @@ void Grn::forward(float* y, float* gx, float* nx, const float* x, const float* g
         mean /= (float)C;
         for (int64_t c = 0; c < C; c++) nx[n * C + c] = g[c] / (mean + kGrnEps);
     }
+}
+
+void Grn::forward(float* y, float* gx, float* nx, const float* x, const float* gamma, const float* beta) {
+    const Kernels& k = kernels();
+    const int64_t C = C_;
+    part_a_.clear();
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
+        k.grn_sumsq(part_a_.slice(t) + n * C, x + b * C, e - b, C);
+    });
+    for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
+    part_a_.reduce_into(gx);
+    finish_stats(gx, nx);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
         k.grn_apply(y + b * C, x + b * C, nx + n * C, gamma, beta, e - b, C);
     });
 }
 
-void Grn::backward(float* dx, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
-                   const float* nx, const float* gamma) {
+void Grn::forward_gelu(float* y, float* x, float* gx, float* nx, const float* h, const float* gamma, const float* beta) {
+    const Kernels& k = kernels();
+    const int64_t C = C_;
+    part_a_.clear();
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
+        k.grn_gelu_sumsq(x + b * C, part_a_.slice(t) + n * C, h + b * C, e - b, C);
+    });
+    for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
+    part_a_.reduce_into(gx);
+    finish_stats(gx, nx);
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
+        k.grn_apply(y + b * C, x + b * C, nx + n * C, gamma, beta, e - b, C);
+    });
+}
+
+void Grn::backward_reduce(float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+                          const float* nx, const float* gamma) {
     const Kernels& k = kernels();
     const int64_t C = C_;
     part_a_.clear();
@@ -91,8 +111,25 @@ void Grn::backward(float* dx, float* d_gamma, float* d_beta, const float* dy, co
             s[c] = g[c] > 0.0f ? dG / g[c] : 0.0f;  // the norm's gradient x/G is 0 where G = 0
         }
     }
+}
+
+void Grn::backward(float* dx, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+                   const float* nx, const float* gamma) {
+    const Kernels& k = kernels();
+    const int64_t C = C_;
+    backward_reduce(d_gamma, d_beta, dy, x, gx, nx, gamma);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
         k.grn_bwd_apply(dx + b * C, dy + b * C, x + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
+    });
+}
+
+void Grn::backward_gelu(float* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
+                        const float* gx, const float* nx, const float* gamma) {
+    const Kernels& k = kernels();
+    const int64_t C = C_;
+    backward_reduce(d_gamma, d_beta, dy, x, gx, nx, gamma);
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
+        k.grn_bwd_apply_gelu(dh + b * C, dy + b * C, x + b * C, h + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
     });
 }
 

@@ -23,6 +23,12 @@ public:
     void backward(float* dx, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
                   const float* nx, const float* gamma);
 
+    // GELU fused in (the block's order): x = gelu(h) is written (saved for backward), y = GRN(x).
+    void forward_gelu(float* y, float* x, float* gx, float* nx, const float* h, const float* gamma, const float* beta);
+    // dh = d(GRN(gelu(h)))/dh applied to dy; d_gamma, d_beta accumulated.
+    void backward_gelu(float* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
+                       const float* gx, const float* nx, const float* gamma);
+
 private:
     int64_t N_ = 0, R_ = 0, max_R_ = 0, C_ = 0;
     GradPartials part_a_, part_b_;  // per thread [N][C] partial sums
@@ -31,6 +37,11 @@ private:
     // Calls f(n, row_begin, row_end, thread) for each sample segment of each thread's slice of all rows.
     template <class F>
     void for_sample_segments(F&& f);
+    // gx holds sum of squares per sample on entry; gx = ||x||, nx = gx / (mean + eps) on return.
+    void finish_stats(float* gx, float* nx) const;
+    // The reduction pass of backward: d_gamma, d_beta accumulated, k_ = dG/G per sample.
+    void backward_reduce(float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+                         const float* nx, const float* gamma);
 };
 
 }  // namespace cnx

@@ -34,6 +34,8 @@ struct Kernels {
     grn_apply_fn grn_apply = nullptr;
     grn_bwd_reduce_fn grn_bwd_reduce = nullptr;
     grn_bwd_apply_fn grn_bwd_apply = nullptr;
+    grn_gelu_sumsq_fn grn_gelu_sumsq = nullptr;
+    grn_bwd_apply_gelu_fn grn_bwd_apply_gelu = nullptr;
     dwconv_fwd_fn dwconv_fwd = nullptr;
     dwconv_bwd_data_fn dwconv_bwd_data = nullptr;
     dwconv_bwd_wei_fn dwconv_bwd_wei = nullptr;

@@ -562,6 +562,11 @@ TEST_CASE("layers under every ISA equal the reference ISA (batch 1 and odd, mask
             out = y;
             out.insert(out.end(), dx.begin(), dx.end());
             out.insert(out.end(), dg.begin(), dg.end());
+            std::vector<float> act(x.size());  // the GELU-fused path of a block
+            grn.forward_gelu(y.data(), act.data(), gx.data(), nx.data(), x.data(), g.data(), b.data());
+            grn.backward_gelu(dx.data(), dg.data(), db.data(), dy.data(), act.data(), x.data(), gx.data(), nx.data(), g.data());
+            out.insert(out.end(), y.begin(), y.end());
+            out.insert(out.end(), dx.begin(), dx.end());
         };
         std::vector<float> want;
         run(Isa::REF, want);
@@ -574,4 +579,56 @@ TEST_CASE("layers under every ISA equal the reference ISA (batch 1 and odd, mask
         }
     }
     select_isa(active);
+}
+
+TEST_CASE("grn fused with gelu: every variant against the formula") {
+    const auto fwd_rows = runnable("grn_gelu_sumsq");
+    const auto bwd_rows = runnable("grn_bwd_apply_gelu");
+    for (size_t v = 0; v < fwd_rows.size(); v++) {
+        auto fwd = kernel_fn<grn_gelu_sumsq_fn>(fwd_rows[v]);
+        auto bwd = kernel_fn<grn_bwd_apply_gelu_fn>(bwd_rows[v]);
+        CAPTURE(fwd_rows[v].name);
+        for (int64_t C : channel_counts()) {
+            for (int64_t rows : {1, 3, 49}) {
+                if (C * rows > 200000) continue;
+                const int64_t n = rows * C, mis = (C + rows) % 3;
+                Buf h(n, mis), x(n, mis), ss(C, mis), dy(n, mis), dh(n, mis), nx(C, mis), ga(C, mis), k(C, mis);
+                fill(h.p(), n, (uint64_t)(C + rows), -4.0f, 4.0f);
+                fill(dy.p(), n, (uint64_t)(C + rows + 1));
+                fill(ss.p(), C, 3, 0.0f, 1.0f);
+                fill(nx.p(), C, 4, 0.2f, 2.0f);
+                fill(ga.p(), C, 5);
+                fill(k.p(), C, 6);
+                std::vector<double> wx((size_t)n), wss(ss.p(), ss.p() + C), wdh((size_t)n);
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t c = 0; c < C; c++) {
+                        const double hv = h.p()[r * C + c];
+                        const double g = 0.5 * hv * std::erfc(-hv / std::sqrt(2.0));
+                        wx[(size_t)(r * C + c)] = g;
+                        wss[(size_t)c] += g * g;
+                    }
+                fwd(x.p(), ss.p(), h.p(), rows, C);
+                // the backward reads the saved forward output x (as stored)
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t c = 0; c < C; c++) {
+                        const int64_t i = r * C + c;
+                        const double hv = h.p()[i];
+                        const double d = 0.5 * std::erfc(-hv / std::sqrt(2.0)) + hv * std::exp(-0.5 * hv * hv) / std::sqrt(2 * M_PI);
+                        const double dx = dy.p()[i] * (1.0 + (double)ga.p()[c] * nx.p()[c]) + (double)x.p()[i] * k.p()[c];
+                        wdh[(size_t)i] = dx * d;
+                    }
+                bwd(dh.p(), dy.p(), x.p(), h.p(), nx.p(), ga.p(), k.p(), rows, C);
+                CAPTURE(C);
+                CAPTURE(rows);
+                auto cx = test::compare(x.p(), wx.data(), n, 1e-6, 1e-7);
+                CHECK_CLOSE(cx, x.p(), (const float*)nullptr);
+                check_trustworthy(cx, n);
+                CHECK_CLOSE(test::compare(ss.p(), wss.data(), C, 1e-5, 1e-6), ss.p(), (const float*)nullptr);
+                auto cd = test::compare(dh.p(), wdh.data(), n, 2e-5, 1e-6);
+                CHECK_CLOSE(cd, dh.p(), (const float*)nullptr);
+                check_trustworthy(cd, n);
+                for (Buf* b : {&x, &ss, &dh}) CHECK(b->canaries_intact());
+            }
+        }
+    }
 }

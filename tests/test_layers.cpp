@@ -106,6 +106,25 @@ TEST_CASE("grn backward vs finite differences (per-sample statistics)") {
     fd_check("dbeta", be, dbe, loss);
 }
 
+TEST_CASE("grn fused with gelu: backward vs finite differences") {
+    const int64_t N = 2, R = 6, C = 9;
+    std::vector<float> h = test::random_vector(N * R * C, 31, -2, 2), ga = test::random_vector(C, 32), be = test::random_vector(C, 33),
+                       dy = test::random_vector(N * R * C, 34);
+    Grn grn;
+    grn.init(N, R, C);
+    std::vector<float> y(h.size()), x(h.size()), gx((size_t)(N * C)), nx((size_t)(N * C));
+    auto loss = [&]() {
+        grn.forward_gelu(y.data(), x.data(), gx.data(), nx.data(), h.data(), ga.data(), be.data());
+        return dot(y, dy);
+    };
+    loss();
+    std::vector<float> dh(h.size()), dga((size_t)C, 0.0f), dbe((size_t)C, 0.0f);
+    grn.backward_gelu(dh.data(), dga.data(), dbe.data(), dy.data(), x.data(), h.data(), gx.data(), nx.data(), ga.data());
+    fd_check("dh", h, dh, loss, 1e-2, 3e-3);
+    fd_check("dgamma", ga, dga, loss);
+    fd_check("dbeta", be, dbe, loss);
+}
+
 TEST_CASE("dwconv backward vs finite differences") {
     const int64_t N = 2, H = 9, W = 8, C = 5;
     std::vector<float> x = test::random_vector(N * H * W * C, 11), w = test::random_vector(49 * C, 12),

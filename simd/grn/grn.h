@@ -7,6 +7,10 @@
 //   S[c] = sum_r dy*x,  B[c] = sum_r dy               grn_bwd_reduce (accumulates)
 //   dgamma += Nx*S, dbeta += B, dNx = gamma*S, dG from dNx   (caller)
 //   dx = dy * (1 + gamma*Nx) + x * k[c],  k = dG / G  grn_bwd_apply
+//
+// In a block GRN follows GELU (x = gelu(h)), so two fused passes save a trip through memory each way:
+//   grn_gelu_sumsq:     x = gelu(h) written, sum_r x^2 accumulated        (GELU forward + statistics)
+//   grn_bwd_apply_gelu: dh = (dy * (1 + gamma*Nx) + x * k) * gelu'(h)    (GRN apply + GELU backward)
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,9 @@ typedef void (*grn_apply_fn)(float* y, const float* x, const float* nx, const fl
 typedef void (*grn_bwd_reduce_fn)(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
 typedef void (*grn_bwd_apply_fn)(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
                                  const float* k, int64_t rows, int64_t C);
+typedef void (*grn_gelu_sumsq_fn)(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
+typedef void (*grn_bwd_apply_gelu_fn)(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                                      const float* gamma, const float* k, int64_t rows, int64_t C);
 
 void grn_sumsq_ref(float* sumsq, const float* x, int64_t rows, int64_t C);
 void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
@@ -39,5 +46,15 @@ void grn_apply_avx512(float* y, const float* x, const float* nx, const float* ga
 void grn_bwd_reduce_avx512(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
 void grn_bwd_apply_avx512(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
                        const float* k, int64_t rows, int64_t C);
+
+void grn_gelu_sumsq_ref(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
+void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                          const float* gamma, const float* k, int64_t rows, int64_t C);
+void grn_gelu_sumsq_avx2(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
+void grn_bwd_apply_gelu_avx2(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                          const float* gamma, const float* k, int64_t rows, int64_t C);
+void grn_gelu_sumsq_avx512(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
+void grn_bwd_apply_gelu_avx512(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                          const float* gamma, const float* k, int64_t rows, int64_t C);
 
 }  // namespace cnx

@@ -19,4 +19,13 @@ void grn_bwd_apply_avx2(float* dx, const float* dy, const float* x, const float*
     grn_bwd_apply_simd<Avx2>(dx, dy, x, nx, gamma, k, rows, C);
 }
 
+void grn_gelu_sumsq_avx2(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
+    grn_gelu_sumsq_simd<Avx2>(x, sumsq, h, rows, C);
+}
+
+void grn_bwd_apply_gelu_avx2(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                          const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_bwd_apply_gelu_simd<Avx2>(dh, dy, x, h, nx, gamma, k, rows, C);
+}
+
 }  // namespace cnx

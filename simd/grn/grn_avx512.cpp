@@ -19,4 +19,13 @@ void grn_bwd_apply_avx512(float* dx, const float* dy, const float* x, const floa
     grn_bwd_apply_simd<Avx512>(dx, dy, x, nx, gamma, k, rows, C);
 }
 
+void grn_gelu_sumsq_avx512(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
+    grn_gelu_sumsq_simd<Avx512>(x, sumsq, h, rows, C);
+}
+
+void grn_bwd_apply_gelu_avx512(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                          const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_bwd_apply_gelu_simd<Avx512>(dh, dy, x, h, nx, gamma, k, rows, C);
+}
+
 }  // namespace cnx

@@ -1,4 +1,8 @@
-// Scalar reference GRN passes; y and dx may alias x and dy respectively.
+// Scalar reference GRN passes; y and dx may alias x and dy respectively. The fused passes use the
+// reference GELU (double precision).
+#include <cmath>
+
+#include "simd/gelu/gelu.h"
 #include "simd/grn/grn.h"
 
 namespace cnx {
@@ -37,6 +41,24 @@ void grn_bwd_apply_ref(float* dx, const float* dy, const float* x, const float* 
         const float* dyr = dy + r * C;
         float* dxr = dx + r * C;
         for (int64_t c = 0; c < C; c++) dxr[c] = dyr[c] * (1.0f + gamma[c] * nx[c]) + xr[c] * k[c];
+    }
+}
+
+void grn_gelu_sumsq_ref(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
+    gelu_fwd_ref(x, h, rows * C);
+    grn_sumsq_ref(sumsq, x, rows, C);
+}
+
+void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                            const float* gamma, const float* k, int64_t rows, int64_t C) {
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < C; c++) {
+            const int64_t i = r * C + c;
+            const double v = h[i];
+            const double d = 0.5 * std::erfc(-v * M_SQRT1_2) + v * std::exp(-0.5 * v * v) * 0.39894228040143268;
+            const float dx = dy[i] * (1.0f + gamma[c] * nx[c]) + x[i] * k[c];
+            dh[i] = (float)((double)dx * d);
+        }
     }
 }
 

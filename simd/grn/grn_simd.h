@@ -102,5 +102,53 @@ void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float*
     }
 }
 
+template <class T>
+void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
+    using V = typename T::V;
+    constexpr int G = grn_groups<T>();
+    for (int64_t c0 = 0; c0 < C; c0 += G * T::kWidth) {
+        V acc[G];
+        typename T::Mask m[G];
+        int ng = 0;
+        for (int g = 0; g < G && c0 + g * T::kWidth < C; g++, ng++) {
+            acc[g] = T::zero();
+            m[g] = T::tail(C - c0 - g * T::kWidth);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const float* hr = h + r * C + c0;
+            float* xr = x + r * C + c0;
+            for (int g = 0; g < ng; g++) {
+                const V v = T::load(hr + g * T::kWidth, m[g]);
+                const V y = T::mul(v, normal_cdf<T>(v, nullptr));
+                T::store(xr + g * T::kWidth, m[g], y);
+                acc[g] = T::fmadd(y, y, acc[g]);
+            }
+        }
+        for (int g = 0; g < ng; g++) {
+            float* s = sumsq + c0 + g * T::kWidth;
+            T::store(s, m[g], T::add(T::load(s, m[g]), acc[g]));
+        }
+    }
+}
+
+template <class T>
+void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                             const float* gamma, const float* k, int64_t rows, int64_t C) {
+    using V = typename T::V;
+    const V one = T::set1(1.0f);
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t o = r * C;
+        for (int64_t c = 0; c < C; c += T::kWidth) {
+            const auto m = T::tail(C - c);
+            const V scale = T::fmadd(T::load(gamma + c, m), T::load(nx + c, m), one);
+            const V dx = T::fmadd(T::load(x + o + c, m), T::load(k + c, m), T::mul(T::load(dy + o + c, m), scale));
+            const V v = T::load(h + o + c, m);
+            V pdf;
+            const V cdf = normal_cdf<T>(v, &pdf);
+            T::store(dh + o + c, m, T::mul(dx, T::fmadd(v, pdf, cdf)));
+        }
+    }
+}
+
 }  // namespace
 }  // namespace cnx
