@@ -69,6 +69,7 @@ check: deps
 
 $(BUILD)/libconvnextv2.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/convnextv2: $(OBJ)/tools/main.o $(BUILD)/libconvnextv2.a

@@ -4,6 +4,21 @@
 
 namespace cnx {
 
+void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, int64_t C) {
+    auto F = [&](int64_t n) { return a.alloc_floats((size_t)n); };
+    b.dw = F(T * C);
+    b.ln = F(R * C);
+    b.mean = F(R);
+    b.rstd = F(R);
+    b.h = F(R * 4 * C);
+    b.g = F(R * 4 * C);
+    b.r = F(R * 4 * C);
+    b.gx = F(N * 4 * C);
+    b.nx = F(N * 4 * C);
+    b.y = F(R * C);
+    b.drop_scale = F(N);
+}
+
 void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample) {
     dw.init(N, H, W, C);
     ln.init(rows, C);

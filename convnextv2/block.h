@@ -12,6 +12,7 @@
 
 #include "convnextv2/mask.h"
 #include "convnextv2/params.h"
+#include "core/arena.h"
 #include "nn/dwconv.h"
 #include "nn/grn.h"
 #include "nn/layernorm.h"
@@ -35,6 +36,10 @@ struct BlockActs {
     float* drop_scale = nullptr;  // [N] DropPath scales of this step
     float drop_rate = 0.0f;       // this step's rate (0: the branch is always kept)
 };
+
+// Plans a block's activations from the arena (all but x_in and x_out, which the caller wires):
+// dense maps of T tokens, `rows` computed tokens, width C, batch N.
+void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t rows, int64_t C);
 
 // Layers of one stage; the blocks of a stage have equal shapes and share them (they hold scratch only).
 struct StageLayers {

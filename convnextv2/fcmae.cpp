@@ -81,19 +81,9 @@ void Fcmae::plan(Arena& a) {
     const int64_t M = N_ * G_ * G_, D = kDecoderDim, K = patch_values();
     proj_out_ = F(M * D);
     dec_ = BlockActs();
+    alloc_block_acts(dec_, a, N_, M, M, D);
     dec_.x_in = proj_out_;
-    dec_.dw = F(M * D);
-    dec_.ln = F(M * D);
-    dec_.mean = F(M);
-    dec_.rstd = F(M);
-    dec_.h = F(M * 4 * D);
-    dec_.g = F(M * 4 * D);
-    dec_.r = F(M * 4 * D);
-    dec_.gx = F(N_ * 4 * D);
-    dec_.nx = F(N_ * 4 * D);
-    dec_.y = F(M * D);
     dec_.x_out = F(M * D);
-    dec_.drop_scale = F(N_);
     pred_ = F(M * K);
     target_ = F(M * K);
     if (training_) {

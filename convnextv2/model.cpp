@@ -96,29 +96,16 @@ void ConvNeXtV2::plan(Arena& a) {
         st.blocks.assign((size_t)cfg_.depths[s], BlockActs());
         // Inference keeps no activations for backward: the blocks of a stage share one set of
         // buffers, and the residual stream ping-pongs between x0 and one more buffer.
-        auto alloc_block = [&](BlockActs& b) {
-            b.dw = F(T * C);
-            b.ln = F(R * C);
-            b.mean = F(R);
-            b.rstd = F(R);
-            b.h = F(R * 4 * C);
-            b.g = F(R * 4 * C);
-            b.r = F(R * 4 * C);
-            b.gx = F(N_ * 4 * C);
-            b.nx = F(N_ * 4 * C);
-            b.y = F(R * C);
-            b.drop_scale = F(N_);
-        };
         BlockActs shared;
         float* other = nullptr;
         if (!train) {
-            alloc_block(shared);
+            alloc_block_acts(shared, a, N_, T, R, C);
             other = F(T * C);
         }
         for (int j = 0; j < cfg_.depths[s]; j++) {
             BlockActs& b = st.blocks[(size_t)j];
             if (train) {
-                alloc_block(b);
+                alloc_block_acts(b, a, N_, T, R, C);
                 b.x_in = j == 0 ? st.x0 : st.blocks[(size_t)j - 1].x_out;
                 b.x_out = F(T * C);
             } else {

@@ -171,50 +171,30 @@ std::vector<ParamGroup> param_groups(const ParamLayout& layout, float weight_dec
     return groups;
 }
 
-void tensor_to_official(const ParamTensor& t, const float* ours, float* official) {
+// Index in our layout of element i of the PyTorch layout.
+static int64_t our_index(const ParamTensor& t, int64_t i) {
     switch (t.layout) {
         case TensorLayout::Plain:
-            for (int64_t i = 0; i < t.numel; i++) official[i] = ours[i];
-            break;
-        case TensorLayout::ConvOIHW: {
-            const int64_t O = t.shape[0], I = t.shape[1], K = t.shape[2];
-            for (int64_t o = 0; o < O; o++)
-                for (int64_t i = 0; i < I; i++)
-                    for (int64_t a = 0; a < K; a++)
-                        for (int64_t b = 0; b < K; b++)
-                            official[((o * I + i) * K + a) * K + b] = ours[((o * K + a) * K + b) * I + i];
-            break;
+            return i;
+        case TensorLayout::ConvOIHW: {  // (o, i, a, b) -> [o][a][b][i]
+            const int64_t I = t.shape[1], K = t.shape[2];
+            const int64_t b = i % K, a = (i / K) % K, ci = (i / (K * K)) % I, o = i / (K * K * I);
+            return ((o * K + a) * K + b) * I + ci;
         }
-        case TensorLayout::Depthwise: {
+        case TensorLayout::Depthwise: {  // (c, 0, a, b) -> [a][b][c]
             const int64_t C = t.shape[0];
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t k = 0; k < 49; k++) official[c * 49 + k] = ours[k * C + c];
-            break;
+            return (i % 49) * C + i / 49;
         }
     }
+    return i;
+}
+
+void tensor_to_official(const ParamTensor& t, const float* ours, float* official) {
+    for (int64_t i = 0; i < t.numel; i++) official[i] = ours[our_index(t, i)];
 }
 
 void tensor_from_official(const ParamTensor& t, const float* official, float* ours) {
-    switch (t.layout) {
-        case TensorLayout::Plain:
-            for (int64_t i = 0; i < t.numel; i++) ours[i] = official[i];
-            break;
-        case TensorLayout::ConvOIHW: {
-            const int64_t O = t.shape[0], I = t.shape[1], K = t.shape[2];
-            for (int64_t o = 0; o < O; o++)
-                for (int64_t i = 0; i < I; i++)
-                    for (int64_t a = 0; a < K; a++)
-                        for (int64_t b = 0; b < K; b++)
-                            ours[((o * K + a) * K + b) * I + i] = official[((o * I + i) * K + a) * K + b];
-            break;
-        }
-        case TensorLayout::Depthwise: {
-            const int64_t C = t.shape[0];
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t k = 0; k < 49; k++) ours[k * C + c] = official[c * 49 + k];
-            break;
-        }
-    }
+    for (int64_t i = 0; i < t.numel; i++) ours[our_index(t, i)] = official[i];
 }
 
 }  // namespace cnx

@@ -28,16 +28,10 @@ static double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int bench_pretrain(const std::string& model, int64_t batch, int64_t size, int64_t steps, int64_t warmup,
-                          int64_t stride, int64_t chans, double ratio, int64_t threads, bool json, bool verbose) {
-    set_num_threads((int)threads);
-    ModelConfig cfg = model_config(model);
-    cfg.input_size = (int)size;
-    cfg.stem_stride = (int)stride;
-    cfg.in_chans = (int)chans;
-    cfg.mean.assign((size_t)chans, 0.5f);
-    cfg.std.assign((size_t)chans, 0.5f);
-    cfg.validate();
+static int bench_pretrain(const ModelConfig& cfg, int64_t batch, int64_t steps, int64_t warmup, double ratio, bool json,
+                          bool verbose) {
+    const std::string model = cfg.name;
+    const int64_t size = cfg.input_size, chans = cfg.in_chans;
     Fcmae net(cfg, batch, ratio, true);
     const ParamLayout& L = net.layout().all;
     FloatBuffer P((size_t)L.total), G((size_t)L.total), M((size_t)L.total), V((size_t)L.total);
@@ -84,16 +78,12 @@ static int bench_pretrain(const std::string& model, int64_t batch, int64_t size,
 
 int cmd_bench(const Argv& argv) {
     Args a("bench", argv);
-    std::string model = a.str("model", "atto", "architecture");
+    ModelConfig cfg = architecture_flags(a);
     int64_t batch = a.integer("batch-size", 32, "images per step", 1, 65536);
-    int64_t size = a.integer("input-size", 224, "input side", 1, 8192);
     std::string mode = a.str("mode", "train", "train, infer or pretrain");
     double mask_ratio = a.number("mask-ratio", 0.6, "pretrain: share of patches removed", 0, 1);
     int64_t steps = a.integer("steps", 10, "timed steps", 1, 100000);
     int64_t warmup = a.integer("warmup", 2, "untimed steps first", 0, 1000);
-    int64_t classes = a.integer("classes", 1000, "number of classes", 1, 1000000);
-    int64_t stride = a.integer("stem-stride", 4, "stem stride: 4, 2 or 1", 1, 4);
-    int64_t chans = a.integer("in-chans", 3, "input channels: 1 or 3", 1, 3);
     double drop_path = a.number("drop-path", -1, "max drop-path rate (default: the paper's for the model)", -1, 1);
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "print one JSON object");
@@ -105,16 +95,11 @@ int cmd_bench(const Argv& argv) {
     a.finish();
     if (mode != "train" && mode != "infer" && mode != "pretrain")
         fail("bench: --mode must be train, infer or pretrain (got '%s')", mode.c_str());
-    if (mode == "pretrain") return bench_pretrain(model, batch, size, steps, warmup, stride, chans, mask_ratio, threads, json, verbose);
-    set_num_threads((int)threads);
-    ModelConfig cfg = model_config(model);
-    cfg.input_size = (int)size;
-    cfg.stem_stride = (int)stride;
-    cfg.num_classes = (int)classes;
-    cfg.in_chans = (int)chans;
-    cfg.mean.assign((size_t)chans, 0.5f);
-    cfg.std.assign((size_t)chans, 0.5f);
     cfg.validate();
+    set_num_threads((int)threads);
+    if (mode == "pretrain") return bench_pretrain(cfg, batch, steps, warmup, mask_ratio, json, verbose);
+    const std::string model = cfg.name;
+    const int64_t size = cfg.input_size, chans = cfg.in_chans, classes = cfg.num_classes;
     if (drop_path < 0) drop_path = (model == "atto" || model == "nano") ? 0.1 : model == "tiny" ? 0.2 : 0.0;
     const bool train = mode == "train";
     if (!train) drop_path = 0;

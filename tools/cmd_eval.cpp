@@ -30,9 +30,7 @@ int cmd_eval(const Argv& argv) {
     if (weights.empty()) fail("eval: --weights CKPT is required");
     set_num_threads((int)threads);
     SafetensorsReader f(weights);
-    ModelConfig cfg = read_config(f);
-    if (size) cfg.input_size = (int)size;
-    cfg.validate();
+    const ModelConfig cfg = checkpoint_config(f, size);
     d.folder_channels = cfg.in_chans;
     DataSplits data = load_dataset(d);
     const Dataset& test = data.test;
@@ -43,13 +41,7 @@ int cmd_eval(const Argv& argv) {
     ConvNeXtV2 net(cfg, std::min<int64_t>(batch, test.size()), false);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());
-    Transform t;
-    t.size = cfg.input_size;
-    t.channels = cfg.in_chans;
-    t.mean = cfg.mean;
-    t.std = cfg.std;
-    t.small_images = test.small_images;
-    EvalResult r = evaluate(net, P.data(), test, t);
+    EvalResult r = evaluate(net, P.data(), test, eval_transform(cfg, test.small_images));
     if (json) {
         Json j = Json::object();
         j.set("weights", weights).set("dataset", test.name).set("images", r.count);

@@ -11,26 +11,13 @@ namespace cnx {
 
 int cmd_info(const Argv& argv) {
     Args a("info", argv);
-    std::string model = a.str("model", "atto", "architecture: atto femto pico nano tiny base large huge");
-    int64_t size = a.integer("input-size", 224, "input side (a multiple of 8 x stem stride)", 1, 8192);
-    int64_t stride = a.integer("stem-stride", 4, "stem stride: 4, 2 or 1", 1, 4);
-    int64_t classes = a.integer("classes", 1000, "number of classes", 1, 1000000);
-    int64_t chans = a.integer("in-chans", 3, "input channels: 1 or 3", 1, 3);
+    ModelConfig cfg = architecture_flags(a);
     bool json = a.flag("json", "print one JSON object");
     if (a.help()) {
         std::printf("%s", a.usage("--model M [--input-size S] [--json]").c_str());
         return 0;
     }
     a.finish();
-    ModelConfig cfg = model_config(model);
-    cfg.input_size = (int)size;
-    cfg.stem_stride = (int)stride;
-    cfg.num_classes = (int)classes;
-    cfg.in_chans = (int)chans;
-    if (chans == 1) {
-        cfg.mean = {0.5f};
-        cfg.std = {0.5f};
-    }
     cfg.validate();
     ModelSummary m = summarize(cfg);
     if (json) {

@@ -34,21 +34,14 @@ int cmd_predict(const Argv& argv) {
     if (files.empty()) fail("predict: no image files given");
     set_num_threads((int)threads);
     SafetensorsReader f(weights);
-    ModelConfig cfg = read_config(f);
-    if (size) cfg.input_size = (int)size;
-    cfg.validate();
+    const ModelConfig cfg = checkpoint_config(f, size);
     const int64_t K = cfg.num_classes;
     top = std::min<int64_t>(top, K);
     const int64_t B = std::min<int64_t>(16, (int64_t)files.size());
     ConvNeXtV2 net(cfg, B, false);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());
-    Transform t;
-    t.size = cfg.input_size;
-    t.channels = cfg.in_chans;
-    t.mean = cfg.mean;
-    t.std = cfg.std;
-    t.small_images = false;  // shorter side to the input size, centre crop
+    const Transform t = eval_transform(cfg, false);  // shorter side to the input size, centre crop
     const size_t per = (size_t)t.size * t.size * t.channels;
     std::vector<float> images((size_t)B * per, 0.0f);
     auto label = [&](int64_t k) { return k < (int64_t)cfg.class_names.size() ? cfg.class_names[(size_t)k] : std::to_string(k); };

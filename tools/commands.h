@@ -4,7 +4,13 @@
 #include <string>
 #include <vector>
 
+#include "convnextv2/config.h"
+#include "core/safetensors.h"
+#include "tools/augment.h"
+
 namespace cnx {
+
+class Args;
 
 using Argv = std::vector<std::string>;
 
@@ -21,5 +27,13 @@ double peak_rss_mb();
 std::string runtime_summary();
 // The --verbose lines: CPU features, every kernel variant in use, the oneDNN GEMM implementation.
 std::string runtime_details(const char* gemm_impl);
+
+// Declares --model, --input-size, --stem-stride, --classes and --in-chans and returns that config
+// (validate it after Args::finish).
+ModelConfig architecture_flags(Args& a);
+// The config of a checkpoint, with the input size overridden when `input_size` > 0; validated.
+ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size);
+// The evaluation transform of a model (its input size, channels and normalisation).
+Transform eval_transform(const ModelConfig& cfg, bool small_images);
 
 }  // namespace cnx

@@ -14,8 +14,9 @@ constexpr int grn_groups() {
     return T::kWidth == 16 ? 8 : 4;
 }
 
-template <class T>
-void grn_sumsq_simd(float* sumsq, const float* x, int64_t rows, int64_t C) {
+// sumsq[c] += sum_r v^2 with v = in (kGelu false) or v = gelu(in) written to out (kGelu true).
+template <class T, bool kGelu>
+void grn_sumsq_pass(float* out, float* sumsq, const float* in, int64_t rows, int64_t C) {
     using V = typename T::V;
     constexpr int G = grn_groups<T>();
     for (int64_t c0 = 0; c0 < C; c0 += G * T::kWidth) {
@@ -27,9 +28,13 @@ void grn_sumsq_simd(float* sumsq, const float* x, int64_t rows, int64_t C) {
             m[g] = T::tail(C - c0 - g * T::kWidth);
         }
         for (int64_t r = 0; r < rows; r++) {
-            const float* row = x + r * C + c0;
+            const float* row = in + r * C + c0;
             for (int g = 0; g < ng; g++) {
-                const V v = T::load(row + g * T::kWidth, m[g]);
+                V v = T::load(row + g * T::kWidth, m[g]);
+                if (kGelu) {
+                    v = T::mul(v, normal_cdf<T>(v, nullptr));
+                    T::store(out + r * C + c0 + g * T::kWidth, m[g], v);
+                }
                 acc[g] = T::fmadd(v, v, acc[g]);
             }
         }
@@ -38,6 +43,16 @@ void grn_sumsq_simd(float* sumsq, const float* x, int64_t rows, int64_t C) {
             T::store(s, m[g], T::add(T::load(s, m[g]), acc[g]));
         }
     }
+}
+
+template <class T>
+void grn_sumsq_simd(float* sumsq, const float* x, int64_t rows, int64_t C) {
+    grn_sumsq_pass<T, false>(nullptr, sumsq, x, rows, C);
+}
+
+template <class T>
+void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
+    grn_sumsq_pass<T, true>(x, sumsq, h, rows, C);
 }
 
 template <class T>
@@ -98,35 +113,6 @@ void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float*
             const auto m = T::tail(C - c);
             const V scale = T::fmadd(T::load(gamma + c, m), T::load(nx + c, m), one);
             T::store(dr + c, m, T::fmadd(T::load(xr + c, m), T::load(k + c, m), T::mul(T::load(gr + c, m), scale)));
-        }
-    }
-}
-
-template <class T>
-void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
-    using V = typename T::V;
-    constexpr int G = grn_groups<T>();
-    for (int64_t c0 = 0; c0 < C; c0 += G * T::kWidth) {
-        V acc[G];
-        typename T::Mask m[G];
-        int ng = 0;
-        for (int g = 0; g < G && c0 + g * T::kWidth < C; g++, ng++) {
-            acc[g] = T::zero();
-            m[g] = T::tail(C - c0 - g * T::kWidth);
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            const float* hr = h + r * C + c0;
-            float* xr = x + r * C + c0;
-            for (int g = 0; g < ng; g++) {
-                const V v = T::load(hr + g * T::kWidth, m[g]);
-                const V y = T::mul(v, normal_cdf<T>(v, nullptr));
-                T::store(xr + g * T::kWidth, m[g], y);
-                acc[g] = T::fmadd(y, y, acc[g]);
-            }
-        }
-        for (int g = 0; g < ng; g++) {
-            float* s = sumsq + c0 + g * T::kWidth;
-            T::store(s, m[g], T::add(T::load(s, m[g]), acc[g]));
         }
     }
 }
