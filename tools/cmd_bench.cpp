@@ -89,7 +89,7 @@ int cmd_bench(const Argv& argv) {
     bool json = a.flag("json", "print one JSON object");
     bool verbose = a.flag("verbose", "log kernels and oneDNN implementations");
     if (a.help()) {
-        std::printf("%s", a.usage("--model M --batch-size B --input-size S [--mode train|infer] [--steps N] [--json]").c_str());
+        std::printf("%s", a.usage("--model M --batch-size B --input-size S [--mode train|infer|pretrain] [--mask-ratio R] [--steps N] [--json]").c_str());
         return 0;
     }
     a.finish();
@@ -139,17 +139,14 @@ int cmd_bench(const Argv& argv) {
         if (i >= warmup) times.push_back(dt);
         if (verbose) std::fprintf(stderr, "step %lld %s %.1f ms\n", (long long)i, i < warmup ? "warmup" : "timed", dt * 1e3);
     }
-    std::vector<double> sorted = times;
-    std::sort(sorted.begin(), sorted.end());
-    size_t n = sorted.size();
-    double med = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-    double ips = (double)batch / med;
+    const double med = median(times), ips = (double)batch / med;
     if (json) {
         Json j = Json::object();
         j.set("model", model).set("mode", mode).set("batch", batch).set("input_size", size);
         j.set("threads", num_threads()).set("isa", isa_name(kernels().isa));
         j.set("steps", steps).set("ms_per_step", med * 1e3).set("images_per_s", ips);
-        j.set("min_ms", sorted.front() * 1e3).set("max_ms", sorted.back() * 1e3);
+        j.set("min_ms", *std::min_element(times.begin(), times.end()) * 1e3);
+        j.set("max_ms", *std::max_element(times.begin(), times.end()) * 1e3);
         j.set("peak_rss_mb", peak_rss_mb());
         if (train) j.set("last_loss", loss);
         std::printf("%s\n", j.dump().c_str());
