@@ -33,6 +33,11 @@ struct Avx512 {
     static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
     static inline V div(V a, V b) { return _mm512_div_ps(a, b); }
+    // 1/a to about 1 ulp: the 14-bit estimate and one Newton step (a division costs several times more).
+    static inline V recip(V a) {
+        const V r = _mm512_maskz_rcp14_ps((__mmask16)0xffff, a);  // (the unmasked form trips GCC 12 -Wuninitialized)
+        return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
+    }
     static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }   // a*b + c
     static inline V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); } // c - a*b
     static inline V fmsub(V a, V b, V c) { return _mm512_fmsub_ps(a, b, c); }   // a*b - c
@@ -41,14 +46,19 @@ struct Avx512 {
     static inline V sqrt(V a) { return _mm512_sqrt_ps(a); }
     static inline V abs(V a) { return _mm512_abs_ps(a); }
     static inline V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-    // 2^n for integral n in [-126, 127].
-    static inline V pow2i(V n) {
-        __m512i i = _mm512_cvtps_epi32(n);
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
-    }
+    // p * 2^n for integral n (vscalefps: no exponent overflow to handle).
+    static inline V scale2(V p, V n) { return _mm512_maskz_scalef_ps((__mmask16)0xffff, p, n); }
     static inline Cmp ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
     static inline V select(Cmp m, V if_false, V if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
-    static inline float reduce_add(V v) { return _mm512_reduce_add_ps(v); }
+    // (maskz extract: GCC 12's _mm512_reduce_add_ps trips -Wuninitialized when inlined in loops)
+    static inline float reduce_add(V v) {
+        __m256 s8 = _mm256_add_ps(_mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 0),
+                                  _mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 1));
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+    }
 };
 #endif
 
@@ -73,6 +83,10 @@ struct Avx2 {
     static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
     static inline V div(V a, V b) { return _mm256_div_ps(a, b); }
+    static inline V recip(V a) {  // 12-bit estimate and one Newton step
+        const V r = _mm256_rcp_ps(a);
+        return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(1.0f)), r);
+    }
     static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static inline V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
     static inline V fmsub(V a, V b, V c) { return _mm256_fmsub_ps(a, b, c); }
@@ -81,9 +95,10 @@ struct Avx2 {
     static inline V sqrt(V a) { return _mm256_sqrt_ps(a); }
     static inline V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
     static inline V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-    static inline V pow2i(V n) {
+    // p * 2^n for integral n in [-127, 127] (exponent bits built by hand).
+    static inline V scale2(V p, V n) {
         __m256i i = _mm256_cvtps_epi32(n);
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
+        return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23)));
     }
     static inline Cmp ge(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
     static inline V select(Cmp m, V if_false, V if_true) { return _mm256_blendv_ps(if_false, if_true, m); }
@@ -118,7 +133,7 @@ inline typename T::V exp_hilo(typename T::V a, typename T::V b) {
     p = T::fmadd(p, r, T::set1(0.5f));
     p = T::fmadd(p, r, T::set1(1.0f));
     p = T::fmadd(p, r, T::set1(1.0f));
-    V y = T::mul(p, T::pow2i(n));
+    V y = T::scale2(p, n);
     // Below -87.3 the result is 0 (flush the subnormal range).
     return T::select(T::ge(x, T::set1(-87.3f)), T::zero(), y);
 }
@@ -131,7 +146,7 @@ template <class T>
 inline typename T::V normal_cdf(typename T::V x, typename T::V* pdf) {
     using V = typename T::V;
     const V z = T::mul(T::abs(x), T::set1(0.70710678118654752f));
-    const V t = T::div(T::set1(1.0f), T::fmadd(z, T::set1(0.5f), T::set1(1.0f)));
+    const V t = T::recip(T::fmadd(z, T::set1(0.5f), T::set1(1.0f)));
     V p = T::set1(0.17087277f);
     p = T::fmadd(p, t, T::set1(-0.82215223f));
     p = T::fmadd(p, t, T::set1(1.48851587f));

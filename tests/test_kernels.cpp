@@ -279,6 +279,8 @@ TEST_CASE("dwconv 7x7: every variant against the formula, whole images and sub-r
             if (S == 7) {
                 for (int64_t c = 1; c <= 33; c++) chans.push_back(c);
                 for (int64_t c : {37, 61, 97, 40, 48, 80, 96, 160, 192, 320, 384}) chans.push_back(c);
+            } else if (S <= 3) {  // the widest ConvNeXt layers (huge's stage 4 has 2816 channels)
+                chans = {1, 3, 8, 15, 16, 17, 31, 33, 40, 61, 80, 640, 768, 1408, 1536, 2816, 3072};
             } else if (S <= 14) {
                 chans = {1, 3, 8, 15, 16, 17, 31, 33, 40, 61, 80};
             } else {
