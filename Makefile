@@ -14,8 +14,9 @@ CXXFLAGS ?=
 CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra -fopenmp -fno-math-errno -I. -MMD -MP
 LDLIBS   += -ldnnl -lpng -ljpeg -lz -fopenmp
 AVX2_FLAGS   := -mavx2 -mfma
-# -Wno-maybe-uninitialized: GCC 12 warns inside its own avx512fintrin.h (GCC bug 105593).
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -Wno-maybe-uninitialized
+# -Wno-(maybe-)uninitialized: GCC 12 warns inside its own avx512fintrin.h, whose unmasked intrinsics
+# (min, max, roundscale, reduce_add...) start from _mm512_undefined_ps() (GCC bug 105593).
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -Wno-maybe-uninitialized -Wno-uninitialized
 
 LIB_SRCS   := $(wildcard core/*.cpp simd/*.cpp simd/*/*.cpp nn/*.cpp convnextv2/*.cpp) \
               $(filter-out tools/main.cpp,$(wildcard tools/*.cpp))

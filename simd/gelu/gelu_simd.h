@@ -7,25 +7,48 @@
 namespace cnx {
 namespace {
 
+// Blocks of kGeluK full vectors (their math interleaved, simd/vec.h), then a masked tail vector.
+constexpr int kGeluK = 4;
+
 template <class T>
 void gelu_fwd_simd(float* y, const float* x, int64_t n) {
     using V = typename T::V;
-    for (int64_t i = 0; i < n; i += T::kWidth) {
+    constexpr int64_t W = T::kWidth, K = kGeluK;
+    const auto full = T::tail(W);
+    int64_t i = 0;
+    for (; i + K * W <= n; i += K * W) {
+        V v[K], c[K];
+        for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
+        normal_cdf<T, K>(c, nullptr, v);
+        for (int k = 0; k < K; k++) T::store(y + i + k * W, full, T::mul(v[k], c[k]));
+    }
+    for (; i < n; i += W) {
         const auto m = T::tail(n - i);
-        V v = T::load(x + i, m);
-        T::store(y + i, m, T::mul(v, normal_cdf<T>(v, nullptr)));
+        V v[1], c[1];
+        v[0] = T::load(x + i, m);
+        normal_cdf<T, 1>(c, nullptr, v);
+        T::store(y + i, m, T::mul(v[0], c[0]));
     }
 }
 
 template <class T>
 void gelu_bwd_simd(float* dx, const float* dy, const float* x, int64_t n) {
     using V = typename T::V;
-    for (int64_t i = 0; i < n; i += T::kWidth) {
+    constexpr int64_t W = T::kWidth, K = kGeluK;
+    const auto full = T::tail(W);
+    int64_t i = 0;
+    for (; i + K * W <= n; i += K * W) {
+        V v[K], c[K], p[K];
+        for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
+        normal_cdf<T, K>(c, p, v);
+        for (int k = 0; k < K; k++) T::store(dx + i + k * W, full, T::mul(T::load(dy + i + k * W, full), T::fmadd(v[k], p[k], c[k])));
+    }
+    for (; i < n; i += W) {
         const auto m = T::tail(n - i);
-        V v = T::load(x + i, m);
-        V pdf;
-        V cdf = normal_cdf<T>(v, &pdf);
-        T::store(dx + i, m, T::mul(T::load(dy + i, m), T::fmadd(v, pdf, cdf)));
+        V v[1], c[1], p[1];
+        v[0] = T::load(x + i, m);
+        normal_cdf<T, 1>(c, p, v);
+        T::store(dx + i, m, T::mul(T::load(dy + i, m), T::fmadd(v[0], p[0], c[0])));
     }
 }
 

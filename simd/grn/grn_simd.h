@@ -30,12 +30,14 @@ void grn_sumsq_pass(float* out, float* sumsq, const float* in, int64_t rows, int
         for (int64_t r = 0; r < rows; r++) {
             const float* row = in + r * C + c0;
             for (int g = 0; g < ng; g++) {
-                V v = T::load(row + g * T::kWidth, m[g]);
+                V v[1] = {T::load(row + g * T::kWidth, m[g])};
                 if (kGelu) {
-                    v = T::mul(v, normal_cdf<T>(v, nullptr));
-                    T::store(out + r * C + c0 + g * T::kWidth, m[g], v);
+                    V c[1];
+                    normal_cdf<T, 1>(c, nullptr, v);
+                    v[0] = T::mul(v[0], c[0]);
+                    T::store(out + r * C + c0 + g * T::kWidth, m[g], v[0]);
                 }
-                acc[g] = T::fmadd(v, v, acc[g]);
+                acc[g] = T::fmadd(v[0], v[0], acc[g]);
             }
         }
         for (int g = 0; g < ng; g++) {
@@ -128,10 +130,9 @@ void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const f
             const auto m = T::tail(C - c);
             const V scale = T::fmadd(T::load(gamma + c, m), T::load(nx + c, m), one);
             const V dx = T::fmadd(T::load(x + o + c, m), T::load(k + c, m), T::mul(T::load(dy + o + c, m), scale));
-            const V v = T::load(h + o + c, m);
-            V pdf;
-            const V cdf = normal_cdf<T>(v, &pdf);
-            T::store(dh + o + c, m, T::mul(dx, T::fmadd(v, pdf, cdf)));
+            V v[1] = {T::load(h + o + c, m)}, cdf[1], pdf[1];
+            normal_cdf<T, 1>(cdf, pdf, v);
+            T::store(dh + o + c, m, T::mul(dx, T::fmadd(v[0], pdf[0], cdf[0])));
         }
     }
 }

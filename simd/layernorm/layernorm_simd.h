@@ -21,6 +21,7 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
     float* y[K];
     V s[K], q[K], vmu[K], vrs[K];
     float mu[K], rs[K];
+    #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         x[k] = src + ln_row(src_off, r0 + k, C);
         y[k] = dst + ln_row(dst_off, r0 + k, C);
@@ -28,19 +29,23 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
     }
     for (int64_t c = 0; c < C; c += T::kWidth) {
         const auto m = T::tail(C - c);
+        #pragma GCC unroll 8
         for (int k = 0; k < K; k++) s[k] = T::add(s[k], T::load(x[k] + c, m));
     }
+    #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         mu[k] = T::reduce_add(s[k]) / (float)C;
         vmu[k] = T::set1(mu[k]);
     }
     for (int64_t c = 0; c < C; c += T::kWidth) {
         const auto m = T::tail(C - c);
+        #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
             const V d = T::keep(m, T::sub(T::load(x[k] + c, m), vmu[k]));
             q[k] = T::fmadd(d, d, q[k]);
         }
     }
+    #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         rs[k] = 1.0f / std::sqrt(T::reduce_add(q[k]) / (float)C + eps);
         vrs[k] = T::set1(rs[k]);
@@ -48,11 +53,13 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
     for (int64_t c = 0; c < C; c += T::kWidth) {
         const auto m = T::tail(C - c);
         const V g = T::load(gamma + c, m), b = T::load(beta + c, m);
+        #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
             const V xhat = T::mul(T::sub(T::load(x[k] + c, m), vmu[k]), vrs[k]);
             T::store(y[k] + c, m, T::fmadd(xhat, g, b));
         }
     }
+    #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         if (mean) mean[r0 + k] = mu[k];
         if (rstd) rstd[r0 + k] = rs[k];
@@ -77,6 +84,7 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
     const float* dy[K];
     float* dx[K];
     V vmu[K], vrs[K], sg[K], sgx[K], mg[K], mgx[K];
+    #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         x[k] = src + ln_row(src_off, r0 + k, C);
         dy[k] = d_dst + ln_row(d_dst_off, r0 + k, C);
@@ -89,6 +97,7 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
         const auto m = T::tail(C - c);
         const V gam = T::load(gamma + c, m);
         V dg = T::load(d_gamma + c, m), db = T::load(d_beta + c, m);
+        #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
             const V xhat = T::mul(T::sub(T::load(x[k] + c, m), vmu[k]), vrs[k]);
             const V g = T::load(dy[k] + c, m);
@@ -101,6 +110,7 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
         T::store(d_gamma + c, m, dg);
         T::store(d_beta + c, m, db);
     }
+    #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         mg[k] = T::set1(T::reduce_add(sg[k]) / (float)C);
         mgx[k] = T::set1(T::reduce_add(sgx[k]) / (float)C);
@@ -108,6 +118,7 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
     for (int64_t c = 0; c < C; c += T::kWidth) {
         const auto m = T::tail(C - c);
         const V gam = T::load(gamma + c, m);
+        #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
             const V xhat = T::mul(T::sub(T::load(x[k] + c, m), vmu[k]), vrs[k]);
             const V gg = T::mul(T::load(dy[k] + c, m), gam);
