@@ -35,7 +35,7 @@ struct Avx512 {
     static inline V div(V a, V b) { return _mm512_div_ps(a, b); }
     // 1/a to about 1 ulp: the 14-bit estimate and one Newton step (a division costs several times more).
     static inline V recip(V a) {
-        const V r = _mm512_maskz_rcp14_ps((__mmask16)0xffff, a);  // (the unmasked form trips GCC 12 -Wuninitialized)
+        const V r = _mm512_rcp14_ps(a);
         return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
     }
     static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }   // a*b + c
@@ -47,18 +47,10 @@ struct Avx512 {
     static inline V abs(V a) { return _mm512_abs_ps(a); }
     static inline V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     // p * 2^n for integral n (vscalefps: no exponent overflow to handle).
-    static inline V scale2(V p, V n) { return _mm512_maskz_scalef_ps((__mmask16)0xffff, p, n); }
+    static inline V scale2(V p, V n) { return _mm512_scalef_ps(p, n); }
     static inline Cmp ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
     static inline V select(Cmp m, V if_false, V if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
-    // (maskz extract: GCC 12's _mm512_reduce_add_ps trips -Wuninitialized when inlined in loops)
-    static inline float reduce_add(V v) {
-        __m256 s8 = _mm256_add_ps(_mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 0),
-                                  _mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 1));
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        return _mm_cvtss_f32(s);
-    }
+    static inline float reduce_add(V v) { return _mm512_reduce_add_ps(v); }
 };
 #endif
 

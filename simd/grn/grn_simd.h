@@ -3,6 +3,8 @@
 // larger than the caches streams through memory once, not once per channel group.
 #pragma once
 
+#include <algorithm>
+
 #include "simd/grn/grn.h"
 #include "simd/vec.h"
 
@@ -52,9 +54,36 @@ void grn_sumsq_simd(float* sumsq, const float* x, int64_t rows, int64_t C) {
     grn_sumsq_pass<T, false>(nullptr, sumsq, x, rows, C);
 }
 
+// GELU and the sum of squares. When C is a whole number of vectors, the rows form one flat array
+// walked 4 vectors at a time (the GELU math interleaved, simd/vec.h), each vector's squares added to
+// its channels' sums (an L1-resident slice); otherwise row by row.
 template <class T>
 void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
-    grn_sumsq_pass<T, true>(x, sumsq, h, rows, C);
+    using V = typename T::V;
+    constexpr int64_t W = T::kWidth, K = 4;
+    if (C % W != 0) return grn_sumsq_pass<T, true>(x, sumsq, h, rows, C);
+    const auto full = T::tail(W);
+    const int64_t n = rows * C;
+    int64_t i = 0;
+    for (; i + K * W <= n; i += K * W) {
+        V v[K], cdf[K];
+        for (int k = 0; k < K; k++) v[k] = T::load(h + i + k * W, full);
+        normal_cdf<T, K>(cdf, nullptr, v);
+        for (int k = 0; k < K; k++) {
+            const V y = T::mul(v[k], cdf[k]);
+            T::store(x + i + k * W, full, y);
+            float* s = sumsq + (i + k * W) % C;
+            T::store(s, full, T::fmadd(y, y, T::load(s, full)));
+        }
+    }
+    for (; i < n; i += W) {
+        V v[1] = {T::load(h + i, full)}, cdf[1];
+        normal_cdf<T, 1>(cdf, nullptr, v);
+        const V y = T::mul(v[0], cdf[0]);
+        T::store(x + i, full, y);
+        float* s = sumsq + i % C;
+        T::store(s, full, T::fmadd(y, y, T::load(s, full)));
+    }
 }
 
 template <class T>
@@ -119,11 +148,30 @@ void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float*
     }
 }
 
+// As grn_gelu_sumsq: flat and 4 vectors at a time when C is a whole number of vectors.
 template <class T>
 void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const float* h, const float* nx,
                              const float* gamma, const float* k, int64_t rows, int64_t C) {
     using V = typename T::V;
     const V one = T::set1(1.0f);
+    constexpr int64_t W = T::kWidth, K = 4;
+    if (C % W == 0) {
+        const auto full = T::tail(W);
+        const int64_t n = rows * C;
+        for (int64_t i = 0; i < n; i += K * W) {
+            const int kk = (int)std::min<int64_t>(K, (n - i) / W);
+            V v[K], cdf[K], pdf[K];
+            for (int j = 0; j < K; j++) v[j] = j < kk ? T::load(h + i + j * W, full) : T::zero();
+            normal_cdf<T, K>(cdf, pdf, v);
+            for (int j = 0; j < kk; j++) {
+                const int64_t o = i + j * W, c = o % C;
+                const V scale = T::fmadd(T::load(gamma + c, full), T::load(nx + c, full), one);
+                const V d = T::fmadd(T::load(x + o, full), T::load(k + c, full), T::mul(T::load(dy + o, full), scale));
+                T::store(dh + o, full, T::mul(d, T::fmadd(v[j], pdf[j], cdf[j])));
+            }
+        }
+        return;
+    }
     for (int64_t r = 0; r < rows; r++) {
         const int64_t o = r * C;
         for (int64_t c = 0; c < C; c += T::kWidth) {
