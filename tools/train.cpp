@@ -332,13 +332,8 @@ TrainResult run_train(const TrainOptions& given, bool resume) {
     if (spe < 1) fail("the training set has %lld images, fewer than one batch of %lld", (long long)n_train, (long long)opt.batch);
     const int64_t total_steps = spe * opt.epochs;
 
-    Transform train_t;
-    train_t.size = cfg.input_size;
-    train_t.channels = cfg.in_chans;
-    train_t.mean = cfg.mean;
-    train_t.std = cfg.std;
+    Transform train_t = eval_transform(cfg, data.train.small_images);
     train_t.train = true;
-    train_t.small_images = data.train.small_images;
     train_t.pad = (int)opt.pad;
     train_t.hflip = opt.hflip;
     train_t.min_scale = (float)opt.crop_min_scale;

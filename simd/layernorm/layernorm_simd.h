@@ -2,6 +2,8 @@
 // pass and the affine pass, vectorised along C with a masked tail (row data stays in L1).
 #pragma once
 
+#include <algorithm>
+
 #include "simd/layernorm/layernorm.h"
 #include "simd/vec.h"
 
@@ -66,12 +68,26 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
     }
 }
 
+// Software prefetch of the rows `ahead` rows on: a row block depends on its own loads (sum, then
+// variance, then the affine pass), so the hardware prefetcher alone left one thread at ~5 GB/s.
+// (always_inline: GCC 12 deems an out-of-line function holding only prefetches pure and deletes the calls.)
+inline int64_t ln_prefetch_rows(int64_t C) { return std::max<int64_t>(8, 4096 / (C * 4)); }
+__attribute__((always_inline)) inline void ln_prefetch(const float* base, const int64_t* off, int64_t r, int64_t rows, int64_t C) {
+    if (r >= rows) return;
+    const char* p = (const char*)(base + ln_row(off, r, C));
+    for (int64_t b = 0; b < C * 4; b += 64) __builtin_prefetch(p + b);
+}
+
 template <class T>
 void layernorm_fwd_simd(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
                         const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
                         float eps) {
+    const int64_t ahead = ln_prefetch_rows(C);
     int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) layernorm_fwd_rows<T, 4>(dst, dst_off, mean, rstd, src, src_off, gamma, beta, r, C, eps);
+    for (; r + 4 <= rows; r += 4) {
+        for (int k = 0; k < 4; k++) ln_prefetch(src, src_off, r + k + ahead, rows, C);
+        layernorm_fwd_rows<T, 4>(dst, dst_off, mean, rstd, src, src_off, gamma, beta, r, C, eps);
+    }
     for (; r < rows; r++) layernorm_fwd_rows<T, 1>(dst, dst_off, mean, rstd, src, src_off, gamma, beta, r, C, eps);
 }
 
@@ -132,9 +148,15 @@ template <class T>
 void layernorm_bwd_simd(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
                         const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
                         const float* rstd, const float* gamma, int64_t rows, int64_t C) {
+    const int64_t ahead = ln_prefetch_rows(C);
     int64_t r = 0;
-    for (; r + 4 <= rows; r += 4)
+    for (; r + 4 <= rows; r += 4) {
+        for (int k = 0; k < 4; k++) {
+            ln_prefetch(src, src_off, r + k + ahead, rows, C);
+            ln_prefetch(d_dst, d_dst_off, r + k + ahead, rows, C);
+        }
         layernorm_bwd_rows<T, 4>(d_src, d_src_off, d_gamma, d_beta, d_dst, d_dst_off, src, src_off, mean, rstd, gamma, r, C);
+    }
     for (; r < rows; r++)
         layernorm_bwd_rows<T, 1>(d_src, d_src_off, d_gamma, d_beta, d_dst, d_dst_off, src, src_off, mean, rstd, gamma, r, C);
 }
