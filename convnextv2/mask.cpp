@@ -70,7 +70,17 @@ void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t ti
             if (any_visible(mn, grid, tile, H, t.h1, t.h1 + r, t.w0 - r, t.w1 + r)) d.ih1 = (int32_t)std::min(H, (int64_t)t.h1 + r);
             if (any_visible(mn, grid, tile, H, t.h0 - r, t.h1 + r, t.w0 - r, t.w0)) d.iw0 = (int32_t)std::max<int64_t>(0, t.w0 - r);
             if (any_visible(mn, grid, tile, H, t.h0 - r, t.h1 + r, t.w1, t.w1 + r)) d.iw1 = (int32_t)std::min(W, (int64_t)t.w1 + r);
-            visible.push_back(d);
+            // Side-by-side visible tiles of a tile row merge into one region with the union window
+            // (masked sites inside it hold zeros): fewer, wider calls, longer register blocks.
+            DwTile* last = visible.empty() ? nullptr : &visible.back();
+            if (last && last->n == d.n && last->h0 == d.h0 && last->w1 == d.w0) {
+                last->w1 = d.w1;
+                last->ih0 = std::min(last->ih0, d.ih0);
+                last->ih1 = std::max(last->ih1, d.ih1);
+                last->iw1 = d.iw1;
+            } else {
+                visible.push_back(d);
+            }
             count++;
             for (int64_t h = t.h0; h < t.h1; h++)
                 for (int64_t w = t.w0; w < t.w1; w++) token.push_back((n * H + h) * W + w);

@@ -33,7 +33,8 @@ struct ActiveSet {
     int64_t rows_per_sample = 0;
     std::vector<int64_t> token;          // compact row -> dense token index (n*H + h)*W + w
     std::vector<int64_t> dense_off;      // compact row -> element offset token * C
-    std::vector<DwTile> visible;         // visible tiles with their input windows (the depthwise work list)
+    std::vector<DwTile> visible;         // runs of visible tiles along tile rows, with their input windows
+                                         // (the depthwise work list)
     std::vector<TileRegion> masked;      // masked tiles (zeroed where a dense map must be zero)
 
     // Builds the set for a stage of side H = W = grid * tile under `mask` (N x grid^2).

@@ -16,6 +16,11 @@
 namespace cnx {
 namespace {
 
+// A whole vector of lanes, in place of a tail mask: plain loads and stores. Kernels pass it for the
+// full channel groups because masked loads are much slower on some CPUs (Zen 5: a depthwise 7x7 ran
+// 1.7x faster on plain loads).
+struct FullMask {};
+
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 struct Avx512 {
     using V = __m512;
@@ -29,6 +34,9 @@ struct Avx512 {
     static inline V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
     static inline V keep(Mask m, V v) { return _mm512_maskz_mov_ps(m, v); }  // zero inactive lanes
     static inline void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+    static inline V load(const float* p, FullMask) { return _mm512_loadu_ps(p); }
+    static inline V keep(FullMask, V v) { return v; }
+    static inline void store(float* p, FullMask, V v) { _mm512_storeu_ps(p, v); }
     static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
     static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
@@ -71,6 +79,9 @@ struct Avx2 {
     static inline V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
     static inline V keep(Mask m, V v) { return _mm256_and_ps(v, _mm256_castsi256_ps(m)); }
     static inline void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
+    static inline V load(const float* p, FullMask) { return _mm256_loadu_ps(p); }
+    static inline V keep(FullMask, V v) { return v; }
+    static inline void store(float* p, FullMask, V v) { _mm256_storeu_ps(p, v); }
     static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
     static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }

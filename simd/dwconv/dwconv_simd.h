@@ -28,9 +28,9 @@ inline int dw_a_lo(const DwGeom& g, int64_t h) { return h - kDwPad < g.ih0 ? (in
 inline int dw_a_hi(const DwGeom& g, int64_t h) { return h + kDwPad >= g.ih1 ? (int)(g.ih1 - h + kDwPad) : kDwK; }
 
 // Interior blocks (every input column of their reach inside the window) skip the column checks.
-template <class T, int R, bool kFlip, bool kAccumulate, bool kInterior>
+template <class T, int R, bool kFlip, bool kAccumulate, bool kInterior, class M>
 inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
-                         typename T::Mask m, int64_t h, int64_t w) {
+                         M m, int64_t h, int64_t w) {
     using V = typename T::V;
     const int64_t W = g.W, C = g.C;
     V acc[R];
@@ -68,27 +68,46 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 // True when columns [w - 3, w + R + 3) lie inside the window.
 inline bool dw_interior(const DwGeom& g, int64_t w, int R) { return w - kDwPad >= g.iw0 && w + R + kDwPad <= g.iw1; }
 
+// Blocks of R columns along one row from w while they fit in the region.
+template <class T, int R, bool kFlip, bool kAccumulate, class M>
+inline void dw_row_blocks(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
+                          M m, int64_t h, int64_t& w) {
+    for (; w + R <= g.w1; w += R) {
+        if (dw_interior(g, w, R)) dw_row_block<T, R, kFlip, kAccumulate, true>(out, in, wei, bias, g, c, m, h, w);
+        else dw_row_block<T, R, kFlip, kAccumulate, false>(out, in, wei, bias, g, c, m, h, w);
+    }
+}
+
+// One output row of one channel group. Narrow rows (stage 4 is 7 wide) and row ends take blocks of
+// 7, 4, 2, 1 rather than 2s and 1s.
+template <class T, bool kFlip, bool kAccumulate, class M>
+inline void dw_conv_row(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
+                        M m, int64_t h) {
+    constexpr int R = dw_block<T>();
+    int64_t w = g.w0;
+    dw_row_blocks<T, R, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+    if constexpr (R > 7) dw_row_blocks<T, 7, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+    if constexpr (R > 4) dw_row_blocks<T, 4, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+    dw_row_blocks<T, 2, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+    dw_row_blocks<T, 1, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+}
+
+// Rows outer, channel groups inner: the 7 input rows one output row reads (all channels) stay in L2
+// and the next row reuses 6 of them, so the image streams from memory once, not once per group.
+// Full groups use plain loads; only the last, partial one a tail mask.
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
-    constexpr int R = dw_block<T>();
-    for (int64_t c = 0; c < g.C; c += T::kWidth) {
-        const auto m = T::tail(g.C - c);
-        for (int64_t h = g.h0; h < g.h1; h++) {
-            int64_t w = g.w0;
-            for (; w + R <= g.w1; w += R) {
-                if (dw_interior(g, w, R)) dw_row_block<T, R, kFlip, kAccumulate, true>(out, in, wei, bias, g, c, m, h, w);
-                else dw_row_block<T, R, kFlip, kAccumulate, false>(out, in, wei, bias, g, c, m, h, w);
-            }
-            for (; w + 2 <= g.w1; w += 2) dw_row_block<T, 2, kFlip, kAccumulate, false>(out, in, wei, bias, g, c, m, h, w);
-            for (; w < g.w1; w++) dw_row_block<T, 1, kFlip, kAccumulate, false>(out, in, wei, bias, g, c, m, h, w);
-        }
+    for (int64_t h = g.h0; h < g.h1; h++) {
+        int64_t c = 0;
+        for (; c + T::kWidth <= g.C; c += T::kWidth) dw_conv_row<T, kFlip, kAccumulate>(out, in, wei, bias, g, c, FullMask{}, h);
+        if (c < g.C) dw_conv_row<T, kFlip, kAccumulate>(out, in, wei, bias, g, c, T::tail(g.C - c), h);
     }
 }
 
 // acc[b] += sum_{r} g[w+r] * src_row[w+r+b-3] for one row block (kernel row fixed by the caller).
-template <class T, int R, bool kInterior>
-inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* src_row, const DwGeom& geo,
-                         typename T::Mask m, int64_t w) {
+template <class T, int R, bool kInterior, class M>
+inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* src_row, const DwGeom& geo, M m,
+                         int64_t w) {
     using V = typename T::V;
     const int64_t C = geo.C;
     V g[R];
@@ -110,37 +129,48 @@ inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* sr
     }
 }
 
-template <class T>
-void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo) {
+template <class T, int R, class M>
+inline void dw_wei_blocks(typename T::V* acc, const float* g_row, const float* src_row, const DwGeom& geo, M m,
+                          int64_t& w) {
+    for (; w + R <= geo.w1; w += R) {
+        if (dw_interior(geo, w, R)) dw_wei_block<T, R, true>(acc, g_row, src_row, geo, m, w);
+        else dw_wei_block<T, R, false>(acc, g_row, src_row, geo, m, w);
+    }
+}
+
+// Output row h, channel group c: the 7 tap accumulators of one kernel row live in registers for the
+// row and go back to d_wei (in L1) after it.
+template <class T, class M>
+inline void dw_wei_row(float* d_wei, float* d_bias, const float* g_row, const float* src, const DwGeom& geo, int64_t c,
+                       M m, int64_t h) {
     using V = typename T::V;
     constexpr int R = dw_block<T>();
     const int64_t W = geo.W, C = geo.C;
-    for (int64_t c = 0; c < C; c += T::kWidth) {
-        const auto m = T::tail(C - c);
-        for (int a = 0; a < kDwK; a++) {
-            V acc[kDwK];
-            for (int b = 0; b < kDwK; b++) acc[b] = T::zero();
-            for (int64_t h = geo.h0; h < geo.h1; h++) {
-                const int64_t hi = h + a - kDwPad;
-                if (hi < geo.ih0 || hi >= geo.ih1) continue;
-                const float* g_row = d_dst + h * W * C + c;
-                const float* src_row = src + hi * W * C + c;
-                int64_t w = geo.w0;
-                for (; w + R <= geo.w1; w += R) {
-                    if (dw_interior(geo, w, R)) dw_wei_block<T, R, true>(acc, g_row, src_row, geo, m, w);
-                    else dw_wei_block<T, R, false>(acc, g_row, src_row, geo, m, w);
-                }
-                for (; w < geo.w1; w++) dw_wei_block<T, 1, false>(acc, g_row, src_row, geo, m, w);
-            }
-            for (int b = 0; b < kDwK; b++) {
-                float* dst = d_wei + (a * kDwK + b) * C + c;
-                T::store(dst, m, T::add(T::load(dst, m), acc[b]));
-            }
-        }
-        V bacc = T::zero();
-        for (int64_t h = geo.h0; h < geo.h1; h++)
-            for (int64_t w = geo.w0; w < geo.w1; w++) bacc = T::add(bacc, T::load(d_dst + (h * W + w) * C + c, m));
-        T::store(d_bias + c, m, T::add(T::load(d_bias + c, m), bacc));
+    for (int a = dw_a_lo(geo, h); a < dw_a_hi(geo, h); a++) {
+        const float* src_row = src + (h + a - kDwPad) * W * C + c;
+        V acc[kDwK];
+        for (int b = 0; b < kDwK; b++) acc[b] = T::load(d_wei + (a * kDwK + b) * C + c, m);
+        int64_t w = geo.w0;
+        dw_wei_blocks<T, R>(acc, g_row + c, src_row, geo, m, w);
+        if constexpr (R > 7) dw_wei_blocks<T, 7>(acc, g_row + c, src_row, geo, m, w);
+        if constexpr (R > 4) dw_wei_blocks<T, 4>(acc, g_row + c, src_row, geo, m, w);
+        dw_wei_blocks<T, 1>(acc, g_row + c, src_row, geo, m, w);
+        for (int b = 0; b < kDwK; b++) T::store(d_wei + (a * kDwK + b) * C + c, m, acc[b]);
+    }
+    V bacc = T::load(d_bias + c, m);
+    for (int64_t w = geo.w0; w < geo.w1; w++) bacc = T::add(bacc, T::load(g_row + w * C + c, m));
+    T::store(d_bias + c, m, bacc);
+}
+
+// Rows outer as in dw_conv_region.
+template <class T>
+void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo) {
+    const int64_t W = geo.W, C = geo.C;
+    for (int64_t h = geo.h0; h < geo.h1; h++) {
+        const float* g_row = d_dst + h * W * C;
+        int64_t c = 0;
+        for (; c + T::kWidth <= C; c += T::kWidth) dw_wei_row<T>(d_wei, d_bias, g_row, src, geo, c, FullMask{}, h);
+        if (c < C) dw_wei_row<T>(d_wei, d_bias, g_row, src, geo, c, T::tail(C - c), h);
     }
 }
 
