@@ -1,4 +1,4 @@
-// One ConvNeXt V2 block, forward and backward side by side (SPEC 2.1):
+// One ConvNeXt V2 block, forward and backward side by side:
 //   x_out = x_in + DropPath(pwconv2(GRN(GELU(pwconv1(LN(dwconv7x7(x_in)))))))
 //
 // Dense stages run every token in NHWC order. Masked stages (FCMAE) take the stage's ActiveSet:

@@ -1,4 +1,4 @@
-// Checkpoints: safetensors with the official ConvNeXt V2 state_dict names and shapes (SPEC 2.5), so
+// Checkpoints: safetensors with the official ConvNeXt V2 state_dict names and shapes, so
 // PyTorch loads the weights with load_state_dict. Metadata "convnextv2.config" holds the model
 // config as JSON (model, classes, channels, stem stride, input size, mean/std, class names); a file
 // without it (an official state_dict converted to safetensors) still loads: the config is inferred

@@ -1,4 +1,4 @@
-// FCMAE pre-training (SPEC 3): a masked ConvNeXt V2 encoder, a one-block decoder and a
+// FCMAE pre-training: a masked ConvNeXt V2 encoder, a one-block decoder and a
 // normalised-pixel loss on the masked patches.
 //
 //   encoder (masked, convnextv2/model.h) -> final map [N, G, G, C3], zero at masked patches
@@ -11,7 +11,7 @@
 //
 // Parameters: the encoder's tensors first (the same flat layout as the encoder alone, so its pointer
 // is the start of the buffer), then proj, mask_token, decoder.0.*, pred. Checkpoint names put the
-// encoder under "encoder." with the dense official names (SPEC 3.9 after the 3.10 remap).
+// encoder under "encoder." with the dense official names.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +35,7 @@ FcmaeLayout make_fcmae_layout(const ModelConfig& cfg);
 // Pixels per patch side: input size / final grid = 8 x stem stride.
 int64_t fcmae_patch(const ModelConfig& cfg);
 
-// Optimizer groups of pre-training (timm 0.3.2 rule, SPEC 4.1): no weight decay for 1-D tensors and
+// Optimizer groups of pre-training (timm 0.3.2 rule): no weight decay for 1-D tensors and
 // biases; decay for everything else, GRN gamma/beta and the mask token included.
 std::vector<ParamGroup> fcmae_param_groups(const FcmaeLayout& L, float weight_decay);
 

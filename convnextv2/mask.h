@@ -1,4 +1,4 @@
-// FCMAE masks and the active set they induce at each stage (SPEC 3.2-3.4, DESIGN "Masked execution").
+// FCMAE masks and the active set they induce at each stage.
 //
 // A mask patch is one token of the final stage (32x32 pixels for stem stride 4; 8 x stem stride in
 // general), so the patch grid is G x G with G = the final stage's side, L = G*G. At stage s a patch

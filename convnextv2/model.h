@@ -1,4 +1,4 @@
-// ConvNeXt V2: the classifier (SPEC 2.1), or its encoder alone, dense or masked (FCMAE, SPEC 3.4).
+// ConvNeXt V2: the classifier, or its encoder alone, dense or masked (FCMAE).
 // Activations are NHWC and planned once, for a fixed (config, batch, training, mask ratio), before
 // the first step; forward is straight-line and backward mirrors it.
 //

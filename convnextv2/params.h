@@ -1,7 +1,7 @@
 // Parameters of a ConvNeXt V2 classifier in one flat fp32 buffer (llm.c style). Gradients and the
 // AdamW moments use the same layout, so the optimizer is one loop over ranges of it.
 //
-// Every tensor has its official PyTorch state_dict name and shape (SPEC 2.5); the in-memory layout is
+// Every tensor has its official PyTorch state_dict name and shape; the in-memory layout is
 // chosen for speed where it differs and is converted at load/save:
 //   conv weights (stem, downsample) (Cout, Cin, k, k) -> [Cout][k][k][Cin]  (patch-row order)
 //   depthwise weights (C, 1, 7, 7)                    -> [7][7][C]          (tap-major, C fastest)
@@ -28,8 +28,8 @@ struct ParamTensor {
     std::vector<int64_t> shape;  // official shape
     int64_t offset = 0, numel = 0;
     TensorLayout layout = TensorLayout::Plain;
-    bool no_decay = false;  // 1-D tensors, biases, GRN gamma/beta (fine-tuning rule, SPEC 4.2)
-    int layer_id = 0;       // layer-wise lr decay id, 'single' mode (SPEC 4.2)
+    bool no_decay = false;  // 1-D tensors, biases, GRN gamma/beta (fine-tuning rule)
+    int layer_id = 0;       // layer-wise lr decay id, 'single' mode
 };
 
 struct BlockParams {  // offsets into the flat buffer
@@ -58,7 +58,7 @@ int64_t add_param(ParamLayout& L, const std::string& name, std::vector<int64_t> 
 // Appends the tensors of one block of width C under `prefix` (e.g. "decoder.0.").
 BlockParams add_block_params(ParamLayout& L, const std::string& prefix, int64_t C, int layer_id);
 
-// Initialises as SPEC 2.4: conv/linear weights trunc-normal(0, std) cut at +-2, biases 0, LayerNorm
+// Initialises as the official code: conv/linear weights trunc-normal(0, std) cut at +-2, biases 0, LayerNorm
 // 1/0, GRN 0; the head weight and bias then scaled by head_init_scale.
 void init_params(float* params, const ParamLayout& layout, uint64_t seed, float weight_std = 0.02f,
                  float head_init_scale = 1.0f);

@@ -43,7 +43,7 @@ TEST_CASE("info: totals equal the paper's parameter and MAC counts for all eight
     const struct {
         const char* name;
         int64_t params;
-        double gmacs;  // SPEC table, computed column
+        double gmacs;  // the paper's table, computed column
     } want[] = {{"atto", 3708400, 0.547},  {"femto", 5233240, 0.780},    {"pico", 9066280, 1.367},
                 {"nano", 15623800, 2.446}, {"tiny", 28635496, 4.456},    {"base", 88717800, 15.355},
                 {"large", 197956840, 34.361}, {"huge", 660289640, 114.92}};

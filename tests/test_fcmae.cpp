@@ -74,13 +74,13 @@ TEST_CASE("FCMAE loss, predictions and every gradient match PyTorch") {
 TEST_CASE("FCMAE checkpoint names and pre-training weight decay groups") {
     ModelConfig cfg = model_config("atto");
     FcmaeLayout F = make_fcmae_layout(cfg);
-    // SPEC 3.9: encoder under "encoder." (dense names), then proj, mask_token, decoder.0, pred
+    // encoder under "encoder." (dense names), then proj, mask_token, decoder.0, pred
     CHECK(F.all.find("encoder.stages.2.5.dwconv.weight") != nullptr);
     CHECK(F.all.find("mask_token")->shape == std::vector<int64_t>{1, 512, 1, 1});
     CHECK(F.all.find("pred.weight")->shape == std::vector<int64_t>{3072, 512, 1, 1});
     CHECK(F.all.find("decoder.0.grn.gamma")->shape == std::vector<int64_t>{1, 1, 1, 2048});
     CHECK(F.all.find("norm.weight") == nullptr);
-    // encoder 3,386,760 parameters; decoder side C3*512 + 512 + 512 + 2,130,432 + 1,575,936 (SPEC 3.9)
+    // encoder 3,386,760 parameters; decoder side C3*512 + 512 + 512 + 2,130,432 + 1,575,936
     CHECK(F.encoder.total == 3386760);
     CHECK(F.all.total - F.encoder.total == 320 * 512 + 512 + 512 + 2130432 + 1575936);
     // weight decay: none on 1-D and biases; GRN gamma/beta (4-D) and the mask token are decayed

@@ -303,6 +303,6 @@ TEST_CASE("masks: exactly floor(L(1-ratio)) visible patches per sample; the same
             if (L >= 49 && r > 0 && r < 1) CHECK(a != c);
         }
     }
-    // 49 patches at 0.6: 19 kept, 30 masked (SPEC 3.2)
+    // 49 patches at 0.6: 19 kept, 30 masked
     CHECK(mask_keep_count(49, 0.6) == 19);
 }

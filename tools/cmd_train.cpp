@@ -61,7 +61,7 @@ static int train_command(const std::string& task, const Argv& argv) {
     Args a(task, argv);
     TrainOptions o;
     o.task = task;
-    if (pre) {  // SPEC 4.1: AdamW 0.9/0.95, wd 0.05, lr 1.5e-4 x batch/256, warmup, cosine to 0
+    if (pre) {  // the paper's recipe: AdamW 0.9/0.95, wd 0.05, lr 1.5e-4 x batch/256, warmup, cosine to 0
         o.epochs = 100;
         o.beta2 = 0.95;
         o.min_lr = 0;

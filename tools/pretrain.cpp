@@ -42,8 +42,8 @@ public:
     }
     const char* gemm_impl() const override { return model_.encoder().gemm_impl(); }
 
-    // std 0.02 for every conv and linear weight and the mask token (SPEC 3.8: not the official
-    // code's std 1.0 overrides).
+    // std 0.02 for every conv and linear weight and the mask token (not the official code's std 1.0
+    // overrides: see README.md, FCMAE).
     void init_params(float* P) override { cnx::init_params(P, model_.layout().all, opt_.seed, 0.02f, 1.0f); }
 
     double train_step(const float* P, float* G, const float* images, const int32_t*, int64_t step, int64_t*) override {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the PyTorch reference fixtures for the C++ tests (tests/fixtures/*.safetensors).
 
-The model is built here from the paper's definition (ConvNeXt V2, SPEC 2.1-2.3), independently of the
+The model is built here from the paper's definition (ConvNeXt V2), independently of the
 C++ code. Every parameter is set from a deterministic formula that tests/util.cpp reproduces
 (formula_values), so the fixtures need not carry the weights of large models:
     u_i = splitmix64(fnv1a64(name) + i * golden) -> 24-bit uniform in [-1, 1)
@@ -165,8 +165,8 @@ def write_safetensors(path, tensors, metadata):
 
 
 # ----------------------------------------------------------------------------------------------
-# FCMAE: dense emulation of the sparse encoder with explicit masks (SPEC 3.5, per-sample GRN over
-# visible tokens as in the paper), the one-block decoder and the normalised-pixel loss (SPEC 3.6-3.7)
+# FCMAE: dense emulation of the sparse encoder with explicit masks (per-sample GRN over visible
+# tokens as in the paper), the one-block decoder and the normalised-pixel loss
 
 def upsample_mask(mask, grid, side):
     """(N, L) removed-mask -> (N, 1, side, side) visibility (1 kept)."""
