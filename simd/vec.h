@@ -21,6 +21,15 @@ namespace {
 // 1.7x faster on plain loads).
 struct FullMask {};
 
+// f(c, mask) for each channel group of a row of C: FullMask for the whole vectors, a tail mask for
+// the rest (a generic lambda gets one instantiation per mask type).
+template <class T, class F>
+inline void for_each_group(int64_t C, F&& f) {
+    int64_t c = 0;
+    for (; c + T::kWidth <= C; c += T::kWidth) f(c, FullMask{});
+    if (c < C) f(c, T::tail(C - c));
+}
+
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 struct Avx512 {
     using V = __m512;

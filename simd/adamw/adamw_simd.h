@@ -15,8 +15,7 @@ void adamw_simd(float* param, float* m, float* v, const float* grad, int64_t n, 
     const V step_size = T::set1(s->step_size);
     const V one_b1 = T::set1(s->one_minus_beta1), b2 = T::set1(s->beta2), one_b2 = T::set1(s->one_minus_beta2);
     const V bc2 = T::set1(s->bias_correction2_sqrt), eps = T::set1(s->eps);
-    for (int64_t i = 0; i < n; i += T::kWidth) {
-        const auto k = T::tail(n - i);
+    for_each_group<T>(n, [&](int64_t i, auto k) {
         const V g = T::load(grad + i, k);
         const V p = T::mul(T::load(param + i, k), decay);
         V mi = T::load(m + i, k);
@@ -26,7 +25,7 @@ void adamw_simd(float* param, float* m, float* v, const float* grad, int64_t n, 
         T::store(param + i, k, T::fnmadd(step_size, T::div(mi, denom), p));
         T::store(m + i, k, mi);
         T::store(v + i, k, vi);
-    }
+    });
 }
 
 }  // namespace

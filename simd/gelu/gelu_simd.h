@@ -14,7 +14,7 @@ template <class T>
 void gelu_fwd_simd(float* y, const float* x, int64_t n) {
     using V = typename T::V;
     constexpr int64_t W = T::kWidth, K = kGeluK;
-    const auto full = T::tail(W);
+    const FullMask full{};
     int64_t i = 0;
     for (; i + K * W <= n; i += K * W) {
         V v[K], c[K];
@@ -35,7 +35,7 @@ template <class T>
 void gelu_bwd_simd(float* dx, const float* dy, const float* x, int64_t n) {
     using V = typename T::V;
     constexpr int64_t W = T::kWidth, K = kGeluK;
-    const auto full = T::tail(W);
+    const FullMask full{};
     int64_t i = 0;
     for (; i + K * W <= n; i += K * W) {
         V v[K], c[K], p[K];

@@ -62,7 +62,7 @@ void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, i
     using V = typename T::V;
     constexpr int64_t W = T::kWidth, K = 4;
     if (C % W != 0) return grn_sumsq_pass<T, true>(x, sumsq, h, rows, C);
-    const auto full = T::tail(W);
+    const FullMask full{};
     const int64_t n = rows * C;
     int64_t i = 0;
     for (; i + K * W <= n; i += K * W) {
@@ -93,12 +93,11 @@ void grn_apply_simd(float* y, const float* x, const float* nx, const float* gamm
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
         float* yr = y + r * C;
-        for (int64_t c = 0; c < C; c += T::kWidth) {
-            const auto m = T::tail(C - c);
+        for_each_group<T>(C, [&](int64_t c, auto m) {
             const V v = T::load(xr + c, m);
             const V t = T::mul(v, T::load(nx + c, m));
             T::store(yr + c, m, T::add(T::fmadd(T::load(gamma + c, m), t, T::load(beta + c, m)), v));
-        }
+        });
     }
 }
 
@@ -140,11 +139,10 @@ void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float*
         const float* xr = x + r * C;
         const float* gr = dy + r * C;
         float* dr = dx + r * C;
-        for (int64_t c = 0; c < C; c += T::kWidth) {
-            const auto m = T::tail(C - c);
+        for_each_group<T>(C, [&](int64_t c, auto m) {
             const V scale = T::fmadd(T::load(gamma + c, m), T::load(nx + c, m), one);
             T::store(dr + c, m, T::fmadd(T::load(xr + c, m), T::load(k + c, m), T::mul(T::load(gr + c, m), scale)));
-        }
+        });
     }
 }
 
@@ -156,7 +154,7 @@ void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const f
     const V one = T::set1(1.0f);
     constexpr int64_t W = T::kWidth, K = 4;
     if (C % W == 0) {
-        const auto full = T::tail(W);
+        const FullMask full{};
         const int64_t n = rows * C;
         for (int64_t i = 0; i < n; i += K * W) {
             const int kk = (int)std::min<int64_t>(K, (n - i) / W);
@@ -174,14 +172,13 @@ void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const f
     }
     for (int64_t r = 0; r < rows; r++) {
         const int64_t o = r * C;
-        for (int64_t c = 0; c < C; c += T::kWidth) {
-            const auto m = T::tail(C - c);
+        for_each_group<T>(C, [&](int64_t c, auto m) {
             const V scale = T::fmadd(T::load(gamma + c, m), T::load(nx + c, m), one);
             const V dx = T::fmadd(T::load(x + o + c, m), T::load(k + c, m), T::mul(T::load(dy + o + c, m), scale));
             V v[1] = {T::load(h + o + c, m)}, cdf[1], pdf[1];
             normal_cdf<T, 1>(cdf, pdf, v);
             T::store(dh + o + c, m, T::mul(dx, T::fmadd(v[0], pdf[0], cdf[0])));
-        }
+        });
     }
 }
 

@@ -29,38 +29,35 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
         y[k] = dst + ln_row(dst_off, r0 + k, C);
         s[k] = q[k] = T::zero();
     }
-    for (int64_t c = 0; c < C; c += T::kWidth) {
-        const auto m = T::tail(C - c);
+    for_each_group<T>(C, [&](int64_t c, auto m) {
         #pragma GCC unroll 8
         for (int k = 0; k < K; k++) s[k] = T::add(s[k], T::load(x[k] + c, m));
-    }
+    });
     #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         mu[k] = T::reduce_add(s[k]) / (float)C;
         vmu[k] = T::set1(mu[k]);
     }
-    for (int64_t c = 0; c < C; c += T::kWidth) {
-        const auto m = T::tail(C - c);
+    for_each_group<T>(C, [&](int64_t c, auto m) {
         #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
             const V d = T::keep(m, T::sub(T::load(x[k] + c, m), vmu[k]));
             q[k] = T::fmadd(d, d, q[k]);
         }
-    }
+    });
     #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         rs[k] = 1.0f / std::sqrt(T::reduce_add(q[k]) / (float)C + eps);
         vrs[k] = T::set1(rs[k]);
     }
-    for (int64_t c = 0; c < C; c += T::kWidth) {
-        const auto m = T::tail(C - c);
+    for_each_group<T>(C, [&](int64_t c, auto m) {
         const V g = T::load(gamma + c, m), b = T::load(beta + c, m);
         #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
             const V xhat = T::mul(T::sub(T::load(x[k] + c, m), vmu[k]), vrs[k]);
             T::store(y[k] + c, m, T::fmadd(xhat, g, b));
         }
-    }
+    });
     #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         if (mean) mean[r0 + k] = mu[k];
@@ -109,8 +106,7 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
         vrs[k] = T::set1(rstd[r0 + k]);
         sg[k] = sgx[k] = T::zero();
     }
-    for (int64_t c = 0; c < C; c += T::kWidth) {
-        const auto m = T::tail(C - c);
+    for_each_group<T>(C, [&](int64_t c, auto m) {
         const V gam = T::load(gamma + c, m);
         V dg = T::load(d_gamma + c, m), db = T::load(d_beta + c, m);
         #pragma GCC unroll 8
@@ -125,14 +121,13 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
         }
         T::store(d_gamma + c, m, dg);
         T::store(d_beta + c, m, db);
-    }
+    });
     #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
         mg[k] = T::set1(T::reduce_add(sg[k]) / (float)C);
         mgx[k] = T::set1(T::reduce_add(sgx[k]) / (float)C);
     }
-    for (int64_t c = 0; c < C; c += T::kWidth) {
-        const auto m = T::tail(C - c);
+    for_each_group<T>(C, [&](int64_t c, auto m) {
         const V gam = T::load(gamma + c, m);
         #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
@@ -140,7 +135,7 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
             const V gg = T::mul(T::load(dy[k] + c, m), gam);
             T::store(dx[k] + c, m, T::mul(vrs[k], T::fnmadd(xhat, mgx[k], T::sub(gg, mg[k]))));
         }
-    }
+    });
 }
 
 // d_src may alias d_dst: each row's gradient is read in full before that row is written.
