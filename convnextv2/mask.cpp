@@ -92,6 +92,29 @@ void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t ti
     rows_per_sample = N ? rows / N : 0;
     dense_off.resize(token.size());
     for (size_t r = 0; r < token.size(); r++) dense_off[r] = token[r] * C;
+    use_sparse = tile <= kDwSparseTile;
+    if (use_sparse) build_sparse(mask);
+}
+
+void ActiveSet::build_sparse(const uint8_t* mask) {
+    CNX_CHECK(N * H * W < (int64_t)INT32_MAX, "map too large for 32-bit token indices");
+    const int64_t L = grid * grid;
+    auto visible_at = [&](int64_t n, int64_t h, int64_t w) { return mask[n * L + (h / tile) * grid + w / tile] == 0; };
+    sparse.site.assign(token.begin(), token.end());
+    sparse.begin.assign(1, 0);
+    sparse.tap.clear();
+    sparse.nbr.clear();
+    for (int64_t t : token) {
+        const int64_t n = t / (H * W), h = (t / W) % H, w = t % W;
+        for (int i = 0; i < kDwK; i++)
+            for (int j = 0; j < kDwK; j++) {
+                const int64_t hh = h + i - kDwPad, ww = w + j - kDwPad;
+                if (hh < 0 || hh >= H || ww < 0 || ww >= W || !visible_at(n, hh, ww)) continue;
+                sparse.tap.push_back(i * kDwK + j);
+                sparse.nbr.push_back((int32_t)((n * H + hh) * W + ww));
+            }
+        sparse.begin.push_back((int32_t)sparse.tap.size());
+    }
 }
 
 void masked_patch_offsets(std::vector<int64_t>& off, const ActiveSet& prev, const ActiveSet& next) {

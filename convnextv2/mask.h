@@ -26,6 +26,11 @@ int64_t mask_keep_count(int64_t L, double ratio);
 // mask[n * L + l] = 1 when patch l of sample n is removed, 0 when kept; random stream `key`.
 void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key);
 
+// Tiles of at most this many tokens a side (stages 3 and 4 at stem stride 4) use neighbour lists: a
+// 1x1 or 2x2 region is too narrow for the register-blocked region kernels (at mask ratio 0.6 they
+// took 0.8-1.5x the dense time; the lists only touch visible pairs).
+constexpr int64_t kDwSparseTile = 2;
+
 struct ActiveSet {
     int64_t N = 0, H = 0, W = 0, C = 0;  // the stage's dense map [N, H, W, C]
     int64_t grid = 0, tile = 0;          // patches per side; tokens per patch side
@@ -36,9 +41,16 @@ struct ActiveSet {
     std::vector<DwTile> visible;         // runs of visible tiles along tile rows, with their input windows
                                          // (the depthwise work list)
     std::vector<TileRegion> masked;      // masked tiles (zeroed where a dense map must be zero)
+    // Neighbour lists over the visible sites (in compact row order) when tiles are at most
+    // kDwSparseTile tokens wide: the depthwise runs on them instead of `visible`.
+    DwSparsePlan sparse;
+    bool use_sparse = false;
 
     // Builds the set for a stage of side H = W = grid * tile under `mask` (N x grid^2).
     void build(const uint8_t* mask, int64_t N, int64_t grid, int64_t tile, int64_t C);
+
+private:
+    void build_sparse(const uint8_t* mask);
 };
 
 // For a downsample from stage `prev` to stage `next` (tile halves): off[r] = element offset of prev's

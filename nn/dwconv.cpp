@@ -22,6 +22,10 @@ void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
 
 void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {
     const Kernels& k = kernels();
+    if (sparse_) {
+        parallel_for(sparse_sites(), [&](int64_t b, int64_t e, int) { k.dwconv_sparse_fwd(dst, src, wei, bias, sparse_range(b, e)); });
+        return;
+    }
     const int64_t img = H_ * W_ * C_;
     parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
@@ -33,6 +37,10 @@ void DwConv::forward(float* dst, const float* src, const float* wei, const float
 
 void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) const {
     const Kernels& k = kernels();
+    if (sparse_) {
+        parallel_for(sparse_sites(), [&](int64_t b, int64_t e, int) { k.dwconv_sparse_bwd_data(d_src, d_dst, wei, sparse_range(b, e)); });
+        return;
+    }
     const int64_t img = H_ * W_ * C_;
     parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
@@ -46,13 +54,20 @@ void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, c
     const Kernels& k = kernels();
     const int64_t img = H_ * W_ * C_;
     partials_.clear();
-    parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int th) {
-        float* part = partials_.slice(th);
-        for (int64_t i = b; i < e; i++) {
-            const DwTile& t = tiles_[(size_t)i];
-            k.dwconv_bwd_wei(part, part + kDwTaps * C_, d_dst + t.n * img, src + t.n * img, geom(t));
-        }
-    });
+    if (sparse_) {
+        parallel_for(sparse_sites(), [&](int64_t b, int64_t e, int th) {
+            float* part = partials_.slice(th);
+            k.dwconv_sparse_bwd_wei(part, part + kDwTaps * C_, d_dst, src, sparse_range(b, e));
+        });
+    } else {
+        parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int th) {
+            float* part = partials_.slice(th);
+            for (int64_t i = b; i < e; i++) {
+                const DwTile& t = tiles_[(size_t)i];
+                k.dwconv_bwd_wei(part, part + kDwTaps * C_, d_dst + t.n * img, src + t.n * img, geom(t));
+            }
+        });
+    }
     partials_.reduce_into(d_wei, 0, kDwTaps * C_);
     partials_.reduce_into(d_bias, kDwTaps * C_, C_);
 }

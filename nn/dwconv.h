@@ -21,6 +21,15 @@ struct DwTile {
     int32_t ih0, ih1, iw0, iw1;  // input window (within the image)
 };
 
+// Submanifold neighbour lists over a batch (see DwSparse): for maps whose mask tiles are 1x1 or 2x2
+// tokens, where visible regions are too small for the region kernels to pay off.
+struct DwSparsePlan {
+    std::vector<int32_t> site;   // visible site -> token index (n * H + h) * W + w
+    std::vector<int32_t> begin;  // site s's entries: [begin[s], begin[s + 1])
+    std::vector<int32_t> tap;    // entry -> tap index
+    std::vector<int32_t> nbr;    // entry -> visible neighbour's token index
+};
+
 class DwConv {
 public:
     // Plans the dense region list (all of every image).
@@ -28,6 +37,9 @@ public:
     // Replaces the work list (e.g. the visible tiles of this step's mask).
     void set_tiles(const std::vector<DwTile>& tiles) { tiles_ = tiles; }
     const std::vector<DwTile>& tiles() const { return tiles_; }
+    // Runs on neighbour lists instead of the work list while `plan` is set (null: back to the list).
+    void set_sparse(const DwSparsePlan* plan) { sparse_ = plan; }
+    const DwSparsePlan* sparse() const { return sparse_; }
 
     // dst written at the regions.
     void forward(float* dst, const float* src, const float* wei, const float* bias) const;
@@ -43,7 +55,13 @@ private:
     DwGeom geom(const DwTile& t) const {
         return DwGeom{H_, W_, C_, t.h0, t.h1, t.w0, t.w1, t.ih0, t.ih1, t.iw0, t.iw1};
     }
+    const DwSparsePlan* sparse_ = nullptr;
     GradPartials partials_;  // [49*C weights | C bias] per thread
+
+    DwSparse sparse_range(int64_t s0, int64_t s1) const {
+        return DwSparse{sparse_->site.data(), sparse_->begin.data(), sparse_->tap.data(), sparse_->nbr.data(), C_, s0, s1};
+    }
+    int64_t sparse_sites() const { return (int64_t)sparse_->site.size(); }
 };
 
 }  // namespace cnx

@@ -39,6 +39,9 @@ struct Kernels {
     dwconv_fwd_fn dwconv_fwd = nullptr;
     dwconv_bwd_data_fn dwconv_bwd_data = nullptr;
     dwconv_bwd_wei_fn dwconv_bwd_wei = nullptr;
+    dwconv_sparse_fwd_fn dwconv_sparse_fwd = nullptr;
+    dwconv_sparse_bwd_data_fn dwconv_sparse_bwd_data = nullptr;
+    dwconv_sparse_bwd_wei_fn dwconv_sparse_bwd_wei = nullptr;
     adamw_fn adamw = nullptr;
 };
 

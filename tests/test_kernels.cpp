@@ -253,16 +253,24 @@ void check_dw_case(const KernelRow& fwd_row, const KernelRow& data_row, const Ke
 // The three direction rows of one ISA.
 struct DwVariant {
     KernelRow fwd, data, wei;
+    KernelRow sparse_fwd, sparse_data, sparse_wei;  // the neighbour-list kernels of the same ISA
 };
 
 std::vector<DwVariant> dw_variants() {
     std::vector<DwVariant> out;
     for (const KernelRow& f : runnable("dwconv_fwd")) {
-        DwVariant v{f, f, f};
-        for (const KernelRow& r : kernel_rows("dwconv_bwd_data"))
-            if (r.isa == f.isa) v.data = r;
-        for (const KernelRow& r : kernel_rows("dwconv_bwd_wei"))
-            if (r.isa == f.isa) v.wei = r;
+        DwVariant v{f, f, f, f, f, f};
+        auto same_isa = [&](const char* family, KernelRow& out) {
+            bool found = false;
+            for (const KernelRow& r : kernel_rows(family))
+                if (r.isa == f.isa) out = r, found = true;
+            REQUIRE_MESSAGE(found, family, " has no ", isa_name(f.isa), " row");
+        };
+        same_isa("dwconv_bwd_data", v.data);
+        same_isa("dwconv_bwd_wei", v.wei);
+        same_isa("dwconv_sparse_fwd", v.sparse_fwd);
+        same_isa("dwconv_sparse_bwd_data", v.sparse_data);
+        same_isa("dwconv_sparse_bwd_wei", v.sparse_wei);
         out.push_back(v);
     }
     return out;
@@ -471,10 +479,14 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
         auto fwd = kernel_fn<dwconv_fwd_fn>(v.fwd);
         auto bwd_data = kernel_fn<dwconv_bwd_data_fn>(v.data);
         auto bwd_wei = kernel_fn<dwconv_bwd_wei_fn>(v.wei);
+        auto sparse_fwd = kernel_fn<dwconv_sparse_fwd_fn>(v.sparse_fwd);
+        auto sparse_data = kernel_fn<dwconv_sparse_bwd_data_fn>(v.sparse_data);
+        auto sparse_wei = kernel_fn<dwconv_sparse_bwd_wei_fn>(v.sparse_wei);
         CAPTURE(v.fwd.name);
         for (int64_t tile : {1, 2, 4, 8}) {
             for (double ratio : {0.0, 0.6, 1.0}) {
-                const int64_t N = 3, grid = tile >= 4 ? 4 : 7, S = grid * tile, C = tile == 8 ? 19 : 40;
+                // C = 150 at tile 1: whole 8-vector chunks, single vectors and a tail in the list kernels
+                const int64_t N = 3, grid = tile >= 4 ? 4 : 7, S = grid * tile, C = tile == 8 ? 19 : tile == 1 ? 150 : 40;
                 CAPTURE(tile);
                 CAPTURE(ratio);
                 std::vector<uint8_t> mask((size_t)(N * grid * grid));
@@ -530,6 +542,36 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                 CHECK_CLOSE(cw, gw.data(), (const float*)nullptr);
                 if (ratio < 1) check_trustworthy(cw, 49 * C);
                 CHECK_CLOSE(test::compare(gb.data(), wgb.data(), C, 1e-4, 1e-4), gb.data(), (const float*)nullptr);
+                // tiny tiles: the neighbour lists give the same values at every visible site
+                CHECK(as.use_sparse == (tile <= kDwSparseTile));
+                if (as.use_sparse) {
+                    const DwSparsePlan& p = as.sparse;
+                    CHECK(p.site.size() == (size_t)as.rows);
+                    const DwSparse sp{p.site.data(), p.begin.data(), p.tap.data(), p.nbr.data(), C, 0, (int64_t)p.site.size()};
+                    std::vector<float> sy((size_t)(N * img), -5.0f), sgx((size_t)(N * img), 0.0f),
+                        sgw((size_t)(49 * C), 0.0f), sgb((size_t)C, 0.0f);
+                    sparse_fwd(sy.data(), x.data(), w.data(), b.data(), sp);
+                    sparse_data(sgx.data(), gy.data(), w.data(), sp);
+                    sparse_wei(sgw.data(), sgb.data(), gy.data(), x.data(), sp);
+                    std::vector<float> s_y, s_gx;
+                    std::vector<double> s_wy, s_wgx;
+                    for (int32_t t : p.site)
+                        for (int64_t c = 0; c < C; c++) {
+                            const size_t o = (size_t)(t * C + c);
+                            s_y.push_back(sy[o]);
+                            s_wy.push_back(wy[o]);
+                            s_gx.push_back(sgx[o]);
+                            s_wgx.push_back(wgx[o]);
+                        }
+                    CHECK_CLOSE(test::compare(s_y.data(), s_wy.data(), (int64_t)s_y.size(), 2e-5, 2e-5), s_y.data(), (const float*)nullptr);
+                    CHECK_CLOSE(test::compare(s_gx.data(), s_wgx.data(), (int64_t)s_gx.size(), 2e-5, 2e-5), s_gx.data(), (const float*)nullptr);
+                    auto scw = test::compare(sgw.data(), wgw.data(), 49 * C, 1e-4, 1e-4);
+                    CHECK_CLOSE(scw, sgw.data(), (const float*)nullptr);
+                    if (ratio < 1) check_trustworthy(scw, 49 * C);
+                    CHECK_CLOSE(test::compare(sgb.data(), wgb.data(), C, 1e-4, 1e-4), sgb.data(), (const float*)nullptr);
+                    // sites off the lists keep their values
+                    for (const TileRegion& t : as.masked) CHECK(sy[(size_t)((t.n * S + t.h0) * S + t.w0) * C] == -5.0f);
+                }
                 // the windows leave masked bands out: at 0.6 some tile must read less than its full reach
                 if (ratio == 0.6 && tile >= 4) {
                     int narrowed = 0;

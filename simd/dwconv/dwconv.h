@@ -37,6 +37,27 @@ typedef void (*dwconv_bwd_data_fn)(float* d_src, const float* d_dst, const float
 // d_wei[i][j][:] += sum_{(h,w) in region} d_dst[h,w,:] * src[h+i-3, w+j-3, :]; d_bias += sum d_dst.
 typedef void (*dwconv_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
 
+// Submanifold form for maps with tiny mask tiles (1x1 or 2x2 tokens), where visible regions are too
+// small for register blocks along W: per visible output site a list of its visible input sites within
+// reach and their taps. Sites and neighbours are token indices into dense [tokens][C] maps; a call
+// covers sites [s0, s1).
+struct DwSparse {
+    const int32_t* site;   // site s -> token index
+    const int32_t* begin;  // site s's entries are [begin[s], begin[s + 1])
+    const int32_t* tap;    // entry -> tap i * 7 + j: the neighbour is token (h + i - 3, w + j - 3)
+    const int32_t* nbr;    // entry -> the neighbour's token index
+    int64_t C;
+    int64_t s0, s1;
+};
+// dst[site] = bias + sum_e wei[tap[e]] * src[nbr[e]].
+typedef void (*dwconv_sparse_fwd_fn)(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
+// d_src[site] += sum_e wei[48 - tap[e]] * d_dst[nbr[e]] (the neighbour relation is symmetric, so the
+// sites that read `site` through tap t are its neighbours through the flipped tap 48 - t).
+typedef void (*dwconv_sparse_bwd_data_fn)(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
+// d_wei[tap[e]] += d_dst[site] * src[nbr[e]]; d_bias += d_dst[site].
+typedef void (*dwconv_sparse_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src,
+                                         const DwSparse& sp);
+
 void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
 void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
 void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
@@ -46,5 +67,15 @@ void dwconv_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const 
 void dwconv_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
 void dwconv_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
 void dwconv_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
+
+void dwconv_sparse_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
+void dwconv_sparse_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
+void dwconv_sparse_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp);
+void dwconv_sparse_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
+void dwconv_sparse_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
+void dwconv_sparse_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp);
+void dwconv_sparse_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
+void dwconv_sparse_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
+void dwconv_sparse_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp);
 
 }  // namespace cnx

@@ -15,4 +15,16 @@ void dwconv_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const 
     dw_bwd_wei_region<Avx2>(d_wei, d_bias, d_dst, src, g);
 }
 
+void dwconv_sparse_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+    dws_conv<Avx2, false, false>(dst, src, wei, bias, sp);
+}
+
+void dwconv_sparse_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp) {
+    dws_conv<Avx2, true, true>(d_src, d_dst, wei, nullptr, sp);
+}
+
+void dwconv_sparse_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp) {
+    dws_bwd_wei<Avx2>(d_wei, d_bias, d_dst, src, sp);
+}
+
 }  // namespace cnx

@@ -15,4 +15,16 @@ void dwconv_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, cons
     dw_bwd_wei_region<Avx512>(d_wei, d_bias, d_dst, src, g);
 }
 
+void dwconv_sparse_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+    dws_conv<Avx512, false, false>(dst, src, wei, bias, sp);
+}
+
+void dwconv_sparse_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp) {
+    dws_conv<Avx512, true, true>(d_src, d_dst, wei, nullptr, sp);
+}
+
+void dwconv_sparse_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp) {
+    dws_bwd_wei<Avx512>(d_wei, d_bias, d_dst, src, sp);
+}
+
 }  // namespace cnx

@@ -8,6 +8,7 @@
 #include "simd/vec.h"
 
 namespace cnx {
+
 namespace {
 
 // Register block along W per ISA: AVX-512 keeps 12 accumulators + 7 taps + 1 input in its 32
@@ -172,6 +173,79 @@ void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const fl
         for (; c + T::kWidth <= C; c += T::kWidth) dw_wei_row<T>(d_wei, d_bias, g_row, src, geo, c, FullMask{}, h);
         if (c < C) dw_wei_row<T>(d_wei, d_bias, g_row, src, geo, c, T::tail(C - c), h);
     }
+}
+
+// Submanifold lists (DwSparse). Channels in chunks of G vectors held in registers while a site's
+// entries stream past: each entry costs G weight and G input loads for G FMAs.
+template <class T, int G, bool kFlip, bool kAccumulate, class M>
+inline void dws_conv_chunk(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp,
+                           int64_t s, int64_t c, M m) {
+    using V = typename T::V;
+    constexpr int64_t W = T::kWidth;
+    const int64_t C = sp.C;
+    float* o = out + (int64_t)sp.site[s] * C + c;
+    V acc[G];
+    for (int g = 0; g < G; g++) acc[g] = kAccumulate ? T::load(o + g * W, m) : T::load(bias + c + g * W, m);
+    for (int32_t e = sp.begin[s]; e < sp.begin[s + 1]; e++) {
+        const int64_t t = kFlip ? kDwTaps - 1 - sp.tap[e] : sp.tap[e];
+        const float* k = wei + t * C + c;
+        const float* x = in + (int64_t)sp.nbr[e] * C + c;
+        for (int g = 0; g < G; g++) acc[g] = T::fmadd(T::load(k + g * W, m), T::load(x + g * W, m), acc[g]);
+    }
+    for (int g = 0; g < G; g++) T::store(o + g * W, m, acc[g]);
+}
+
+// Chunks outer, sites inner: one chunk's weights (49 taps x G vectors) stay in L1 across the sites.
+template <class T, bool kFlip, bool kAccumulate>
+void dws_conv(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp) {
+    constexpr int64_t W = T::kWidth, G = 8;  // measured faster here than 4, 10 or 16
+    const int64_t C = sp.C;
+    int64_t c = 0;
+    for (; c + G * W <= C; c += G * W)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, G, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
+    for (; c + 4 * W <= C; c += 4 * W)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 4, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
+    for (; c + 2 * W <= C; c += 2 * W)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 2, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
+    for (; c + W <= C; c += W)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 1, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
+    if (c < C)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 1, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, T::tail(C - c));
+}
+
+template <class T, int G, class M>
+inline void dws_wei_chunk(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp,
+                          int64_t s, int64_t c, M m) {
+    using V = typename T::V;
+    constexpr int64_t W = T::kWidth;
+    const int64_t C = sp.C;
+    const float* go = d_dst + (int64_t)sp.site[s] * C + c;
+    V g[G];
+    for (int i = 0; i < G; i++) {
+        g[i] = T::load(go + i * W, m);
+        T::store(d_bias + c + i * W, m, T::add(T::load(d_bias + c + i * W, m), g[i]));
+    }
+    for (int32_t e = sp.begin[s]; e < sp.begin[s + 1]; e++) {
+        float* k = d_wei + (int64_t)sp.tap[e] * C + c;
+        const float* x = src + (int64_t)sp.nbr[e] * C + c;
+        for (int i = 0; i < G; i++) T::store(k + i * W, m, T::fmadd(g[i], T::load(x + i * W, m), T::load(k + i * W, m)));
+    }
+}
+
+// As dws_conv, chunks outer: the chunk's 49 weight-gradient rows stay in L1.
+template <class T>
+void dws_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp) {
+    constexpr int64_t W = T::kWidth;
+    const int64_t C = sp.C;
+    int64_t c = 0;
+    for (; c + 8 * W <= C; c += 8 * W)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 8>(d_wei, d_bias, d_dst, src, sp, s, c, FullMask{});
+    for (; c + 2 * W <= C; c += 2 * W)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 2>(d_wei, d_bias, d_dst, src, sp, s, c, FullMask{});
+    for (; c + W <= C; c += W)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 1>(d_wei, d_bias, d_dst, src, sp, s, c, FullMask{});
+    if (c < C)
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 1>(d_wei, d_bias, d_dst, src, sp, s, c, T::tail(C - c));
 }
 
 }  // namespace
