@@ -217,7 +217,8 @@ void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const fl
 }
 
 // Submanifold lists (DwSparse). Channels in chunks of G vectors held in registers while a site's
-// entries stream past: each entry costs G weight and G input loads for G FMAs.
+// entries stream past: each entry costs G weight and G input loads for G FMAs. (The chunk loops must
+// unroll, or the accumulators live on the stack: that ran 2x slower.)
 template <class T, int G, bool kFlip, bool kAccumulate, class M>
 inline void dws_conv_chunk(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp,
                            int64_t s, int64_t c, M m) {
@@ -226,20 +227,23 @@ inline void dws_conv_chunk(float* out, const float* in, const float* wei, const 
     const int64_t C = sp.C;
     float* o = out + (int64_t)sp.site[s] * C + c;
     V acc[G];
+#pragma GCC unroll 16
     for (int g = 0; g < G; g++) acc[g] = kAccumulate ? T::load(o + g * W, m) : T::load(bias + c + g * W, m);
     for (int32_t e = sp.begin[s]; e < sp.begin[s + 1]; e++) {
         const int64_t t = kFlip ? kDwTaps - 1 - sp.tap[e] : sp.tap[e];
         const float* k = wei + t * C + c;
         const float* x = in + (int64_t)sp.nbr[e] * C + c;
+#pragma GCC unroll 16
         for (int g = 0; g < G; g++) acc[g] = T::fmadd(T::load(k + g * W, m), T::load(x + g * W, m), acc[g]);
     }
+#pragma GCC unroll 16
     for (int g = 0; g < G; g++) T::store(o + g * W, m, acc[g]);
 }
 
 // Chunks outer, sites inner: one chunk's weights (49 taps x G vectors) stay in L1 across the sites.
 template <class T, bool kFlip, bool kAccumulate>
 void dws_conv(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp) {
-    constexpr int64_t W = T::kWidth, G = 8;  // measured faster here than 4, 10 or 16
+    constexpr int64_t W = T::kWidth, G = 8;  // 16 measured no faster
     const int64_t C = sp.C;
     int64_t c = 0;
     for (; c + G * W <= C; c += G * W)
@@ -262,6 +266,7 @@ inline void dws_wei_chunk(float* d_wei, float* d_bias, const float* d_dst, const
     const int64_t C = sp.C;
     const float* go = d_dst + (int64_t)sp.site[s] * C + c;
     V g[G];
+#pragma GCC unroll 16
     for (int i = 0; i < G; i++) {
         g[i] = T::load(go + i * W, m);
         T::store(d_bias + c + i * W, m, T::add(T::load(d_bias + c + i * W, m), g[i]));
@@ -269,6 +274,7 @@ inline void dws_wei_chunk(float* d_wei, float* d_bias, const float* d_dst, const
     for (int32_t e = sp.begin[s]; e < sp.begin[s + 1]; e++) {
         float* k = d_wei + (int64_t)sp.tap[e] * C + c;
         const float* x = src + (int64_t)sp.nbr[e] * C + c;
+#pragma GCC unroll 16
         for (int i = 0; i < G; i++) T::store(k + i * W, m, T::fmadd(g[i], T::load(x + i * W, m), T::load(k + i * W, m)));
     }
 }
