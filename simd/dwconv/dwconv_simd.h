@@ -35,9 +35,11 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
     using V = typename T::V;
     const int64_t W = g.W, C = g.C;
     V acc[R];
+    // Accumulating (backward-data), the old values are added at the end: loaded first, the FMA
+    // chains would wait on those loads (a stream from memory) at the start of every block.
     const V init = kAccumulate ? T::zero() : T::load(bias + c, m);
 #pragma GCC unroll 32
-    for (int r = 0; r < R; r++) acc[r] = kAccumulate ? T::load(out + ((h * W) + w + r) * C + c, m) : init;
+    for (int r = 0; r < R; r++) acc[r] = init;
     const int a_lo = dw_a_lo(g, h), a_hi = dw_a_hi(g, h);
     for (int a = a_lo; a < a_hi; a++) {
         V k[kDwK];
@@ -63,7 +65,10 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
         }
     }
 #pragma GCC unroll 32
-    for (int r = 0; r < R; r++) T::store(out + ((h * W) + w + r) * C + c, m, acc[r]);
+    for (int r = 0; r < R; r++) {
+        float* o = out + ((h * W) + w + r) * C + c;
+        T::store(o, m, kAccumulate ? T::add(T::load(o, m), acc[r]) : acc[r]);
+    }
 }
 
 // True when columns [w - 3, w + R + 3) lie inside the window.
