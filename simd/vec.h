@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace cnx {
 namespace {
@@ -28,6 +29,21 @@ inline void for_each_group(int64_t C, F&& f) {
     int64_t c = 0;
     for (; c + T::kWidth <= C; c += T::kWidth) f(c, FullMask{});
     if (c < C) f(c, T::tail(C - c));
+}
+
+// f(c, G, mask) over a row of C channels in chunks of G = 8, 4, 2, 1 whole vectors, then one tail
+// vector; G is a std::integral_constant, so the callee can keep G accumulators in registers.
+template <class T, class F>
+inline void for_each_chunk(int64_t C, F&& f) {
+    int64_t c = 0;
+    auto whole = [&](auto G) {
+        for (; c + G * T::kWidth <= C; c += G * T::kWidth) f(c, G, FullMask{});
+    };
+    whole(std::integral_constant<int, 8>{});
+    whole(std::integral_constant<int, 4>{});
+    whole(std::integral_constant<int, 2>{});
+    whole(std::integral_constant<int, 1>{});
+    if (c < C) f(c, std::integral_constant<int, 1>{}, T::tail(C - c));
 }
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)

@@ -74,28 +74,24 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 // True when columns [w - 3, w + R + 3) lie inside the window.
 inline bool dw_interior(const DwGeom& g, int64_t w, int R) { return w - kDwPad >= g.iw0 && w + R + kDwPad <= g.iw1; }
 
-// Blocks of R columns along one row from w while they fit in the region.
-template <class T, int R, bool kFlip, bool kAccumulate, class M>
-inline void dw_row_blocks(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
-                          M m, int64_t h, int64_t& w) {
-    for (; w + R <= g.w1; w += R) {
-        if (dw_interior(g, w, R)) dw_row_block<T, R, kFlip, kAccumulate, true>(out, in, wei, bias, g, c, m, h, w);
-        else dw_row_block<T, R, kFlip, kAccumulate, false>(out, in, wei, bias, g, c, m, h, w);
-    }
-}
-
-// One output row of one channel group. Narrow rows (stage 4 is 7 wide) and row ends take blocks of
-// 7, 4, 2, 1 rather than 2s and 1s.
-template <class T, bool kFlip, bool kAccumulate, class M>
-inline void dw_conv_row(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
-                        M m, int64_t h) {
+// f(w, R, interior) over the columns [w0, w1) of a row in register blocks: R = dw_block wide, then
+// 7, 4, 2, 1 for narrow rows (stage 4 is 7 wide) and row ends. R and interior (every input column of
+// the block's reach inside the window) are std::integral_constant / bool for the block templates.
+template <class T, class F>
+inline void for_each_col_block(const DwGeom& g, int64_t w0, int64_t w1, F&& f) {
+    int64_t w = w0;
+    auto blocks = [&](auto R) {
+        for (; w + R <= w1; w += R) {
+            if (dw_interior(g, w, R)) f(w, R, std::true_type{});
+            else f(w, R, std::false_type{});
+        }
+    };
     constexpr int R = dw_block<T>();
-    int64_t w = g.w0;
-    dw_row_blocks<T, R, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
-    if constexpr (R > 7) dw_row_blocks<T, 7, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
-    if constexpr (R > 4) dw_row_blocks<T, 4, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
-    dw_row_blocks<T, 2, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
-    dw_row_blocks<T, 1, kFlip, kAccumulate>(out, in, wei, bias, g, c, m, h, w);
+    blocks(std::integral_constant<int, R>{});
+    if constexpr (R > 7) blocks(std::integral_constant<int, 7>{});
+    if constexpr (R > 4) blocks(std::integral_constant<int, 4>{});
+    blocks(std::integral_constant<int, 2>{});
+    blocks(std::integral_constant<int, 1>{});
 }
 
 // Rows outer, channel groups inner: the 7 input rows one output row reads (all channels) stay in L2
@@ -103,11 +99,12 @@ inline void dw_conv_row(float* out, const float* in, const float* wei, const flo
 // Full groups use plain loads; only the last, partial one a tail mask.
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
-    for (int64_t h = g.h0; h < g.h1; h++) {
-        int64_t c = 0;
-        for (; c + T::kWidth <= g.C; c += T::kWidth) dw_conv_row<T, kFlip, kAccumulate>(out, in, wei, bias, g, c, FullMask{}, h);
-        if (c < g.C) dw_conv_row<T, kFlip, kAccumulate>(out, in, wei, bias, g, c, T::tail(g.C - c), h);
-    }
+    for (int64_t h = g.h0; h < g.h1; h++)
+        for_each_group<T>(g.C, [&](int64_t c, auto m) {
+            for_each_col_block<T>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior) {
+                dw_row_block<T, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w);
+            });
+        });
 }
 
 // acc[b] += sum_{r} g[w+r] * src_row[w+r+b-3] for one row block (kernel row fixed by the caller).
@@ -135,47 +132,12 @@ inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* sr
     }
 }
 
-template <class T, int R, class M>
-inline void dw_wei_blocks(typename T::V* acc, const float* g_row, const float* src_row, const DwGeom& geo, M m,
-                          int64_t& w) {
-    for (; w + R <= geo.w1; w += R) {
-        if (dw_interior(geo, w, R)) dw_wei_block<T, R, true>(acc, g_row, src_row, geo, m, w);
-        else dw_wei_block<T, R, false>(acc, g_row, src_row, geo, m, w);
-    }
-}
-
-// Output row h, channel group c: the 7 tap accumulators of one kernel row live in registers for the
-// row and go back to d_wei (in L1) after it.
-template <class T, class M>
-inline void dw_wei_row(float* d_wei, float* d_bias, const float* g_row, const float* src, const DwGeom& geo, int64_t c,
-                       M m, int64_t h) {
-    using V = typename T::V;
-    constexpr int R = dw_block<T>();
-    const int64_t W = geo.W, C = geo.C;
-    for (int a = dw_a_lo(geo, h); a < dw_a_hi(geo, h); a++) {
-        const float* src_row = src + (h + a - kDwPad) * W * C + c;
-        V acc[kDwK];
-        for (int b = 0; b < kDwK; b++) acc[b] = T::load(d_wei + (a * kDwK + b) * C + c, m);
-        int64_t w = geo.w0;
-        dw_wei_blocks<T, R>(acc, g_row + c, src_row, geo, m, w);
-        if constexpr (R > 7) dw_wei_blocks<T, 7>(acc, g_row + c, src_row, geo, m, w);
-        if constexpr (R > 4) dw_wei_blocks<T, 4>(acc, g_row + c, src_row, geo, m, w);
-        dw_wei_blocks<T, 1>(acc, g_row + c, src_row, geo, m, w);
-        for (int b = 0; b < kDwK; b++) T::store(d_wei + (a * kDwK + b) * C + c, m, acc[b]);
-    }
-    V bacc = T::load(d_bias + c, m);
-    for (int64_t w = geo.w0; w < geo.w1; w++) bacc = T::add(bacc, T::load(g_row + w * C + c, m));
-    T::store(d_bias + c, m, bacc);
-}
-
-// One channel group over the whole region, kernel rows outer: the 7 accumulators of a kernel row stay
-// in registers across all the region's rows (no reload per row), at the price of reading the window
-// 7 times per group: for regions whose window stays in cache.
+// One channel group over a region, kernel rows outer: the 7 accumulators of a kernel row stay in
+// registers across the region's rows, at the price of reading the window 7 times per group.
 template <class T, class M>
 inline void dw_wei_group(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo,
                          int64_t c, M m) {
     using V = typename T::V;
-    constexpr int R = dw_block<T>();
     const int64_t W = geo.W, C = geo.C;
     for (int a = 0; a < kDwK; a++) {
         V acc[kDwK];
@@ -185,11 +147,9 @@ inline void dw_wei_group(float* d_wei, float* d_bias, const float* d_dst, const 
             if (hi < geo.ih0 || hi >= geo.ih1) continue;
             const float* g_row = d_dst + h * W * C + c;
             const float* src_row = src + hi * W * C + c;
-            int64_t w = geo.w0;
-            dw_wei_blocks<T, R>(acc, g_row, src_row, geo, m, w);
-            if constexpr (R > 7) dw_wei_blocks<T, 7>(acc, g_row, src_row, geo, m, w);
-            if constexpr (R > 4) dw_wei_blocks<T, 4>(acc, g_row, src_row, geo, m, w);
-            dw_wei_blocks<T, 1>(acc, g_row, src_row, geo, m, w);
+            for_each_col_block<T>(geo, geo.w0, geo.w1, [&](int64_t w, auto R, auto interior) {
+                dw_wei_block<T, R, interior>(acc, g_row, src_row, geo, m, w);
+            });
         }
         for (int b = 0; b < kDwK; b++) T::store(d_wei + (a * kDwK + b) * C + c, m, acc[b]);
     }
@@ -199,25 +159,24 @@ inline void dw_wei_group(float* d_wei, float* d_bias, const float* d_dst, const 
     T::store(d_bias + c, m, bacc);
 }
 
-// Channel groups outer (dw_wei_group) up to windows of this size, rows outer as in dw_conv_region
-// above it. Measured on atto/femto at 224: groups outer was faster for the stage 2-4 maps (250-300 KB
-// windows and less) and masked tiles, rows outer for the stage 1 maps (500-600 KB).
+// Windows up to this size take the region whole, channel groups outer; larger ones row by row, each
+// row's groups in turn, as in dw_conv_region (the rows one output row reads stay in L2). Measured on
+// atto/femto at 224: whole regions were faster for the stage 2-4 maps (250-300 KB windows and less)
+// and masked tiles, rows for the stage 1 maps (500-600 KB).
 constexpr int64_t kDwWeiGroupOuterBytes = 384 * 1024;
 
 template <class T>
 void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo) {
-    const int64_t W = geo.W, C = geo.C;
-    if ((geo.ih1 - geo.ih0) * (geo.iw1 - geo.iw0) * C * (int64_t)sizeof(float) <= kDwWeiGroupOuterBytes) {
-        int64_t c = 0;
-        for (; c + T::kWidth <= C; c += T::kWidth) dw_wei_group<T>(d_wei, d_bias, d_dst, src, geo, c, FullMask{});
-        if (c < C) dw_wei_group<T>(d_wei, d_bias, d_dst, src, geo, c, T::tail(C - c));
-        return;
-    }
+    auto groups = [&](const DwGeom& r) {
+        for_each_group<T>(r.C, [&](int64_t c, auto m) { dw_wei_group<T>(d_wei, d_bias, d_dst, src, r, c, m); });
+    };
+    if ((geo.ih1 - geo.ih0) * (geo.iw1 - geo.iw0) * geo.C * (int64_t)sizeof(float) <= kDwWeiGroupOuterBytes)
+        return groups(geo);
     for (int64_t h = geo.h0; h < geo.h1; h++) {
-        const float* g_row = d_dst + h * W * C;
-        int64_t c = 0;
-        for (; c + T::kWidth <= C; c += T::kWidth) dw_wei_row<T>(d_wei, d_bias, g_row, src, geo, c, FullMask{}, h);
-        if (c < C) dw_wei_row<T>(d_wei, d_bias, g_row, src, geo, c, T::tail(C - c), h);
+        DwGeom row = geo;
+        row.h0 = h;
+        row.h1 = h + 1;
+        groups(row);
     }
 }
 
@@ -246,21 +205,12 @@ inline void dws_conv_chunk(float* out, const float* in, const float* wei, const 
 }
 
 // Chunks outer, sites inner: one chunk's weights (49 taps x G vectors) stay in L1 across the sites.
+// (Chunks of up to 8 vectors: 16 measured no faster.)
 template <class T, bool kFlip, bool kAccumulate>
 void dws_conv(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp) {
-    constexpr int64_t W = T::kWidth, G = 8;  // 16 measured no faster
-    const int64_t C = sp.C;
-    int64_t c = 0;
-    for (; c + G * W <= C; c += G * W)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, G, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
-    for (; c + 4 * W <= C; c += 4 * W)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 4, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
-    for (; c + 2 * W <= C; c += 2 * W)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 2, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
-    for (; c + W <= C; c += W)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 1, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, FullMask{});
-    if (c < C)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, 1, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, T::tail(C - c));
+    for_each_chunk<T>(sp.C, [&](int64_t c, auto G, auto m) {
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, G, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, m);
+    });
 }
 
 template <class T, int G, class M>
@@ -287,17 +237,9 @@ inline void dws_wei_chunk(float* d_wei, float* d_bias, const float* d_dst, const
 // As dws_conv, chunks outer: the chunk's 49 weight-gradient rows stay in L1.
 template <class T>
 void dws_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp) {
-    constexpr int64_t W = T::kWidth;
-    const int64_t C = sp.C;
-    int64_t c = 0;
-    for (; c + 8 * W <= C; c += 8 * W)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 8>(d_wei, d_bias, d_dst, src, sp, s, c, FullMask{});
-    for (; c + 2 * W <= C; c += 2 * W)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 2>(d_wei, d_bias, d_dst, src, sp, s, c, FullMask{});
-    for (; c + W <= C; c += W)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 1>(d_wei, d_bias, d_dst, src, sp, s, c, FullMask{});
-    if (c < C)
-        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, 1>(d_wei, d_bias, d_dst, src, sp, s, c, T::tail(C - c));
+    for_each_chunk<T>(sp.C, [&](int64_t c, auto G, auto m) {
+        for (int64_t s = sp.s0; s < sp.s1; s++) dws_wei_chunk<T, G>(d_wei, d_bias, d_dst, src, sp, s, c, m);
+    });
 }
 
 }  // namespace
