@@ -65,6 +65,7 @@ Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool trai
       training_(training) {
     if (mask_ratio < 0 || mask_ratio > 1) fail("mask ratio %g is outside [0, 1]", mask_ratio);
     mask_.assign((size_t)(N_ * G_ * G_), 0);
+    row_loss_.assign(mask_.size(), 0.0);
     Arena counter = Arena::counting();
     plan(counter);
     arena_.reserve(counter.used());
@@ -97,12 +98,18 @@ void Fcmae::plan(Arena& a) {
 
 void Fcmae::draw_mask(uint64_t key) {
     make_mask(mask_.data(), N_, G_ * G_, ratio_, key);
-    encoder_.set_mask(mask_.data());
+    mask_changed();
 }
 
 void Fcmae::set_mask(const uint8_t* mask) {
     mask_.assign(mask, mask + N_ * G_ * G_);
-    encoder_.set_mask(mask);
+    mask_changed();
+}
+
+void Fcmae::mask_changed() {
+    encoder_.set_mask(mask_.data());
+    masked_ = 0;
+    for (uint8_t m : mask_) masked_ += m;
 }
 
 // Patch l = (py, px) of image n as its P*P*Cin values in (row, col, channel) order.
@@ -128,13 +135,11 @@ double Fcmae::forward(const float* P, const float* images) {
     block_forward(dec_layers_, dec_, layout_.decoder, P, BlockShape{N_, G_, G_, D, nullptr});
     pred_linear_.forward(pred_, dec_.x_out, P + layout_.pred_w, P + layout_.pred_b);
 
-    // normalised-pixel targets and the loss over masked patches
-    int64_t masked = 0;
-    for (uint8_t m : mask_) masked += m;
-    double total = 0.0;
-    std::vector<double> per_row((size_t)M, 0.0);
+    // normalised-pixel targets and the loss, both on masked patches only
     parallel_for(M, [&](int64_t b, int64_t e, int) {
         for (int64_t r = b; r < e; r++) {
+            row_loss_[(size_t)r] = 0.0;
+            if (!mask_[(size_t)r]) continue;
             float* t = target_ + r * K;
             patch_values_of(t, images, r / L, r % L, G_, P_, cfg_.input_size, cfg_.in_chans);
             double mean = 0, var = 0;
@@ -144,26 +149,24 @@ double Fcmae::forward(const float* P, const float* images) {
             var /= (double)(K - 1);  // unbiased, as torch.var
             const double inv = 1.0 / std::sqrt(var + 1e-6);
             for (int64_t k = 0; k < K; k++) t[k] = (float)((t[k] - mean) * inv);
-            if (!mask_[(size_t)r]) continue;
             const float* p = pred_ + r * K;
             double se = 0;
             for (int64_t k = 0; k < K; k++) {
                 const double d = (double)p[k] - t[k];
                 se += d * d;
             }
-            per_row[(size_t)r] = se / (double)K;
+            row_loss_[(size_t)r] = se / (double)K;
         }
     });
-    for (double v : per_row) total += v;  // fixed order: deterministic
-    return masked ? total / (double)masked : 0.0;
+    double total = 0.0;
+    for (double v : row_loss_) total += v;  // fixed order: deterministic
+    return masked_ ? total / (double)masked_ : 0.0;
 }
 
 void Fcmae::backward(const float* P, float* Gr) {
     CNX_CHECK(training_, "backward on an inference model");
     const int64_t L = G_ * G_, M = N_ * L, D = kDecoderDim, K = patch_values();
-    int64_t masked = 0;
-    for (uint8_t m : mask_) masked += m;
-    const float scale = masked ? (float)(2.0 / ((double)K * (double)masked)) : 0.0f;
+    const float scale = masked_ ? (float)(2.0 / ((double)K * (double)masked_)) : 0.0f;
     parallel_for(M, [&](int64_t b, int64_t e, int) {
         for (int64_t r = b; r < e; r++) {
             float* d = d_pred_ + r * K;

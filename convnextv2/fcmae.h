@@ -61,9 +61,8 @@ public:
     // Accumulates every parameter's gradient of the loss into grads.
     void backward(const float* params, float* grads);
 
-    // Predictions [N, G*G, P*P*Cin] (normalised-pixel space) and the targets of the last forward.
+    // Predictions [N, G*G, P*P*Cin] (normalised-pixel space) of the last forward.
     const float* prediction() const { return pred_; }
-    const float* target() const { return target_; }
     // Wall time of the encoder's part of the last forward and backward (for benchmarks).
     double encoder_seconds() const { return enc_fwd_s_ + enc_bwd_s_; }
 
@@ -73,13 +72,15 @@ private:
     int64_t N_, G_, P_;
     ConvNeXtV2 encoder_;
     std::vector<uint8_t> mask_;
+    int64_t masked_ = 0;              // removed patches in mask_
+    std::vector<double> row_loss_;    // [N*L] per-patch loss, summed in order for determinism
     Arena arena_;
     Linear proj_, pred_linear_;
     StageLayers dec_layers_;
     BlockActs dec_;
     float* proj_out_ = nullptr;  // [N*L, D] decoder input: proj output, mask token at masked cells
     float* pred_ = nullptr;      // [N*L, PPC]
-    float* target_ = nullptr;    // [N*L, PPC]
+    float* target_ = nullptr;    // [N*L, PPC], written at masked patches only
     float* d_pred_ = nullptr;    // [N*L, PPC]
     float* d_dec_ = nullptr;     // [N*L, D]
     float* d_enc_ = nullptr;     // [N*L, C3]
@@ -91,6 +92,7 @@ private:
     double enc_fwd_s_ = 0, enc_bwd_s_ = 0;
 
     void plan(Arena& a);
+    void mask_changed();
 };
 
 }  // namespace cnx
