@@ -92,8 +92,13 @@ void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t ti
     rows_per_sample = N ? rows / N : 0;
     dense_off.resize(token.size());
     for (size_t r = 0; r < token.size(); r++) dense_off[r] = token[r] * C;
-    use_sparse = tile <= kDwSparseTile;
-    if (use_sparse) build_sparse(mask);
+    if (sparse_plan()) build_sparse(mask);
+}
+
+void ActiveSet::plan_depthwise(DwConv& dw) const {
+    const DwSparsePlan* plan = sparse_plan();
+    if (!plan) dw.set_tiles(visible);
+    dw.set_sparse(plan);
 }
 
 void ActiveSet::build_sparse(const uint8_t* mask) {

@@ -41,10 +41,12 @@ struct ActiveSet {
     std::vector<DwTile> visible;         // runs of visible tiles along tile rows, with their input windows
                                          // (the depthwise work list)
     std::vector<TileRegion> masked;      // masked tiles (zeroed where a dense map must be zero)
-    // Neighbour lists over the visible sites (in compact row order) when tiles are at most
+    // Neighbour lists over the visible sites (in compact row order), built when tiles are at most
     // kDwSparseTile tokens wide: the depthwise runs on them instead of `visible`.
     DwSparsePlan sparse;
-    bool use_sparse = false;
+    const DwSparsePlan* sparse_plan() const { return tile <= kDwSparseTile ? &sparse : nullptr; }
+    // Points a depthwise layer at this set's work: the neighbour lists or the visible tiles.
+    void plan_depthwise(DwConv& dw) const;
 
     // Builds the set for a stage of side H = W = grid * tile under `mask` (N x grid^2).
     void build(const uint8_t* mask, int64_t N, int64_t grid, int64_t tile, int64_t C);

@@ -143,8 +143,7 @@ void ConvNeXtV2::set_mask(const uint8_t* mask) {
         const StageActs& st = stages_[s];
         active_[s].build(mask, N_, G, st.H / G, st.C);
         CNX_CHECK(active_[s].rows == st.rows, "the mask keeps a different number of patches than planned");
-        layers_[s].dw.set_tiles(active_[s].visible);
-        layers_[s].dw.set_sparse(active_[s].use_sparse ? &active_[s].sparse : nullptr);
+        active_[s].plan_depthwise(layers_[s].dw);
         if (s > 0) masked_patch_offsets(ds_off_[s], active_[s - 1], active_[s]);
     }
     mask_set_ = true;

@@ -543,8 +543,8 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                 if (ratio < 1) check_trustworthy(cw, 49 * C);
                 CHECK_CLOSE(test::compare(gb.data(), wgb.data(), C, 1e-4, 1e-4), gb.data(), (const float*)nullptr);
                 // tiny tiles: the neighbour lists give the same values at every visible site
-                CHECK(as.use_sparse == (tile <= kDwSparseTile));
-                if (as.use_sparse) {
+                CHECK((as.sparse_plan() != nullptr) == (tile <= kDwSparseTile));
+                if (as.sparse_plan()) {
                     const DwSparsePlan& p = as.sparse;
                     CHECK(p.site.size() == (size_t)as.rows);
                     const DwSparse sp{p.site.data(), p.begin.data(), p.tap.data(), p.nbr.data(), C, 0, (int64_t)p.site.size()};
