@@ -66,6 +66,7 @@ Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool trai
     if (mask_ratio < 0 || mask_ratio > 1) fail("mask ratio %g is outside [0, 1]", mask_ratio);
     mask_.assign((size_t)(N_ * G_ * G_), 0);
     row_loss_.assign(mask_.size(), 0.0);
+    patch_stats_.assign(2 * mask_.size(), 0.0f);
     Arena counter = Arena::counting();
     plan(counter);
     arena_.reserve(counter.used());
@@ -147,7 +148,9 @@ double Fcmae::forward(const float* P, const float* images) {
             mean /= (double)K;
             for (int64_t k = 0; k < K; k++) var += (t[k] - mean) * (t[k] - mean);
             var /= (double)(K - 1);  // unbiased, as torch.var
-            const double inv = 1.0 / std::sqrt(var + 1e-6);
+            const double sd = std::sqrt(var + 1e-6), inv = 1.0 / sd;
+            patch_stats_[(size_t)(2 * r)] = (float)mean;
+            patch_stats_[(size_t)(2 * r + 1)] = (float)sd;
             for (int64_t k = 0; k < K; k++) t[k] = (float)((t[k] - mean) * inv);
             const float* p = pred_ + r * K;
             double se = 0;

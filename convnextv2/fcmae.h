@@ -61,8 +61,10 @@ public:
     // Accumulates every parameter's gradient of the loss into grads.
     void backward(const float* params, float* grads);
 
-    // Predictions [N, G*G, P*P*Cin] (normalised-pixel space) of the last forward.
+    // Predictions [N, G*G, P*P*Cin] (normalised-pixel space) of the last forward, and the (mean, sd)
+    // of each masked patch's pixels that map them back: pixels = prediction * sd + mean.
     const float* prediction() const { return pred_; }
+    const float* patch_stats() const { return patch_stats_.data(); }
     // Wall time of the encoder's part of the last forward and backward (for benchmarks).
     double encoder_seconds() const { return enc_fwd_s_ + enc_bwd_s_; }
 
@@ -74,6 +76,7 @@ private:
     std::vector<uint8_t> mask_;
     int64_t masked_ = 0;              // removed patches in mask_
     std::vector<double> row_loss_;    // [N*L] per-patch loss, summed in order for determinism
+    std::vector<float> patch_stats_;  // [N*L][mean, sd] at masked patches
     Arena arena_;
     Linear proj_, pred_linear_;
     StageLayers dec_layers_;

@@ -111,31 +111,23 @@ private:
         img.h = (int)(rows * cell + (rows + 1) * gap);
         img.pixels.assign((size_t)img.w * img.h * C, 255);
         const float* pred = eval_model_.prediction();
+        const float* stats = eval_model_.patch_stats();
         const std::vector<uint8_t>& mask = eval_model_.mask();
-        std::vector<float> recon((size_t)(S * S * C)), masked_in((size_t)(S * S * C)), patch((size_t)K);
+        std::vector<float> recon((size_t)(S * S * C)), masked_in((size_t)(S * S * C));
         for (int64_t n = 0; n < rows; n++) {
             const float* x = images + n * S * S * C;
             std::copy(x, x + S * S * C, recon.begin());
             std::copy(x, x + S * S * C, masked_in.begin());
             for (int64_t l = 0; l < L; l++) {
-                if (!mask[(size_t)(n * L + l)]) continue;
+                const int64_t r = n * L + l;
+                if (!mask[(size_t)r]) continue;
                 const int64_t py = l / G, px = l % G;
-                // the patch's own statistics turn the normalised-pixel prediction back into pixels
-                double mean = 0, var = 0;
-                for (int64_t p = 0; p < Pp; p++)
-                    for (int64_t q = 0; q < Pp * C; q++) mean += x[((py * Pp + p) * S + px * Pp) * C + q];
-                mean /= (double)K;
-                for (int64_t p = 0; p < Pp; p++)
-                    for (int64_t q = 0; q < Pp * C; q++) {
-                        const double v = x[((py * Pp + p) * S + px * Pp) * C + q] - mean;
-                        var += v * v;
-                    }
-                const double sd = std::sqrt(var / (double)(K - 1) + 1e-6);
-                const float* pr = pred + (n * L + l) * K;
+                const float mean = stats[2 * r], sd = stats[2 * r + 1];
+                const float* pr = pred + r * K;
                 for (int64_t p = 0; p < Pp; p++)
                     for (int64_t q = 0; q < Pp * C; q++) {
                         const size_t o = (size_t)(((py * Pp + p) * S + px * Pp) * C + q);
-                        recon[o] = (float)(pr[p * Pp * C + q] * sd + mean);
+                        recon[o] = pr[p * Pp * C + q] * sd + mean;
                         masked_in[o] = (0.5f - cfg_.mean[(size_t)(q % C)]) / cfg_.std[(size_t)(q % C)];  // grey
                     }
             }
