@@ -34,4 +34,19 @@ void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng)
 void make_batch(float* images, int32_t* labels, const Dataset& d, const int64_t* indices, int64_t B,
                 const Transform& t, uint64_t key);
 
+// The buffers of a batch of B samples under transform t, allocated once: images, labels and the
+// sample indices that fill() reads when it is given none.
+struct Batch {
+    Batch(int64_t B, const Transform& t)
+        : transform(t), images((size_t)B * t.size * t.size * t.channels), labels((size_t)B), idx((size_t)B) {}
+    int64_t size() const { return (int64_t)labels.size(); }
+    void fill(const Dataset& d, uint64_t key, const int64_t* indices = nullptr) {
+        make_batch(images.data(), labels.data(), d, indices ? indices : idx.data(), size(), transform, key);
+    }
+    Transform transform;
+    std::vector<float> images;
+    std::vector<int32_t> labels;
+    std::vector<int64_t> idx;
+};
+
 }  // namespace cnx

@@ -83,18 +83,15 @@ private:
     double held_out_loss(const float* P, bool picture, int64_t epoch) {
         const Dataset& d = data_.test;
         const int64_t B = eval_model_.batch(), n = std::min(kEvalImages, d.size());
-        const size_t per = (size_t)cfg_.input_size * cfg_.input_size * cfg_.in_chans;
-        std::vector<float> images((size_t)B * per);
-        std::vector<int32_t> labels((size_t)B);
-        std::vector<int64_t> idx((size_t)B);
+        Batch batch(B, eval_t_);
         const int64_t batches = std::max<int64_t>(1, n / B);  // whole batches only
         double sum = 0;
         for (int64_t b = 0; b < batches; b++) {
-            for (int64_t i = 0; i < B; i++) idx[(size_t)i] = (b * B + i) % d.size();
-            make_batch(images.data(), labels.data(), d, idx.data(), B, eval_t_, 0);
+            for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = (b * B + i) % d.size();
+            batch.fill(d, 0);
             eval_model_.draw_mask(eval_mask_key(opt_.seed, b));
-            sum += eval_model_.forward(P, images.data());
-            if (picture && b == 0) write_picture(images.data(), epoch);
+            sum += eval_model_.forward(P, batch.images.data());
+            if (picture && b == 0) write_picture(batch.images.data(), epoch);
         }
         return sum / (double)batches;
     }

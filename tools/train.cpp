@@ -155,21 +155,19 @@ TrainOptions read_train_options(const std::string& state_path) {
 
 EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t) {
     const int64_t B = net.batch(), n = d.size(), K = net.config().num_classes;
-    const size_t per = (size_t)t.size * t.size * t.channels;
-    std::vector<float> images((size_t)B * per);
-    std::vector<int32_t> labels((size_t)B);
-    std::vector<int64_t> idx((size_t)B);
+    Batch batch(B, t);
     EvalResult r;
     double loss_sum = 0;
     int64_t top1 = 0, top5 = 0;
     for (int64_t b0 = 0; b0 < n; b0 += B) {
         const int64_t valid = std::min(B, n - b0);
-        for (int64_t i = 0; i < B; i++) idx[(size_t)i] = b0 + (i < valid ? i : 0);  // pad with a repeat
-        make_batch(images.data(), labels.data(), d, idx.data(), B, t, 0);
-        const float* z = net.forward(params, images.data());
-        loss_sum += cross_entropy(nullptr, z, labels.data(), valid, K, 0.0f) * (double)valid;
-        top1 += count_topk_correct(z, labels.data(), valid, K, 1);
-        top5 += count_topk_correct(z, labels.data(), valid, K, std::min<int64_t>(5, K));
+        for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = b0 + (i < valid ? i : 0);  // pad with a repeat
+        batch.fill(d, 0);
+        const float* z = net.forward(params, batch.images.data());
+        const int32_t* labels = batch.labels.data();
+        loss_sum += cross_entropy(nullptr, z, labels, valid, K, 0.0f) * (double)valid;
+        top1 += count_topk_correct(z, labels, valid, K, 1);
+        top5 += count_topk_correct(z, labels, valid, K, std::min<int64_t>(5, K));
     }
     r.count = n;
     r.loss = loss_sum / (double)n;
@@ -373,9 +371,7 @@ TrainResult run_train(const TrainOptions& given, bool resume) {
     AdamW adamw;
     adamw.init(task->param_groups(), AdamWConfig{opt.beta1, opt.beta2, 1e-8});
 
-    const size_t per = (size_t)cfg.input_size * cfg.input_size * cfg.in_chans;
-    std::vector<float> images((size_t)opt.batch * per);
-    std::vector<int32_t> labels((size_t)opt.batch);
+    Batch batch(opt.batch, train_t);
 
     if (!opt.quiet) {
         std::fprintf(stderr, "%s %s on %s: %lld train / %lld test images, %lldx%lld input, stem stride %lld; %s\n",
@@ -420,11 +416,11 @@ TrainResult run_train(const TrainOptions& given, bool resume) {
         const double t_epoch = now_seconds();
         int64_t epoch_steps_run = 0;
         for (int64_t it = rs.step % spe; it < spe; it++) {
-            make_batch(images.data(), labels.data(), data.train, perm.data() + it * opt.batch, opt.batch, train_t, aug_key);
+            batch.fill(data.train, aug_key, perm.data() + it * opt.batch);
             const double lr = lr_at((double)epoch + (double)it / (double)spe, opt.lr, opt.min_lr, opt.warmup_epochs,
                                     (double)opt.epochs);
             G.zero();
-            const double loss = task->train_step(P.data(), G.data(), images.data(), labels.data(), rs.step, &rs.epoch_correct);
+            const double loss = task->train_step(P.data(), G.data(), batch.images.data(), batch.labels.data(), rs.step, &rs.epoch_correct);
             if (!std::isfinite(loss)) {
                 std::signal(SIGINT, old_handler);
                 progress.done();
