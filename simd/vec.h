@@ -31,17 +31,19 @@ inline void for_each_group(int64_t C, F&& f) {
     if (c < C) f(c, T::tail(C - c));
 }
 
-// f(c, G, mask) over a row of C channels in chunks of G = 8, 4, 2, 1 whole vectors, then one tail
-// vector; G is a std::integral_constant, so the callee can keep G accumulators in registers.
-template <class T, class F>
+// f(c, G, mask) over a row of C channels in chunks of G = kMax, ..., 4, 2, 1 whole vectors (kMax one
+// of 8, 4, 2, 1), then one tail vector; G is a std::integral_constant, so the callee can keep G
+// accumulators in registers (its loops over G must unroll for that).
+template <class T, int kMax = 8, class F>
 inline void for_each_chunk(int64_t C, F&& f) {
+    static_assert(kMax == 8 || kMax == 4 || kMax == 2 || kMax == 1, "chunks of 8, 4, 2 or 1 vectors");
     int64_t c = 0;
     auto whole = [&](auto G) {
         for (; c + G * T::kWidth <= C; c += G * T::kWidth) f(c, G, FullMask{});
     };
-    whole(std::integral_constant<int, 8>{});
-    whole(std::integral_constant<int, 4>{});
-    whole(std::integral_constant<int, 2>{});
+    if constexpr (kMax >= 8) whole(std::integral_constant<int, 8>{});
+    if constexpr (kMax >= 4) whole(std::integral_constant<int, 4>{});
+    if constexpr (kMax >= 2) whole(std::integral_constant<int, 2>{});
     whole(std::integral_constant<int, 1>{});
     if (c < C) f(c, std::integral_constant<int, 1>{}, T::tail(C - c));
 }

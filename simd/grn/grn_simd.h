@@ -1,4 +1,4 @@
-// GRN passes over the vector traits of simd/vec.h. The reductions keep up to kGroups channel groups
+// GRN passes over the vector traits of simd/vec.h. The reductions keep up to grn_groups() channel groups
 // of accumulators in registers and walk the rows once per chunk of groups, so a [rows, C] matrix
 // larger than the caches streams through memory once, not once per channel group.
 #pragma once
@@ -20,33 +20,32 @@ constexpr int grn_groups() {
 template <class T, bool kGelu>
 void grn_sumsq_pass(float* out, float* sumsq, const float* in, int64_t rows, int64_t C) {
     using V = typename T::V;
-    constexpr int G = grn_groups<T>();
-    for (int64_t c0 = 0; c0 < C; c0 += G * T::kWidth) {
-        V acc[G];
-        typename T::Mask m[G];
-        int ng = 0;
-        for (int g = 0; g < G && c0 + g * T::kWidth < C; g++, ng++) {
-            acc[g] = T::zero();
-            m[g] = T::tail(C - c0 - g * T::kWidth);
-        }
+    constexpr int64_t W = T::kWidth;
+    for_each_chunk<T, grn_groups<T>()>(C, [&](int64_t c0, auto G, auto m) {
+        constexpr int kG = decltype(G)::value;
+        V acc[kG];
+#pragma GCC unroll 8
+        for (int g = 0; g < kG; g++) acc[g] = T::zero();
         for (int64_t r = 0; r < rows; r++) {
             const float* row = in + r * C + c0;
-            for (int g = 0; g < ng; g++) {
-                V v[1] = {T::load(row + g * T::kWidth, m[g])};
+#pragma GCC unroll 8
+            for (int g = 0; g < kG; g++) {
+                V v[1] = {T::load(row + g * W, m)};
                 if (kGelu) {
                     V c[1];
                     normal_cdf<T, 1>(c, nullptr, v);
                     v[0] = T::mul(v[0], c[0]);
-                    T::store(out + r * C + c0 + g * T::kWidth, m[g], v[0]);
+                    T::store(out + r * C + c0 + g * W, m, v[0]);
                 }
                 acc[g] = T::fmadd(v[0], v[0], acc[g]);
             }
         }
-        for (int g = 0; g < ng; g++) {
-            float* s = sumsq + c0 + g * T::kWidth;
-            T::store(s, m[g], T::add(T::load(s, m[g]), acc[g]));
+#pragma GCC unroll 8
+        for (int g = 0; g < kG; g++) {
+            float* s = sumsq + c0 + g * W;
+            T::store(s, m, T::add(T::load(s, m), acc[g]));
         }
-    }
+    });
 }
 
 template <class T>
@@ -104,30 +103,29 @@ void grn_apply_simd(float* y, const float* x, const float* nx, const float* gamm
 template <class T>
 void grn_bwd_reduce_simd(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {
     using V = typename T::V;
-    constexpr int G = grn_groups<T>() / 2;
-    for (int64_t c0 = 0; c0 < C; c0 += G * T::kWidth) {
-        V as[G], ab[G];
-        typename T::Mask m[G];
-        int ng = 0;
-        for (int g = 0; g < G && c0 + g * T::kWidth < C; g++, ng++) {
-            as[g] = ab[g] = T::zero();
-            m[g] = T::tail(C - c0 - g * T::kWidth);
-        }
+    constexpr int64_t W = T::kWidth;
+    for_each_chunk<T, grn_groups<T>() / 2>(C, [&](int64_t c0, auto G, auto m) {
+        constexpr int kG = decltype(G)::value;
+        V as[kG], ab[kG];
+#pragma GCC unroll 8
+        for (int g = 0; g < kG; g++) as[g] = ab[g] = T::zero();
         for (int64_t r = 0; r < rows; r++) {
             const float* xr = x + r * C + c0;
             const float* gr = dy + r * C + c0;
-            for (int g = 0; g < ng; g++) {
-                const V d = T::load(gr + g * T::kWidth, m[g]);
-                as[g] = T::fmadd(d, T::load(xr + g * T::kWidth, m[g]), as[g]);
+#pragma GCC unroll 8
+            for (int g = 0; g < kG; g++) {
+                const V d = T::load(gr + g * W, m);
+                as[g] = T::fmadd(d, T::load(xr + g * W, m), as[g]);
                 ab[g] = T::add(ab[g], d);
             }
         }
-        for (int g = 0; g < ng; g++) {
-            const int64_t c = c0 + g * T::kWidth;
-            T::store(s + c, m[g], T::add(T::load(s + c, m[g]), as[g]));
-            T::store(b + c, m[g], T::add(T::load(b + c, m[g]), ab[g]));
+#pragma GCC unroll 8
+        for (int g = 0; g < kG; g++) {
+            const int64_t c = c0 + g * W;
+            T::store(s + c, m, T::add(T::load(s + c, m), as[g]));
+            T::store(b + c, m, T::add(T::load(b + c, m), ab[g]));
         }
-    }
+    });
 }
 
 template <class T>
