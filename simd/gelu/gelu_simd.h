@@ -7,20 +7,19 @@
 namespace cnx {
 namespace {
 
-// Blocks of kGeluK full vectors (their math interleaved, simd/vec.h), then a masked tail vector.
-constexpr int kGeluK = 4;
+// Blocks of kCdfBlock full vectors (their math interleaved, simd/vec.h), then a masked tail vector.
 
 template <class T>
 void gelu_fwd_simd(float* y, const float* x, int64_t n) {
     using V = typename T::V;
-    constexpr int64_t W = T::kWidth, K = kGeluK;
+    constexpr int64_t W = T::kWidth, K = kCdfBlock;
     const FullMask full{};
     int64_t i = 0;
     for (; i + K * W <= n; i += K * W) {
         V v[K], c[K];
-        for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
         normal_cdf<T, K>(c, nullptr, v);
-        for (int k = 0; k < K; k++) T::store(y + i + k * W, full, T::mul(v[k], c[k]));
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) T::store(y + i + k * W, full, T::mul(v[k], c[k]));
     }
     for (; i < n; i += W) {
         const auto m = T::tail(n - i);
@@ -34,14 +33,14 @@ void gelu_fwd_simd(float* y, const float* x, int64_t n) {
 template <class T>
 void gelu_bwd_simd(float* dx, const float* dy, const float* x, int64_t n) {
     using V = typename T::V;
-    constexpr int64_t W = T::kWidth, K = kGeluK;
+    constexpr int64_t W = T::kWidth, K = kCdfBlock;
     const FullMask full{};
     int64_t i = 0;
     for (; i + K * W <= n; i += K * W) {
         V v[K], c[K], p[K];
-        for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
         normal_cdf<T, K>(c, p, v);
-        for (int k = 0; k < K; k++) T::store(dx + i + k * W, full, T::mul(T::load(dy + i + k * W, full), T::fmadd(v[k], p[k], c[k])));
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) T::store(dx + i + k * W, full, T::mul(T::load(dy + i + k * W, full), T::fmadd(v[k], p[k], c[k])));
     }
     for (; i < n; i += W) {
         const auto m = T::tail(n - i);

@@ -54,21 +54,21 @@ void grn_sumsq_simd(float* sumsq, const float* x, int64_t rows, int64_t C) {
 }
 
 // GELU and the sum of squares. When C is a whole number of vectors, the rows form one flat array
-// walked 4 vectors at a time (the GELU math interleaved, simd/vec.h), each vector's squares added to
+// walked kCdfBlock vectors at a time (the GELU math interleaved, simd/vec.h), each vector's squares added to
 // its channels' sums (an L1-resident slice); otherwise row by row.
 template <class T>
 void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
     using V = typename T::V;
-    constexpr int64_t W = T::kWidth, K = 4;
+    constexpr int64_t W = T::kWidth, K = kCdfBlock;
     if (C % W != 0) return grn_sumsq_pass<T, true>(x, sumsq, h, rows, C);
     const FullMask full{};
     const int64_t n = rows * C;
     int64_t i = 0;
     for (; i + K * W <= n; i += K * W) {
         V v[K], cdf[K];
-        for (int k = 0; k < K; k++) v[k] = T::load(h + i + k * W, full);
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) v[k] = T::load(h + i + k * W, full);
         normal_cdf<T, K>(cdf, nullptr, v);
-        for (int k = 0; k < K; k++) {
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) {
             const V y = T::mul(v[k], cdf[k]);
             T::store(x + i + k * W, full, y);
             float* s = sumsq + (i + k * W) % C;
@@ -144,20 +144,20 @@ void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float*
     }
 }
 
-// As grn_gelu_sumsq: flat and 4 vectors at a time when C is a whole number of vectors.
+// As grn_gelu_sumsq: flat and kCdfBlock vectors at a time when C is a whole number of vectors.
 template <class T>
 void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const float* h, const float* nx,
                              const float* gamma, const float* k, int64_t rows, int64_t C) {
     using V = typename T::V;
     const V one = T::set1(1.0f);
-    constexpr int64_t W = T::kWidth, K = 4;
+    constexpr int64_t W = T::kWidth, K = kCdfBlock;
     if (C % W == 0) {
         const FullMask full{};
         const int64_t n = rows * C;
         for (int64_t i = 0; i < n; i += K * W) {
             const int kk = (int)std::min<int64_t>(K, (n - i) / W);
             V v[K], cdf[K], pdf[K];
-            for (int j = 0; j < K; j++) v[j] = j < kk ? T::load(h + i + j * W, full) : T::zero();
+            _Pragma("GCC unroll 8") for (int j = 0; j < K; j++) v[j] = j < kk ? T::load(h + i + j * W, full) : T::zero();
             normal_cdf<T, K>(cdf, pdf, v);
             for (int j = 0; j < kk; j++) {
                 const int64_t o = i + j * W, c = o % C;
