@@ -25,6 +25,11 @@ constexpr int dw_block() {
 }
 static_assert(12 + kDwK - 1 <= 32, "the column loops must unroll fully");
 
+// The unrolled column loops step one pointer by C. Left visible, GCC precomputed all R + 6 column
+// offsets as loop invariants, ran out of general registers and spilled them (to the stack and to
+// vector registers): more scalar instructions than FMAs in the small masked tiles.
+inline void dw_opaque(const float*& p) { asm("" : "+r"(p)); }
+
 // out[h][w] (=bias, or +=) sum_{a,b} K(a,b) * in[h+a-3][w+b-3] for w in [w, w+R) of one row h.
 // K(a,b) = wei[a][b], or wei[6-a][6-b] when kFlip (the backward-data correlation).
 // Kernel rows a whose input row h + a - 3 lies inside the window.
@@ -53,11 +58,12 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
             k[b] = T::load(wei + tap * C + c, m);
         }
         // element offset of input column w - 3 (only in-window columns become pointers)
-        int64_t o = ((h + a - kDwPad) * W + (w - kDwPad)) * C + c;
+        const float* xp = in + ((h + a - kDwPad) * W + (w - kDwPad)) * C + c;
 #pragma GCC unroll 32
-        for (int qi = 0; qi < R + kDwK - 1; qi++, o += C) {
+        for (int qi = 0; qi < R + kDwK - 1; qi++, xp += C) {
+            dw_opaque(xp);
             if (!kInterior && !((cols >> qi) & 1u)) continue;
-            const V x = T::load(in + o, m);
+            const V x = T::load(xp, m);
 #pragma GCC unroll 32
             for (int r = 0; r < R; r++) {
                 const int b = qi - r;
@@ -129,11 +135,12 @@ inline void dw_wei_block(typename T::V* acc, const float* g_row, const float* sr
     V g[R];
 #pragma GCC unroll 32
     for (int r = 0; r < R; r++) g[r] = T::load(g_row + (w + r) * C, m);
-    int64_t o = (w - kDwPad) * C;  // offset of input column w - 3 from the row start
+    const float* xp = src_row + (w - kDwPad) * C;  // input column w - 3
 #pragma GCC unroll 32
-    for (int qi = 0; qi < R + kDwK - 1; qi++, o += C) {
+    for (int qi = 0; qi < R + kDwK - 1; qi++, xp += C) {
+        dw_opaque(xp);
         if (!kInterior && !((cols >> qi) & 1u)) continue;
-        const V x = T::load(src_row + o, m);
+        const V x = T::load(xp, m);
 #pragma GCC unroll 32
         for (int r = 0; r < R; r++) {
             const int b = qi - r;
