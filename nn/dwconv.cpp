@@ -1,5 +1,7 @@
 #include "nn/dwconv.h"
 
+#include <algorithm>
+
 #include "simd/kernels.h"
 
 namespace cnx {
@@ -13,21 +15,36 @@ void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
     // Bands of rows: enough regions to balance the threads, few enough to keep calls long.
     int64_t band = 1;
     while (band < H && N * ((H + band * 2 - 1) / (band * 2)) >= 4 * num_threads()) band *= 2;
-    tiles_.clear();
+    std::vector<DwTile> bands;
     for (int64_t n = 0; n < N; n++)
         for (int64_t h = 0; h < H; h += band)
-            tiles_.push_back(DwTile{(int32_t)n, (int32_t)h, (int32_t)std::min(H, h + band), 0, (int32_t)W, 0, (int32_t)H,
-                                    0, (int32_t)W});
+            bands.push_back(DwTile{(int32_t)n, (int32_t)h, (int32_t)std::min(H, h + band), 0, (int32_t)W, 0, (int32_t)H,
+                                   0, (int32_t)W});
+    set_tiles(bands);
+}
+
+void DwConv::set_tiles(const std::vector<DwTile>& tiles) {
+    tiles_ = tiles;
+    // A region's multiply-adds per channel: (input rows in reach, summed over its rows) x (input
+    // columns in reach, summed over its columns).
+    auto reach = [](int32_t o0, int32_t o1, int32_t i0, int32_t i1) {
+        int64_t sum = 0;
+        for (int32_t o = o0; o < o1; o++) sum += std::max(0, std::min(i1, o + kDwPad + 1) - std::max(i0, o - kDwPad));
+        return sum;
+    };
+    tile_cost_.assign(1, 0);
+    for (const DwTile& t : tiles_)
+        tile_cost_.push_back(tile_cost_.back() + reach(t.h0, t.h1, t.ih0, t.ih1) * reach(t.w0, t.w1, t.iw0, t.iw1));
 }
 
 void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {
     const Kernels& k = kernels();
     if (sparse_) {
-        parallel_for(sparse_sites(), [&](int64_t b, int64_t e, int) { k.dwconv_sparse_fwd(dst, src, wei, bias, sparse_range(b, e)); });
+        parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_fwd(dst, src, wei, bias, sparse_range(b, e)); });
         return;
     }
     const int64_t img = H_ * W_ * C_;
-    parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int) {
+    parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
             const DwTile& t = tiles_[(size_t)i];
             k.dwconv_fwd(dst + t.n * img, src + t.n * img, wei, bias, geom(t));
@@ -38,11 +55,11 @@ void DwConv::forward(float* dst, const float* src, const float* wei, const float
 void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) const {
     const Kernels& k = kernels();
     if (sparse_) {
-        parallel_for(sparse_sites(), [&](int64_t b, int64_t e, int) { k.dwconv_sparse_bwd_data(d_src, d_dst, wei, sparse_range(b, e)); });
+        parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_bwd_data(d_src, d_dst, wei, sparse_range(b, e)); });
         return;
     }
     const int64_t img = H_ * W_ * C_;
-    parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int) {
+    parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
             const DwTile& t = tiles_[(size_t)i];
             k.dwconv_bwd_data(d_src + t.n * img, d_dst + t.n * img, wei, geom(t));
@@ -55,12 +72,12 @@ void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, c
     const int64_t img = H_ * W_ * C_;
     partials_.clear();
     if (sparse_) {
-        parallel_for(sparse_sites(), [&](int64_t b, int64_t e, int th) {
+        parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int th) {
             float* part = partials_.slice(th);
             k.dwconv_sparse_bwd_wei(part, part + kDwTaps * C_, d_dst, src, sparse_range(b, e));
         });
     } else {
-        parallel_for((int64_t)tiles_.size(), [&](int64_t b, int64_t e, int th) {
+        parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int th) {
             float* part = partials_.slice(th);
             for (int64_t i = b; i < e; i++) {
                 const DwTile& t = tiles_[(size_t)i];

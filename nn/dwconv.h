@@ -35,7 +35,7 @@ public:
     // Plans the dense region list (all of every image).
     void init(int64_t N, int64_t H, int64_t W, int64_t C);
     // Replaces the work list (e.g. the visible tiles of this step's mask).
-    void set_tiles(const std::vector<DwTile>& tiles) { tiles_ = tiles; }
+    void set_tiles(const std::vector<DwTile>& tiles);
     const std::vector<DwTile>& tiles() const { return tiles_; }
     // Runs on neighbour lists instead of the work list while `plan` is set (null: back to the list).
     void set_sparse(const DwSparsePlan* plan) { sparse_ = plan; }
@@ -51,6 +51,9 @@ public:
 private:
     int64_t N_ = 0, H_ = 0, W_ = 0, C_ = 0;
     std::vector<DwTile> tiles_;
+    // Prefix sums of the tiles' multiply-adds: threads split the list by work, not by count
+    // (masked tiles differ in size and halo).
+    std::vector<int64_t> tile_cost_;
 
     DwGeom geom(const DwTile& t) const {
         return DwGeom{H_, W_, C_, t.h0, t.h1, t.w0, t.w1, t.ih0, t.ih1, t.iw0, t.iw1};
@@ -61,7 +64,6 @@ private:
     DwSparse sparse_range(int64_t s0, int64_t s1) const {
         return DwSparse{sparse_->site.data(), sparse_->begin.data(), sparse_->tap.data(), sparse_->nbr.data(), C_, s0, s1};
     }
-    int64_t sparse_sites() const { return (int64_t)sparse_->site.size(); }
 };
 
 }  // namespace cnx

@@ -38,6 +38,35 @@ void parallel_for(int64_t n, F&& f) {
     }
 }
 
+// As parallel_for over items [0, n) with costs given as prefix sums (prefix[i] = cost of items
+// [0, i), n + 1 entries): each thread's contiguous slice holds about an equal share of the total
+// cost. The partition depends only on the costs and the thread count (deterministic).
+template <class Prefix, class F>
+void parallel_for_weighted(const Prefix& prefix, F&& f) {
+    const int64_t n = (int64_t)prefix.size() - 1;
+    if (n <= 0) return;
+    int nt = (int)std::min<int64_t>(num_threads(), n);
+    if (nt <= 1) {
+        f((int64_t)0, n, 0);
+        return;
+    }
+    const int64_t total = (int64_t)prefix.back();
+    // first item whose start lies at or beyond the share boundary
+    auto split = [&](int t, int T) {
+        if (t >= T) return n;
+        const int64_t target = (int64_t)((double)total * t / T);
+        return (int64_t)(std::lower_bound(prefix.begin(), prefix.end() - 1, target,
+                                          [](auto p, int64_t v) { return (int64_t)p < v; }) - prefix.begin());
+    };
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num();
+        int T = omp_get_num_threads();
+        int64_t b = split(t, T), e = split(t + 1, T);
+        if (b < e) f(b, e, t);
+    }
+}
+
 // Per-thread partial sums of a gradient vector, reduced in thread order (deterministic).
 class GradPartials {
 public:

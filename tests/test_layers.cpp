@@ -237,3 +237,35 @@ TEST_CASE("cross-entropy with label smoothing: value and gradient") {
     fd_check("dlogits", z, dz, [&]() { return cross_entropy(nullptr, z.data(), labels.data(), N, K, eps); }, 1e-3, 1e-3);
     CHECK(count_topk_correct(z.data(), labels.data(), N, K, K) == N);
 }
+
+TEST_CASE("parallel_for_weighted: contiguous slices that cover every item once, split by cost") {
+    const int saved = num_threads();
+    // item costs 1, 4, 9, ..., 41^2 (an equal count per thread would be far off) and one heavy item
+    std::vector<int64_t> prefix(1, 0);
+    for (int64_t i = 0; i < 41; i++) prefix.push_back(prefix.back() + (i == 20 ? 5000 : (i + 1) * (i + 1)));
+    const int64_t total = prefix.back();
+    for (int threads : {1, 2, 3, 5}) {
+        set_num_threads(threads);
+        CAPTURE(threads);
+        std::vector<int> owner(41, -1);
+        std::vector<int64_t> begin(threads, -1), end(threads, -1);
+        parallel_for_weighted(prefix, [&](int64_t b, int64_t e, int t) {
+            begin[(size_t)t] = b;
+            end[(size_t)t] = e;
+            for (int64_t i = b; i < e; i++) owner[(size_t)i] = t;
+        });
+        int64_t next = 0;
+        for (int t = 0; t < threads; t++) {
+            if (begin[(size_t)t] < 0) continue;  // a thread may get nothing behind a heavy item
+            CHECK(begin[(size_t)t] == next);     // slices in thread order, no gaps
+            next = end[(size_t)t];
+            // a slice exceeds an equal share by at most its last item
+            const int64_t cost = prefix[(size_t)end[(size_t)t]] - prefix[(size_t)begin[(size_t)t]];
+            const int64_t last = prefix[(size_t)end[(size_t)t]] - prefix[(size_t)end[(size_t)t] - 1];
+            CHECK(cost <= total / threads + last);
+        }
+        CHECK(next == 41);
+        for (int o : owner) CHECK(o >= 0);
+    }
+    set_num_threads(saved);
+}
