@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -155,11 +156,33 @@ void bench_dwconv(benchmark::State& st, const KernelRow& row, const Shape& s, do
     const int64_t visible = as.rows;  // every token at ratio 0
     const int64_t n = s.tokens() * s.C;
     FloatBuffer x = random_buffer(n, 5), y((size_t)n), gw((size_t)(49 * s.C)), gb((size_t)s.C);
-    for (auto _ : st) {
-        if (fam == "dwconv_fwd") dw.forward(y.data(), x.data(), w.data(), b.data());
-        if (fam == "dwconv_bwd_data") dw.backward_data(y.data(), x.data(), w.data());
-        if (fam == "dwconv_bwd_wei") dw.backward_weights(gw.data(), gb.data(), y.data(), x.data());
+    auto run = [&](DwConv& layer) {
+        if (fam == "dwconv_fwd") layer.forward(y.data(), x.data(), w.data(), b.data());
+        if (fam == "dwconv_bwd_data") layer.backward_data(y.data(), x.data(), w.data());
+        if (fam == "dwconv_bwd_wei") layer.backward_weights(gw.data(), gb.data(), y.data(), x.data());
         benchmark::ClobberMemory();
+    };
+    if (mask_ratio > 0) {
+        // Masked rows time the masked call (manual time) and, alternating with it on the same
+        // buffers, the dense one: vs_dense = masked / dense under the same cache and machine state.
+        // (Separate rows for the two swung the ratio by 1.5x on this shared machine.)
+        DwConv dense;
+        dense.init(s.N, s.H, s.W, s.C);
+        double masked_s = 0, dense_s = 0;
+        for (auto _ : st) {
+            const auto t0 = std::chrono::steady_clock::now();
+            run(dw);
+            const auto t1 = std::chrono::steady_clock::now();
+            run(dense);
+            const auto t2 = std::chrono::steady_clock::now();
+            const double tm = std::chrono::duration<double>(t1 - t0).count();
+            st.SetIterationTime(tm);
+            masked_s += tm;
+            dense_s += std::chrono::duration<double>(t2 - t1).count();
+        }
+        st.counters["vs_dense"] = masked_s / dense_s;
+    } else {
+        for (auto _ : st) run(dw);
     }
     // FLOPs: the multiply-adds of visible pairs; bytes at least: read the visible inputs (halo
     // ignored) and write (or read) the visible outputs
@@ -348,7 +371,7 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     try {
         std::vector<Shape> shapes = load_shapes();
-        std::vector<benchmark::internal::Benchmark*> all;
+        std::vector<benchmark::internal::Benchmark*> all, manual_time;
         auto reg = [&](const std::string& name, std::function<void(benchmark::State&)> fn) {
             all.push_back(benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); }));
         };
@@ -373,6 +396,7 @@ int main(int argc, char** argv) {
                 } else if (fam.rfind("dwconv", 0) == 0) {
                     reg(fam + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.0); });
                     reg(fam + "_masked60" + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.6); });
+                    manual_time.push_back(all.back());
                 } else if (fam.rfind("layernorm", 0) == 0) {
                     reg(fam + tail, [row, s](benchmark::State& st) { bench_layernorm(st, row, s); });
                 } else if (fam.rfind("gelu", 0) == 0) {
@@ -392,7 +416,11 @@ int main(int argc, char** argv) {
             for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
                 reg(std::string("onednn_dwconv_") + dir + "/" + s.model + "/" + s.name,
                     [s, dir](benchmark::State& st) { bench_onednn_dwconv(st, s, dir); });
-        for (auto* b : all) b->UseRealTime()->Unit(benchmark::kMillisecond);
+        for (auto* b : all) {
+            if (std::find(manual_time.begin(), manual_time.end(), b) != manual_time.end()) b->UseManualTime();
+            else b->UseRealTime();
+            b->Unit(benchmark::kMillisecond);
+        }
         std::fprintf(stderr, "threads: %d (OMP_NUM_THREADS to change)\n", num_threads());
         benchmark::RunSpecifiedBenchmarks();
         benchmark::Shutdown();
