@@ -136,25 +136,39 @@ inline bool dw_narrow(const DwGeom& g) {
     return T::kWidth == 16 && w < dw_block<T>() && w % 4 == 0;
 }
 
+// Backward-data adds into its output: the old values are demand loads at the end of every block,
+// and on the large stage-1 maps they waited on memory (backward-data took 1.8-2.4x the forward).
+// The next output row is prefetched while this one is computed.
+__attribute__((always_inline)) inline void dw_prefetch_row(const float* out, const DwGeom& g, int64_t h) {
+    if (h >= g.h1) return;
+    const char* p = (const char*)(out + (h * g.W + g.w0) * g.C);
+    const int64_t bytes = (g.w1 - g.w0) * g.C * (int64_t)sizeof(float);
+    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 1);
+}
+
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
     if constexpr (T::kWidth == 16) {
         if (dw_narrow<T>(g)) {
-            for (int64_t h = g.h0; h < g.h1; h++)
+            for (int64_t h = g.h0; h < g.h1; h++) {
+                if (kAccumulate) dw_prefetch_row(out, g, h + 1);
                 for_each_chunk<T, 2>(g.C, [&](int64_t c, auto G, auto m) {
                     for_each_col_block<T, 4>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, uint32_t cols) {
                         dw_row_block<T, decltype(G)::value, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
                     });
                 });
+            }
             return;
         }
     }
-    for (int64_t h = g.h0; h < g.h1; h++)
+    for (int64_t h = g.h0; h < g.h1; h++) {
+        if (kAccumulate) dw_prefetch_row(out, g, h + 1);
         for_each_group<T>(g.C, [&](int64_t c, auto m) {
             for_each_col_block<T>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, uint32_t cols) {
                 dw_row_block<T, 1, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
             });
         });
+    }
 }
 
 // acc[i][b] += sum_{r} g[w+r] * src_row[w+r+b-3] for one row block and G channel groups from c
