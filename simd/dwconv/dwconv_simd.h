@@ -30,6 +30,27 @@ static_assert(12 + kDwK - 1 <= 32, "the column loops must unroll fully");
 // vector registers): more scalar instructions than FMAs in the small masked tiles.
 inline void dw_opaque(const float*& p) { asm("" : "+r"(p)); }
 
+// The column walk of one row block: for each input column w - 3 + qi in reach (every one when
+// kInterior, else those with bit qi of `cols`), for each of the G channel groups, its vector x, and
+// f(i, r, b, x) for every output column w + r that reads it through kernel column b = qi - r.
+template <class T, int G, int R, bool kInterior, class M, class F>
+__attribute__((always_inline)) inline void dw_walk_columns(const float* xp, int64_t C, uint32_t cols, M m, F&& f) {
+#pragma GCC unroll 32
+    for (int qi = 0; qi < R + kDwK - 1; qi++, xp += C) {
+        dw_opaque(xp);
+        if (!kInterior && !((cols >> qi) & 1u)) continue;
+#pragma GCC unroll 4
+        for (int i = 0; i < G; i++) {
+            const typename T::V x = T::load(xp + i * T::kWidth, m);
+#pragma GCC unroll 32
+            for (int r = 0; r < R; r++) {
+                const int b = qi - r;
+                if (b >= 0 && b < kDwK) f(i, r, b, x);
+            }
+        }
+    }
+}
+
 // out[h][w] (=bias, or +=) sum_{a,b} K(a,b) * in[h+a-3][w+b-3] for w in [w, w+R) of one row h.
 // K(a,b) = wei[a][b], or wei[6-a][6-b] when kFlip (the backward-data correlation).
 // Kernel rows a whose input row h + a - 3 lies inside the window.
@@ -64,20 +85,9 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
                 k[i][b] = T::load(wei + tap * C + c + i * VW, m);
             }
         const float* xp = in + ((h + a - kDwPad) * W + (w - kDwPad)) * C + c;  // input column w - 3
-#pragma GCC unroll 32
-        for (int qi = 0; qi < R + kDwK - 1; qi++, xp += C) {
-            dw_opaque(xp);
-            if (!kInterior && !((cols >> qi) & 1u)) continue;
-#pragma GCC unroll 4
-            for (int i = 0; i < G; i++) {
-                const V x = T::load(xp + i * VW, m);
-#pragma GCC unroll 32
-                for (int r = 0; r < R; r++) {
-                    const int b = qi - r;
-                    if (b >= 0 && b < kDwK) acc[i][r] = T::fmadd(k[i][b], x, acc[i][r]);
-                }
-            }
-        }
+        dw_walk_columns<T, G, R, kInterior>(xp, C, cols, m, [&](int i, int r, int b, V x) {
+            acc[i][r] = T::fmadd(k[i][b], x, acc[i][r]);
+        });
     }
 #pragma GCC unroll 32
     for (int r = 0; r < R; r++)
@@ -185,20 +195,9 @@ inline void dw_wei_block(typename T::V (*acc)[kDwK], const float* g_row, const f
 #pragma GCC unroll 4
         for (int i = 0; i < G; i++) g[i][r] = T::load(g_row + (w + r) * C + i * W, m);
     const float* xp = src_row + (w - kDwPad) * C;  // input column w - 3
-#pragma GCC unroll 32
-    for (int qi = 0; qi < R + kDwK - 1; qi++, xp += C) {
-        dw_opaque(xp);
-        if (!kInterior && !((cols >> qi) & 1u)) continue;
-#pragma GCC unroll 4
-        for (int i = 0; i < G; i++) {
-            const V x = T::load(xp + i * W, m);
-#pragma GCC unroll 32
-            for (int r = 0; r < R; r++) {
-                const int b = qi - r;
-                if (b >= 0 && b < kDwK) acc[i][b] = T::fmadd(g[i][r], x, acc[i][b]);
-            }
-        }
-    }
+    dw_walk_columns<T, G, R, kInterior>(xp, C, cols, m, [&](int i, int r, int b, V x) {
+        acc[i][b] = T::fmadd(g[i][r], x, acc[i][b]);
+    });
 }
 
 // G channel groups over a region, kernel rows outer: the accumulators of a kernel row stay in
