@@ -133,9 +133,6 @@ inline void for_each_col_block(const DwGeom& g, int64_t w0, int64_t w1, F&& f) {
     blocks(std::integral_constant<int, 1>{});
 }
 
-// Rows outer, channel groups inner: the 7 input rows one output row reads (all channels) stay in L2
-// and the next row reuses 6 of them, so the image streams from memory once, not once per group.
-// Full groups use plain loads; only the last, partial one a tail mask.
 // Masked tiles 4 or 8 wide (narrower than a full register block, a whole number of 4-wide blocks):
 // on AVX-512 their kernels take two channel groups per 4-wide block, twice the FMA chains and half
 // the blocks (1.1-1.4x faster on the masked maps of stages 1 and 2). The 7-wide stage 4 map keeps
@@ -156,6 +153,9 @@ __attribute__((always_inline)) inline void dw_prefetch_row(const float* out, con
     for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 1);
 }
 
+// Rows outer, channel groups inner: the 7 input rows one output row reads (all channels) stay in L2
+// and the next row reuses 6 of them, so the image streams from memory once, not once per group.
+// Full groups use plain loads; only the last, partial one a tail mask.
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
     if constexpr (T::kWidth == 16) {
@@ -203,7 +203,8 @@ inline void dw_wei_block(typename T::V (*acc)[kDwK], const float* g_row, const f
 // G channel groups over a region, kernel rows outer: the accumulators of a kernel row stay in
 // registers across the region's rows, at the price of reading the window 7 times per group. Column
 // blocks outside the rows (a strip of the region at a time): 1.15-1.4x faster than rows outside on
-// the 28x28 and 7x7 maps and on masked 4x4 tiles, no change on the 56x56 rows. Blocks of at most
+// the 28x28 and 7x7 maps and on masked 4x4 tiles; on the 56x56 maps (one row per region) an A/B
+// run read it 4-9% slower. Blocks of at most
 // kMaxR columns (G x (kMaxR + 7) + G vectors must fit the registers).
 template <class T, int G, int kMaxR, class M>
 inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo,
