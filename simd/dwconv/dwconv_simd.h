@@ -133,14 +133,19 @@ inline void for_each_col_block(const DwGeom& g, int64_t w0, int64_t w1, F&& f) {
     blocks(std::integral_constant<int, 1>{});
 }
 
-// Masked tiles 4 or 8 wide (narrower than a full register block, a whole number of 4-wide blocks):
-// on AVX-512 their kernels take two channel groups per 4-wide block, twice the FMA chains and half
-// the blocks (1.1-1.4x faster on the masked maps of stages 1 and 2). The 7-wide stage 4 map keeps
-// its 7-wide blocks.
-template <class T>
-inline bool dw_narrow(const DwGeom& g) {
-    const int64_t w = g.w1 - g.w0;
-    return T::kWidth == 16 && w < dw_block<T>() && w % 4 == 0;
+// f(c, G, mask, kMaxR) over the channels of a region in the chunks its kernels take: one channel
+// group at a time in column blocks of up to dw_block, or, for masked tiles 4 or 8 wide on AVX-512
+// (narrower than a full block, a whole number of 4-wide blocks), two groups per 4-wide block: twice
+// the FMA chains and half the blocks (1.1-1.4x faster on the masked maps of stages 1 and 2). The
+// 7-wide stage-4 map keeps its 7-wide blocks. G and kMaxR are std::integral_constant.
+template <class T, class F>
+inline void dw_for_each_chunk(const DwGeom& g, F&& f) {
+    if constexpr (T::kWidth == 16) {
+        const int64_t w = g.w1 - g.w0;
+        if (w < dw_block<T>() && w % 4 == 0)
+            return for_each_chunk<T, 2>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, 4>{}); });
+    }
+    for_each_chunk<T, 1>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, dw_block<T>()>{}); });
 }
 
 // Backward-data adds into its output: the old values are demand loads at the end of every block,
@@ -158,24 +163,11 @@ __attribute__((always_inline)) inline void dw_prefetch_row(const float* out, con
 // Full groups use plain loads; only the last, partial one a tail mask.
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
-    if constexpr (T::kWidth == 16) {
-        if (dw_narrow<T>(g)) {
-            for (int64_t h = g.h0; h < g.h1; h++) {
-                if (kAccumulate) dw_prefetch_row(out, g, h + 1);
-                for_each_chunk<T, 2>(g.C, [&](int64_t c, auto G, auto m) {
-                    for_each_col_block<T, 4>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, uint32_t cols) {
-                        dw_row_block<T, decltype(G)::value, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
-                    });
-                });
-            }
-            return;
-        }
-    }
     for (int64_t h = g.h0; h < g.h1; h++) {
         if (kAccumulate) dw_prefetch_row(out, g, h + 1);
-        for_each_group<T>(g.C, [&](int64_t c, auto m) {
-            for_each_col_block<T>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, uint32_t cols) {
-                dw_row_block<T, 1, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
+        dw_for_each_chunk<T>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
+            for_each_col_block<T, kMaxR>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, uint32_t cols) {
+                dw_row_block<T, G, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
             });
         });
     }
@@ -204,8 +196,8 @@ inline void dw_wei_block(typename T::V (*acc)[kDwK], const float* g_row, const f
 // registers across the region's rows, at the price of reading the window 7 times per group. Column
 // blocks outside the rows (a strip of the region at a time): 1.15-1.4x faster than rows outside on
 // the 28x28 and 7x7 maps and on masked 4x4 tiles; on the 56x56 maps (one row per region) an A/B
-// run read it 4-9% slower. Blocks of at most
-// kMaxR columns (G x (kMaxR + 7) + G vectors must fit the registers).
+// run read it 4-9% slower. Blocks of at most kMaxR columns (G x (kMaxR + 7) + G vectors must fit
+// the registers).
 template <class T, int G, int kMaxR, class M>
 inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo,
                           int64_t c, M m) {
@@ -243,16 +235,9 @@ constexpr int64_t kDwWeiGroupOuterBytes = 384 * 1024;
 template <class T>
 void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo) {
     auto groups = [&](const DwGeom& r) {
-        // masked tiles: two channel groups per pass (dw_narrow)
-        if constexpr (T::kWidth == 16) {
-            if (dw_narrow<T>(r)) {
-                for_each_chunk<T, 2>(r.C, [&](int64_t c, auto G, auto m) {
-                    dw_wei_groups<T, decltype(G)::value, 4>(d_wei, d_bias, d_dst, src, r, c, m);
-                });
-                return;
-            }
-        }
-        for_each_group<T>(r.C, [&](int64_t c, auto m) { dw_wei_groups<T, 1, dw_block<T>()>(d_wei, d_bias, d_dst, src, r, c, m); });
+        dw_for_each_chunk<T>(r, [&](int64_t c, auto G, auto m, auto kMaxR) {
+            dw_wei_groups<T, G, kMaxR>(d_wei, d_bias, d_dst, src, r, c, m);
+        });
     };
     if ((geo.ih1 - geo.ih0) * (geo.iw1 - geo.iw0) * geo.C * (int64_t)sizeof(float) <= kDwWeiGroupOuterBytes)
         return groups(geo);
