@@ -371,9 +371,12 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     try {
         std::vector<Shape> shapes = load_shapes();
-        std::vector<benchmark::internal::Benchmark*> all, manual_time;
-        auto reg = [&](const std::string& name, std::function<void(benchmark::State&)> fn) {
-            all.push_back(benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); }));
+        // manual: the benchmark sets its own iteration time (the masked depthwise rows)
+        auto reg = [&](const std::string& name, std::function<void(benchmark::State&)> fn, bool manual = false) {
+            auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); });
+            if (manual) b->UseManualTime();
+            else b->UseRealTime();
+            b->Unit(benchmark::kMillisecond);
         };
         for (const KernelRow& row : kernel_rows()) {
             const std::string fam = row.family, isa = isa_name(row.isa);
@@ -395,8 +398,7 @@ int main(int argc, char** argv) {
                     continue;  // run by the dwconv_*_masked60 rows of stages 3 and 4 (tiny tiles)
                 } else if (fam.rfind("dwconv", 0) == 0) {
                     reg(fam + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.0); });
-                    reg(fam + "_masked60" + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.6); });
-                    manual_time.push_back(all.back());
+                    reg(fam + "_masked60" + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.6); }, true);
                 } else if (fam.rfind("layernorm", 0) == 0) {
                     reg(fam + tail, [row, s](benchmark::State& st) { bench_layernorm(st, row, s); });
                 } else if (fam.rfind("gelu", 0) == 0) {
@@ -416,11 +418,6 @@ int main(int argc, char** argv) {
             for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
                 reg(std::string("onednn_dwconv_") + dir + "/" + s.model + "/" + s.name,
                     [s, dir](benchmark::State& st) { bench_onednn_dwconv(st, s, dir); });
-        for (auto* b : all) {
-            if (std::find(manual_time.begin(), manual_time.end(), b) != manual_time.end()) b->UseManualTime();
-            else b->UseRealTime();
-            b->Unit(benchmark::kMillisecond);
-        }
         std::fprintf(stderr, "threads: %d (OMP_NUM_THREADS to change)\n", num_threads());
         benchmark::RunSpecifiedBenchmarks();
         benchmark::Shutdown();
