@@ -206,7 +206,9 @@ inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const
     const int64_t W = geo.W, C = geo.C;
     for (int a = 0; a < kDwK; a++) {
         V acc[G][kDwK];
+#pragma GCC unroll 4
         for (int i = 0; i < G; i++)
+#pragma GCC unroll 8
             for (int b = 0; b < kDwK; b++) acc[i][b] = T::load(d_wei + (a * kDwK + b) * C + c + i * VW, m);
         // output rows whose input row h + a - 3 lies inside the window
         const int64_t h_lo = std::max(geo.h0, geo.ih0 - a + kDwPad), h_hi = std::min(geo.h1, geo.ih1 - a + kDwPad);
@@ -214,7 +216,9 @@ inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const
             for (int64_t h = h_lo; h < h_hi; h++)
                 dw_wei_block<T, G, R, interior>(acc, d_dst + h * W * C + c, src + (h + a - kDwPad) * W * C + c, geo, m, w, cols);
         });
+#pragma GCC unroll 4
         for (int i = 0; i < G; i++)
+#pragma GCC unroll 8
             for (int b = 0; b < kDwK; b++) T::store(d_wei + (a * kDwK + b) * C + c + i * VW, m, acc[i][b]);
     }
     for (int i = 0; i < G; i++) {
