@@ -394,7 +394,7 @@ int main(int argc, char** argv) {
             if (fam.rfind("dwconv", 0) != 0) fam_shapes.push_back(Shape{"atto", "stage1_b128", 128, 56, 56, 40, 8});
             for (const Shape& s : fam_shapes) {
                 const std::string tail = "/" + isa + "/" + s.model + "/" + s.name;
-                if (fam.rfind("dwconv_sparse", 0) == 0) {
+                if (fam.rfind("dwconv_sparse", 0) == 0 || fam.rfind("dwconv_pairs", 0) == 0) {
                     continue;  // run by the dwconv_*_masked60 rows of stages 3 and 4 (tiny tiles)
                 } else if (fam.rfind("dwconv", 0) == 0) {
                     reg(fam + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.0); });

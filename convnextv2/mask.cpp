@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "core/check.h"
 #include "core/rng.h"
@@ -120,6 +121,40 @@ void ActiveSet::build_sparse(const uint8_t* mask) {
             }
         sparse.begin.push_back((int32_t)sparse.tap.size());
     }
+    sparse.W = W;
+    sparse.pair_begin.clear();
+    sparse.pair_tile.clear();
+    sparse.pair_out.clear();
+    sparse.pair_in.clear();
+    sparse.pair_cost.clear();
+    if (tile != kDwPairTile) return;
+    // Tile pairs, class by class; visible tiles in compact order (tile p holds rows [4p, 4p + 4)).
+    const int64_t tiles = (int64_t)token.size() / (tile * tile);
+    auto tile_of = [&](int64_t p, int64_t* n, int64_t* ty, int64_t* tx) {
+        const int64_t t = token[(size_t)(p * tile * tile)];
+        *n = t / (H * W);
+        *ty = (t / W) % H / tile;
+        *tx = t % W / tile;
+    };
+    // products of a class that land inside the kernel: 4 per axis when |d| <= 1, 1 when |d| = 2
+    auto products = [](int dy, int dx) { return (std::abs(dy) == 2 ? 1 : 4) * (std::abs(dx) == 2 ? 1 : 4); };
+    sparse.pair_cost.assign((size_t)tiles + 1, 0);
+    for (int k = 0; k < kDwPairClasses; k++) {
+        const int dy = k / 5 - 2, dx = k % 5 - 2;
+        sparse.pair_begin.push_back((int32_t)sparse.pair_tile.size());
+        for (int64_t p = 0; p < tiles; p++) {
+            int64_t n, ty, tx;
+            tile_of(p, &n, &ty, &tx);
+            const int64_t qy = ty + dy, qx = tx + dx;
+            if (qy < 0 || qy >= grid || qx < 0 || qx >= grid || mask[n * L + qy * grid + qx]) continue;
+            sparse.pair_tile.push_back((int32_t)p);
+            sparse.pair_out.push_back((int32_t)token[(size_t)(p * tile * tile)]);
+            sparse.pair_in.push_back((int32_t)((n * H + qy * tile) * W + qx * tile));
+            sparse.pair_cost[(size_t)p + 1] += products(dy, dx);
+        }
+    }
+    sparse.pair_begin.push_back((int32_t)sparse.pair_tile.size());
+    for (int64_t p = 0; p < tiles; p++) sparse.pair_cost[(size_t)p + 1] += sparse.pair_cost[(size_t)p];
 }
 
 void masked_patch_offsets(std::vector<int64_t>& off, const ActiveSet& prev, const ActiveSet& next) {

@@ -71,7 +71,12 @@ void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, c
     const Kernels& k = kernels();
     const int64_t img = H_ * W_ * C_;
     partials_.clear();
-    if (sparse_) {
+    if (sparse_ && !sparse_->pair_begin.empty()) {
+        parallel_for_weighted(sparse_->pair_cost, [&](int64_t b, int64_t e, int th) {
+            float* part = partials_.slice(th);
+            k.dwconv_pairs_bwd_wei(part, part + kDwTaps * C_, d_dst, src, pairs_range(b, e));
+        });
+    } else if (sparse_) {
         parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int th) {
             float* part = partials_.slice(th);
             k.dwconv_sparse_bwd_wei(part, part + kDwTaps * C_, d_dst, src, sparse_range(b, e));

@@ -12,6 +12,7 @@
 // For backward-data the "input" read through the window is d_dst.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace cnx {
@@ -58,6 +59,34 @@ typedef void (*dwconv_sparse_bwd_data_fn)(float* d_src, const float* d_dst, cons
 typedef void (*dwconv_sparse_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src,
                                          const DwSparse& sp);
 
+// Weight gradient over pairs of visible tiles, for masks whose tiles are 2x2 tokens (stage 3 at stem
+// stride 4). Tile Q = P + (dy, dx) tiles (|dy|, |dx| <= 2) lies within reach of tile P; their 16
+// (output site of P, input site of Q) products feed the taps (3 + 2dy + u, 3 + 2dx + v), u, v in
+// {-1, 0, 1} (those inside the kernel). Pairs come in 25 classes k = (dy + 2) * 5 + (dx + 2), so a
+// kernel keeps one class's 9 tap accumulators in registers while its pairs stream past: no
+// read-modify-write of a gradient row per product, as the lists' kernel must do. Class 12 (Q = P)
+// holds every visible tile once. Sites and tiles are token indices into dense [tokens][C] maps.
+constexpr int kDwPairTile = 2;
+constexpr int kDwPairClasses = 25;
+struct DwPairs {
+    const int32_t* begin;  // class k's pairs: [begin[k], begin[k + 1])
+    const int32_t* tile;   // pair -> P's index among the visible tiles (ascending within a class)
+    const int32_t* out;    // pair -> token index of P's top-left site
+    const int32_t* in;     // pair -> token index of Q's top-left site
+    int64_t W, C;          // the map's width in tokens; channels
+    int64_t t0, t1;        // a call covers the pairs whose P lies in [t0, t1)
+};
+// d_wei[tap] += d_dst[site of P] * src[site of Q] over the pairs; d_bias += d_dst over the tiles P.
+// Class k's pairs [*e0, *e1) whose P lies in the call's [t0, t1).
+inline void dw_pairs_range(const DwPairs& pp, int k, int32_t* e0, int32_t* e1) {
+    const int32_t* first = pp.tile + pp.begin[k];
+    const int32_t* last = pp.tile + pp.begin[k + 1];
+    *e0 = (int32_t)(std::lower_bound(first, last, (int32_t)pp.t0) - pp.tile);
+    *e1 = (int32_t)(std::lower_bound(first, last, (int32_t)pp.t1) - pp.tile);
+}
+typedef void (*dwconv_pairs_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src,
+                                        const DwPairs& pp);
+
 void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
 void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
 void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
@@ -77,5 +106,9 @@ void dwconv_sparse_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst,
 void dwconv_sparse_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
 void dwconv_sparse_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
 void dwconv_sparse_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp);
+
+void dwconv_pairs_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp);
+void dwconv_pairs_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp);
+void dwconv_pairs_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp);
 
 }  // namespace cnx

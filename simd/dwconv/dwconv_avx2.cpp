@@ -27,4 +27,8 @@ void dwconv_sparse_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst,
     dws_bwd_wei<Avx2>(d_wei, d_bias, d_dst, src, sp);
 }
 
+void dwconv_pairs_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
+    dwp_bwd_wei<Avx2>(d_wei, d_bias, d_dst, src, pp);
+}
+
 }  // namespace cnx

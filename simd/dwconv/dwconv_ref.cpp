@@ -98,4 +98,28 @@ void dwconv_sparse_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, 
     }
 }
 
+void dwconv_pairs_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
+    const int64_t C = pp.C, W = pp.W;
+    for (int k = 0; k < kDwPairClasses; k++) {
+        const int dy = k / 5 - 2, dx = k % 5 - 2;
+        int32_t e0, e1;
+        dw_pairs_range(pp, k, &e0, &e1);
+        for (int32_t e = e0; e < e1; e++)
+            for (int oy = 0; oy < kDwPairTile; oy++)
+                for (int ox = 0; ox < kDwPairTile; ox++) {
+                    const float* gr = d_dst + (pp.out[e] + oy * W + ox) * C;
+                    if (k == kDwPairClasses / 2)
+                        for (int64_t c = 0; c < C; c++) d_bias[c] += gr[c];
+                    for (int iy = 0; iy < kDwPairTile; iy++)
+                        for (int ix = 0; ix < kDwPairTile; ix++) {
+                            const int a = kDwPad + kDwPairTile * dy + iy - oy, b = kDwPad + kDwPairTile * dx + ix - ox;
+                            if (a < 0 || a >= kDwK || b < 0 || b >= kDwK) continue;
+                            const float* in = src + (pp.in[e] + iy * W + ix) * C;
+                            float* kr = d_wei + (int64_t)(a * kDwK + b) * C;
+                            for (int64_t c = 0; c < C; c++) kr[c] += gr[c] * in[c];
+                        }
+                }
+    }
+}
+
 }  // namespace cnx
