@@ -1,5 +1,6 @@
 #include "nn/parallel.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace cnx {
@@ -13,15 +14,18 @@ void set_num_threads(int n) {
 void GradPartials::init(int64_t size) {
     threads_ = std::max(1, num_threads());
     size_ = size;
-    buf_.resize((size_t)(threads_ * size));
+    stride_ = (size + 15) / 16 * 16 + kGapFloats;
+    buf_.resize((size_t)(threads_ * stride_));
 }
 
-void GradPartials::clear() { buf_.zero(); }
+void GradPartials::clear() {
+    for (int t = 0; t < threads_; t++) std::fill(slice(t), slice(t) + size_, 0.0f);
+}
 
 void GradPartials::reduce_into(float* grad, int64_t begin, int64_t count) const {
     if (count < 0) count = size_ - begin;
     for (int t = 0; t < threads_; t++) {
-        const float* s = buf_.data() + (int64_t)t * size_ + begin;
+        const float* s = buf_.data() + (int64_t)t * stride_ + begin;
         for (int64_t i = 0; i < count; i++) grad[i] += s[i];
     }
 }
