@@ -27,18 +27,26 @@ void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key) 
     }
 }
 
-// True if a visible patch of sample n intersects rows [r0, r1) x cols [c0, c1) (clamped to the image).
-static bool any_visible(const uint8_t* m, int64_t grid, int64_t tile, int64_t H, int64_t r0, int64_t r1, int64_t c0,
-                        int64_t c1) {
+// The columns [*lo, *hi) spanned by the visible sites of sample n within rows [r0, r1) x cols
+// [c0, c1) (clamped to the image); false when there are none.
+static bool visible_cols(const uint8_t* m, int64_t grid, int64_t tile, int64_t H, int64_t r0, int64_t r1, int64_t c0,
+                         int64_t c1, int32_t* lo, int32_t* hi) {
     r0 = std::max<int64_t>(r0, 0);
     c0 = std::max<int64_t>(c0, 0);
     r1 = std::min(r1, H);
     c1 = std::min(c1, H);
     if (r0 >= r1 || c0 >= c1) return false;
+    int64_t l = c1, h = c0;
     for (int64_t ty = r0 / tile; ty <= (r1 - 1) / tile; ty++)
         for (int64_t tx = c0 / tile; tx <= (c1 - 1) / tile; tx++)
-            if (!m[ty * grid + tx]) return true;
-    return false;
+            if (!m[ty * grid + tx]) {
+                l = std::min(l, std::max(c0, tx * tile));
+                h = std::max(h, std::min(c1, (tx + 1) * tile));
+            }
+    if (l >= h) return false;
+    *lo = (int32_t)l;
+    *hi = (int32_t)h;
+    return true;
 }
 
 void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t tile_, int64_t C_) {
@@ -62,23 +70,32 @@ void ActiveSet::build(const uint8_t* mask, int64_t n_, int64_t grid_, int64_t ti
                 masked.push_back(t);
                 continue;
             }
-            // The window grows by the 3-token band on a side only if that band holds a visible site;
-            // a visible corner lies in two bands, so the rectangle covers it.
+            // The window of the 7x7 reach, band by band of input rows: the 3 rows above the tile (read
+            // only if they hold a visible site), the tile's rows, the 3 below; each band's columns
+            // span just its visible sites (masked sites inside a span hold zeros).
             const uint8_t* mn = mask + n * L;
             const int64_t r = kDwPad;
             DwTile d{t.n, t.h0, t.h1, t.w0, t.w1, t.h0, t.h1, t.w0, t.w1};
-            if (any_visible(mn, grid, tile, H, t.h0 - r, t.h0, t.w0 - r, t.w1 + r)) d.ih0 = (int32_t)std::max<int64_t>(0, t.h0 - r);
-            if (any_visible(mn, grid, tile, H, t.h1, t.h1 + r, t.w0 - r, t.w1 + r)) d.ih1 = (int32_t)std::min(H, (int64_t)t.h1 + r);
-            if (any_visible(mn, grid, tile, H, t.h0 - r, t.h1 + r, t.w0 - r, t.w0)) d.iw0 = (int32_t)std::max<int64_t>(0, t.w0 - r);
-            if (any_visible(mn, grid, tile, H, t.h0 - r, t.h1 + r, t.w1, t.w1 + r)) d.iw1 = (int32_t)std::min(W, (int64_t)t.w1 + r);
-            // Side-by-side visible tiles of a tile row merge into one region with the union window
-            // (masked sites inside it hold zeros): fewer, wider calls, longer register blocks.
+            visible_cols(mn, grid, tile, H, t.h0, t.h1, t.w0 - r, t.w1 + r, &d.iw0, &d.iw1);
+            if (visible_cols(mn, grid, tile, H, t.h0 - r, t.h0, t.w0 - r, t.w1 + r, &d.tw0, &d.tw1))
+                d.ih0 = (int32_t)std::max<int64_t>(0, t.h0 - r);
+            if (visible_cols(mn, grid, tile, H, t.h1, t.h1 + r, t.w0 - r, t.w1 + r, &d.bw0, &d.bw1))
+                d.ih1 = (int32_t)std::min(H, (int64_t)t.h1 + r);
+            // Side-by-side visible tiles of a tile row merge into one region with the union window:
+            // fewer, wider calls, longer register blocks.
             DwTile* last = visible.empty() ? nullptr : &visible.back();
+            auto join = [](int32_t* lo, int32_t* hi, int32_t lo2, int32_t hi2) {
+                if (lo2 < 0) return;
+                *lo = *lo < 0 ? lo2 : std::min(*lo, lo2);
+                *hi = std::max(*hi, hi2);
+            };
             if (last && last->n == d.n && last->h0 == d.h0 && last->w1 == d.w0) {
                 last->w1 = d.w1;
                 last->ih0 = std::min(last->ih0, d.ih0);
                 last->ih1 = std::max(last->ih1, d.ih1);
                 last->iw1 = d.iw1;
+                join(&last->tw0, &last->tw1, d.tw0, d.tw1);
+                join(&last->bw0, &last->bw1, d.bw0, d.bw1);
             } else {
                 visible.push_back(d);
             }

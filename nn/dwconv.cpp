@@ -25,16 +25,25 @@ void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
 
 void DwConv::set_tiles(const std::vector<DwTile>& tiles) {
     tiles_ = tiles;
-    // A region's multiply-adds per channel: (input rows in reach, summed over its rows) x (input
-    // columns in reach, summed over its columns).
-    auto reach = [](int32_t o0, int32_t o1, int32_t i0, int32_t i1) {
+    // A region's multiply-adds per channel, band by band of input rows: (input rows of the band in
+    // reach, summed over its rows) x (input columns of the band in reach, summed over its columns).
+    auto reach = [](int64_t o0, int64_t o1, int64_t i0, int64_t i1) {
         int64_t sum = 0;
-        for (int32_t o = o0; o < o1; o++) sum += std::max(0, std::min(i1, o + kDwPad + 1) - std::max(i0, o - kDwPad));
+        for (int64_t o = o0; o < o1; o++) sum += std::max<int64_t>(0, std::min(i1, o + kDwPad + 1) - std::max(i0, o - kDwPad));
         return sum;
     };
     tile_cost_.assign(1, 0);
-    for (const DwTile& t : tiles_)
-        tile_cost_.push_back(tile_cost_.back() + reach(t.h0, t.h1, t.ih0, t.ih1) * reach(t.w0, t.w1, t.iw0, t.iw1));
+    for (const DwTile& t : tiles_) {
+        const DwGeom g = geom(t);
+        const int64_t rows[3][2] = {{g.ih0, std::min(g.ih1, g.h0)}, {std::max(g.ih0, g.h0), std::min(g.ih1, g.h1)},
+                                    {std::max(g.ih0, g.h1), g.ih1}};
+        int64_t cost = 0;
+        for (int b = 0; b < 3; b++) {
+            const DwSpan s = dw_band_cols(g, (DwBand)b);
+            cost += reach(g.h0, g.h1, rows[b][0], rows[b][1]) * reach(g.w0, g.w1, s.lo, s.hi);
+        }
+        tile_cost_.push_back(tile_cost_.back() + cost);
+    }
 }
 
 void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {

@@ -19,7 +19,14 @@ struct DwTile {
     int32_t n;
     int32_t h0, h1, w0, w1;      // output region
     int32_t ih0, ih1, iw0, iw1;  // input window (within the image)
+    int32_t tw0 = -1, tw1 = -1;  // columns of the top and bottom bands (DwGeom), -1: [iw0, iw1)
+    int32_t bw0 = -1, bw1 = -1;
 };
+
+// The kernel geometry of a tile of an [H, W, C] image.
+inline DwGeom dw_tile_geom(const DwTile& t, int64_t H, int64_t W, int64_t C) {
+    return DwGeom{H, W, C, t.h0, t.h1, t.w0, t.w1, t.ih0, t.ih1, t.iw0, t.iw1, t.tw0, t.tw1, t.bw0, t.bw1};
+}
 
 // Submanifold neighbour lists over a batch (see DwSparse): for maps whose mask tiles are 1x1 or 2x2
 // tokens, where visible regions are too small for the region kernels to pay off.
@@ -60,9 +67,7 @@ private:
     // (masked tiles differ in size and halo).
     std::vector<int64_t> tile_cost_;
 
-    DwGeom geom(const DwTile& t) const {
-        return DwGeom{H_, W_, C_, t.h0, t.h1, t.w0, t.w1, t.ih0, t.ih1, t.iw0, t.iw1};
-    }
+    DwGeom geom(const DwTile& t) const { return dw_tile_geom(t, H_, W_, C_); }
     const DwSparsePlan* sparse_ = nullptr;
     GradPartials partials_;  // [49*C weights | C bias] per thread
 

@@ -135,12 +135,20 @@ struct DwCase {
     int64_t H, W, C;
     int64_t h0, h1, w0, w1;
     int64_t ih0 = -1, ih1 = -1, iw0 = -1, iw1 = -1;  // input window; -1: the whole image
+    int64_t tw0 = -1, tw1 = -1, bw0 = -1, bw1 = -1;  // top and bottom band columns; -1: [iw0, iw1)
     DwGeom geom() const {
-        return DwGeom{H, W, C, h0, h1, w0, w1, ih0 < 0 ? 0 : ih0, ih1 < 0 ? H : ih1, iw0 < 0 ? 0 : iw0, iw1 < 0 ? W : iw1};
+        return DwGeom{H, W, C, h0, h1, w0, w1, ih0 < 0 ? 0 : ih0, ih1 < 0 ? H : ih1, iw0 < 0 ? 0 : iw0, iw1 < 0 ? W : iw1,
+                      tw0, tw1, bw0, bw1};
     }
 };
 
-bool in_window(const DwGeom& g, int64_t h, int64_t w) { return h >= g.ih0 && h < g.ih1 && w >= g.iw0 && w < g.iw1; }
+// Rows above the region read columns [tw0, tw1), rows below [bw0, bw1), the region's rows [iw0, iw1).
+bool in_window(const DwGeom& g, int64_t h, int64_t w) {
+    int64_t lo = g.iw0, hi = g.iw1;
+    if (h < g.h0 && g.tw0 >= 0) lo = g.tw0, hi = g.tw1;
+    if (h >= g.h1 && g.bw0 >= 0) lo = g.bw0, hi = g.bw1;
+    return h >= g.ih0 && h < g.ih1 && w >= lo && w < hi;
+}
 
 // Double-precision formulas over one region.
 void dw_fwd_formula(std::vector<double>& out, const float* src, const float* wei, const float* bias, const DwCase& k) {
@@ -301,6 +309,9 @@ TEST_CASE("dwconv 7x7: every variant against the formula, whole images and sub-r
                 if (S >= 7) {  // an interior band and a tile touching one border; a tile with a narrowed window
                     check_dw_case(v.fwd, v.data, v.wei, DwCase{S, S, C, 2, S - 1, S / 2, S}, 7, false, seed++);
                     check_dw_case(v.fwd, v.data, v.wei, DwCase{S, S, C, 2, S - 2, 1, S - 3, 2, S - 1, 0, S - 3}, 1, false, seed++);
+                    // top and bottom bands with columns of their own (wider and narrower than the rows')
+                    check_dw_case(v.fwd, v.data, v.wei,
+                                  DwCase{S, S, C, 3, S - 3, 2, S - 2, 0, S, 1, S - 3, 0, S - 2, 3, S}, 2, false, seed++);
                 }
             }
         }
@@ -510,7 +521,7 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                 std::vector<float> y((size_t)(N * img), -5.0f), gx((size_t)(N * img), 0.0f), gw((size_t)(49 * C), 0.0f),
                     gb((size_t)C, 0.0f);
                 for (const DwTile& t : as.visible) {
-                    const DwGeom g{S, S, C, t.h0, t.h1, t.w0, t.w1, t.ih0, t.ih1, t.iw0, t.iw1};
+                    const DwGeom g = dw_tile_geom(t, S, S, C);
                     fwd(y.data() + t.n * img, x.data() + t.n * img, w.data(), b.data(), g);
                     bwd_data(gx.data() + t.n * img, gy.data() + t.n * img, w.data(), g);
                     bwd_wei(gw.data(), gb.data(), gy.data() + t.n * img, x.data() + t.n * img, g);
@@ -595,6 +606,11 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                     for (const DwTile& t : as.visible)
                         narrowed += (t.ih0 > std::max(0, t.h0 - 3)) || (t.iw1 < std::min<int>((int)S, t.w1 + 3));
                     CHECK(narrowed > 0);
+                    // and some band above or below a tile spans other columns than the tile's rows
+                    int banded = 0;
+                    for (const DwTile& t : as.visible)
+                        banded += (t.tw0 >= 0 && (t.tw0 != t.iw0 || t.tw1 != t.iw1)) || (t.bw0 >= 0 && (t.bw0 != t.iw0 || t.bw1 != t.iw1));
+                    CHECK(banded > 0);
                 }
             }
         }

@@ -9,6 +9,11 @@
 // bounding box of the visible tiles within reach, so a tile reads no halo from masked neighbours.
 // Masked sites inside a window hold zeros (the masked encoder keeps them so), which makes a call on a
 // visible tile exactly the submanifold sparse convolution.
+// The input rows above the region (the top band, [ih0, h0)) and below it (the bottom band,
+// [h1, ih1)) may have column windows of their own, [tw0, tw1) and [bw0, bw1); -1 leaves a band on
+// the region rows' [iw0, iw1). A masked tile whose diagonal neighbour is visible but whose side
+// neighbour is not thus skips the masked corner (at mask ratio 0.6 the bounding box alone made
+// 14% of the stage-1 and 32% of the stage-2 multiply-adds on zeros).
 // For backward-data the "input" read through the window is d_dst.
 #pragma once
 
@@ -25,7 +30,27 @@ struct DwGeom {
     int64_t H, W, C;             // one image [H][W][C]
     int64_t h0, h1, w0, w1;      // the output region
     int64_t ih0, ih1, iw0, iw1;  // the input window (within the image); outside it the input is zero
+    int64_t tw0 = -1, tw1 = -1;  // columns of the top band, or -1: [iw0, iw1)
+    int64_t bw0 = -1, bw1 = -1;  // columns of the bottom band, or -1: [iw0, iw1)
 };
+
+// The window's columns [lo, hi) in each band of input rows.
+enum DwBand { kDwTop = 0, kDwMid = 1, kDwBottom = 2 };
+struct DwSpan {
+    int64_t lo, hi;
+};
+inline DwBand dw_band_of(const DwGeom& g, int64_t ih) { return ih < g.h0 ? kDwTop : ih < g.h1 ? kDwMid : kDwBottom; }
+inline DwSpan dw_band_cols(const DwGeom& g, DwBand band) {
+    if (band == kDwTop && g.tw0 >= 0) return DwSpan{g.tw0, g.tw1};
+    if (band == kDwBottom && g.bw0 >= 0) return DwSpan{g.bw0, g.bw1};
+    return DwSpan{g.iw0, g.iw1};
+}
+// True when input row ih, column iw lies inside the window.
+inline bool dw_in_window(const DwGeom& g, int64_t ih, int64_t iw) {
+    if (ih < g.ih0 || ih >= g.ih1) return false;
+    const DwSpan s = dw_band_cols(g, dw_band_of(g, ih));
+    return iw >= s.lo && iw < s.hi;
+}
 
 // The whole image as region and window.
 inline DwGeom dw_whole(int64_t H, int64_t W, int64_t C) { return DwGeom{H, W, C, 0, H, 0, W, 0, H, 0, W}; }

@@ -3,10 +3,6 @@
 
 namespace cnx {
 
-static inline bool in_window(const DwGeom& g, int64_t h, int64_t w) {
-    return h >= g.ih0 && h < g.ih1 && w >= g.iw0 && w < g.iw1;
-}
-
 void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g) {
     const int64_t W = g.W, C = g.C;
     for (int64_t h = g.h0; h < g.h1; h++) {
@@ -16,7 +12,7 @@ void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float*
             for (int i = 0; i < kDwK; i++)
                 for (int j = 0; j < kDwK; j++) {
                     const int64_t hi = h + i - kDwPad, wi = w + j - kDwPad;
-                    if (!in_window(g, hi, wi)) continue;
+                    if (!dw_in_window(g, hi, wi)) continue;
                     const float* in = src + (hi * W + wi) * C;
                     const float* k = wei + (i * kDwK + j) * C;
                     for (int64_t c = 0; c < C; c++) out[c] += k[c] * in[c];
@@ -33,7 +29,7 @@ void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, con
             for (int i = 0; i < kDwK; i++)
                 for (int j = 0; j < kDwK; j++) {
                     const int64_t ho = h - i + kDwPad, wo = w - j + kDwPad;
-                    if (!in_window(g, ho, wo)) continue;
+                    if (!dw_in_window(g, ho, wo)) continue;
                     const float* gr = d_dst + (ho * W + wo) * C;
                     const float* k = wei + (i * kDwK + j) * C;
                     for (int64_t c = 0; c < C; c++) out[c] += k[c] * gr[c];
@@ -51,7 +47,7 @@ void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const f
             for (int i = 0; i < kDwK; i++)
                 for (int j = 0; j < kDwK; j++) {
                     const int64_t hi = h + i - kDwPad, wi = w + j - kDwPad;
-                    if (!in_window(g, hi, wi)) continue;
+                    if (!dw_in_window(g, hi, wi)) continue;
                     const float* in = src + (hi * W + wi) * C;
                     float* k = d_wei + (i * kDwK + j) * C;
                     for (int64_t c = 0; c < C; c++) k[c] += gr[c] * in[c];

@@ -57,11 +57,19 @@ __attribute__((always_inline)) inline void dw_walk_columns(const float* xp, int6
 inline int dw_a_lo(const DwGeom& g, int64_t h) { return h - kDwPad < g.ih0 ? (int)(g.ih0 - h + kDwPad) : 0; }
 inline int dw_a_hi(const DwGeom& g, int64_t h) { return h + kDwPad >= g.ih1 ? (int)(g.ih1 - h + kDwPad) : kDwK; }
 
+// Bit qi set when input column w - 3 + qi (qi < R + 6) lies inside the window, one mask per band of
+// input rows: computed once per block, so the unrolled column loops test one bit (two compares per
+// column per kernel row made the small masked tiles instruction-bound).
+struct DwBlockCols {
+    uint32_t band[3];
+};
+
 // Interior blocks (every input column of their reach inside the window) skip the column checks;
-// the others test bit qi of `cols` (dw_cols) for input column w - 3 + qi. G channel groups from c.
+// the others test bit qi of their input row's band mask for input column w - 3 + qi. G channel
+// groups from c.
 template <class T, int G, int R, bool kFlip, bool kAccumulate, bool kInterior, class M>
 inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
-                         M m, int64_t h, int64_t w, uint32_t cols) {
+                         M m, int64_t h, int64_t w, const DwBlockCols& cols) {
     using V = typename T::V;
     constexpr int64_t VW = T::kWidth;
     const int64_t W = g.W, C = g.C;
@@ -85,7 +93,7 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
                 k[i][b] = T::load(wei + tap * C + c + i * VW, m);
             }
         const float* xp = in + ((h + a - kDwPad) * W + (w - kDwPad)) * C + c;  // input column w - 3
-        dw_walk_columns<T, G, R, kInterior>(xp, C, cols, m, [&](int i, int r, int b, V x) {
+        dw_walk_columns<T, G, R, kInterior>(xp, C, cols.band[dw_band_of(g, h + a - kDwPad)], m, [&](int i, int r, int b, V x) {
             acc[i][r] = T::fmadd(k[i][b], x, acc[i][r]);
         });
     }
@@ -98,16 +106,24 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
         }
 }
 
-// True when columns [w - 3, w + R + 3) lie inside the window.
-inline bool dw_interior(const DwGeom& g, int64_t w, int R) { return w - kDwPad >= g.iw0 && w + R + kDwPad <= g.iw1; }
+// True when columns [w - 3, w + R + 3) lie inside the window in every band the region reads.
+inline bool dw_interior(const DwGeom& g, int64_t w, int R) {
+    auto covers = [&](DwBand b) {
+        const DwSpan s = dw_band_cols(g, b);
+        return w - kDwPad >= s.lo && w + R + kDwPad <= s.hi;
+    };
+    return covers(kDwMid) && (g.ih0 >= g.h0 || covers(kDwTop)) && (g.ih1 <= g.h1 || covers(kDwBottom));
+}
 
-// Bit qi set when input column w - 3 + qi (qi < R + 6) lies inside the window: computed once per
-// block, so the unrolled column loops test one bit (two compares per column per kernel row made
-// the small masked tiles instruction-bound).
-inline uint32_t dw_cols(const DwGeom& g, int64_t w, int R) {
-    const int64_t lo = std::max<int64_t>(0, g.iw0 - (w - kDwPad));
-    const int64_t hi = std::min<int64_t>(R + kDwK - 1, g.iw1 - (w - kDwPad));
-    return hi <= lo ? 0u : (uint32_t)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
+inline DwBlockCols dw_cols(const DwGeom& g, int64_t w, int R) {
+    DwBlockCols cols;
+    for (int b = 0; b < 3; b++) {
+        const DwSpan s = dw_band_cols(g, (DwBand)b);
+        const int64_t lo = std::max<int64_t>(0, s.lo - (w - kDwPad));
+        const int64_t hi = std::min<int64_t>(R + kDwK - 1, s.hi - (w - kDwPad));
+        cols.band[b] = hi <= lo ? 0u : (uint32_t)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
+    }
+    return cols;
 }
 
 // f(w, R, interior, cols) over the columns [w0, w1) of a row in register blocks: R = dw_block wide,
@@ -120,7 +136,7 @@ inline void for_each_col_block(const DwGeom& g, int64_t w0, int64_t w1, F&& f) {
     int64_t w = w0;
     auto blocks = [&](auto R) {
         for (; w + R <= w1; w += R) {
-            if (dw_interior(g, w, R)) f(w, R, std::true_type{}, ~0u);
+            if (dw_interior(g, w, R)) f(w, R, std::true_type{}, DwBlockCols{{~0u, ~0u, ~0u}});
             else f(w, R, std::false_type{}, dw_cols(g, w, R));
         }
     };
@@ -172,7 +188,7 @@ void dw_conv_region(float* out, const float* in, const float* wei, const float* 
     for (int64_t h = g.h0; h < g.h1; h++) {
         if (kAccumulate) dw_prefetch_row(out, g, h + 1);
         dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
-            for_each_col_block<T, kMaxR>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, uint32_t cols) {
+            for_each_col_block<T, kMaxR>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, const DwBlockCols& cols) {
                 dw_row_block<T, G, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
             });
         });
@@ -218,9 +234,10 @@ inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const
             for (int b = 0; b < kDwK; b++) acc[i][b] = T::load(d_wei + (a * kDwK + b) * C + c + i * VW, m);
         // output rows whose input row h + a - 3 lies inside the window
         const int64_t h_lo = std::max(geo.h0, geo.ih0 - a + kDwPad), h_hi = std::min(geo.h1, geo.ih1 - a + kDwPad);
-        for_each_col_block<T, kMaxR>(geo, geo.w0, geo.w1, [&](int64_t w, auto R, auto interior, uint32_t cols) {
+        for_each_col_block<T, kMaxR>(geo, geo.w0, geo.w1, [&](int64_t w, auto R, auto interior, const DwBlockCols& cols) {
             for (int64_t h = h_lo; h < h_hi; h++)
-                dw_wei_block<T, G, R, interior>(acc, d_dst + h * W * C + c, src + (h + a - kDwPad) * W * C + c, geo, m, w, cols);
+                dw_wei_block<T, G, R, interior>(acc, d_dst + h * W * C + c, src + (h + a - kDwPad) * W * C + c, geo, m, w,
+                                                cols.band[dw_band_of(geo, h + a - kDwPad)]);
         });
 #pragma GCC unroll 4
         for (int i = 0; i < G; i++)
@@ -249,7 +266,10 @@ void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const fl
             dw_wei_groups<T, G, kMaxR>(d_wei, d_bias, d_dst, src, r, c, m);
         });
     };
-    if ((geo.ih1 - geo.ih0) * (geo.iw1 - geo.iw0) * geo.C * (int64_t)sizeof(float) <= kDwWeiGroupOuterBytes)
+    // (A one-row region would see the other rows of a banded window as bands of its own: banded
+    // windows, those of small masked tiles, are taken whole.)
+    const bool banded = geo.tw0 >= 0 || geo.bw0 >= 0;
+    if (banded || (geo.ih1 - geo.ih0) * (geo.iw1 - geo.iw0) * geo.C * (int64_t)sizeof(float) <= kDwWeiGroupOuterBytes)
         return groups(geo);
     for (int64_t h = geo.h0; h < geo.h1; h++) {
         DwGeom row = geo;
