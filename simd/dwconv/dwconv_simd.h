@@ -131,22 +131,31 @@ inline DwBlockCols dw_cols(const DwGeom& g, int64_t w, int R) {
 // (masked tiles 4 wide at stage 2) takes 4s, not 7 + 1. R and interior (every input
 // column of the block's reach inside the window) are std::integral_constant / bool for the block
 // templates; cols is dw_cols for the others.
-template <class T, int kMaxR = dw_block<T>(), class F>
+// kEights (the convolutions on AVX-512): a row whose 12-wide blocks would leave 4 or 8 columns ends
+// in 8-wide blocks instead (16 = 8 + 8, 56 = 4 x 12 + 8): a lone 4-wide block loads 7 weights for
+// 28 FMAs per kernel row.
+template <class T, int kMaxR = dw_block<T>(), bool kEights = false, class F>
 inline void for_each_col_block(const DwGeom& g, int64_t w0, int64_t w1, F&& f) {
     int64_t w = w0;
-    auto blocks = [&](auto R) {
-        for (; w + R <= w1; w += R) {
+    auto blocks = [&](auto R, int64_t end) {
+        for (; w + R <= end; w += R) {
             if (dw_interior(g, w, R)) f(w, R, std::true_type{}, DwBlockCols{{~0u, ~0u, ~0u}});
             else f(w, R, std::false_type{}, dw_cols(g, w, R));
         }
     };
     constexpr int R = kMaxR;
-    blocks(std::integral_constant<int, R>{});
+    if constexpr (kEights && R == 12) {
+        const int64_t n = w1 - w0;
+        blocks(std::integral_constant<int, 12>{}, n % 12 == 4 && n >= 16 ? w1 - 16 : w1);
+        blocks(std::integral_constant<int, 8>{}, w1);
+    } else {
+        blocks(std::integral_constant<int, R>{}, w1);
+    }
     if constexpr (R > 7)
-        if ((w1 - w) % 4 != 0) blocks(std::integral_constant<int, 7>{});
-    if constexpr (R > 4) blocks(std::integral_constant<int, 4>{});
-    blocks(std::integral_constant<int, 2>{});
-    blocks(std::integral_constant<int, 1>{});
+        if ((w1 - w) % 4 != 0) blocks(std::integral_constant<int, 7>{}, w1);
+    if constexpr (R > 4) blocks(std::integral_constant<int, 4>{}, w1);
+    blocks(std::integral_constant<int, 2>{}, w1);
+    blocks(std::integral_constant<int, 1>{}, w1);
 }
 
 // f(c, G, mask, kMaxR) over the channels of a region in the chunks its kernels take: one channel
@@ -188,7 +197,7 @@ void dw_conv_region(float* out, const float* in, const float* wei, const float* 
     for (int64_t h = g.h0; h < g.h1; h++) {
         if (kAccumulate) dw_prefetch_row(out, g, h + 1);
         dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
-            for_each_col_block<T, kMaxR>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, const DwBlockCols& cols) {
+            for_each_col_block<T, kMaxR, true>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, const DwBlockCols& cols) {
                 dw_row_block<T, G, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
             });
         });
