@@ -6,8 +6,9 @@
 // ascending, keep the first floor(L * (1 - ratio)) patches: every sample keeps the same number.
 //
 // The active set of a stage lists its visible tiles and numbers their tokens as compact rows:
-// (each visible tile also gets the input window of its 7x7 reach that contains visible sites: a band
-// of 3 tokens on a side is read only if some visible tile lies in it)
+// (each visible tile also gets the input window of its 7x7 reach that contains visible sites: the
+// 3 rows above and below it are read only if a visible tile lies in them, and each band of rows
+// reads only the columns its visible sites span)
 // sample-major, then visible patches in ascending patch index, then row-major inside the tile. The
 // same patch order at every stage lets a downsample map a visible tile to a visible tile.
 #pragma once
@@ -28,7 +29,8 @@ void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key);
 
 // Tiles of at most this many tokens a side (stages 3 and 4 at stem stride 4) use neighbour lists: a
 // 1x1 or 2x2 region is too narrow for the register-blocked region kernels (at mask ratio 0.6 they
-// took 0.8-1.5x the dense time; the lists only touch visible pairs).
+// took 0.8-1.5x the dense time; the lists only touch visible pairs). At 2x2 tiles the weight
+// gradient runs on tile pairs (DwPairs) instead.
 constexpr int64_t kDwSparseTile = 2;
 
 struct ActiveSet {
@@ -42,7 +44,8 @@ struct ActiveSet {
                                          // (the depthwise work list)
     std::vector<TileRegion> masked;      // masked tiles (zeroed where a dense map must be zero)
     // Neighbour lists over the visible sites (in compact row order), built when tiles are at most
-    // kDwSparseTile tokens wide: the depthwise runs on them instead of `visible`.
+    // kDwSparseTile tokens wide, with tile pairs when they are kDwPairTile wide: the depthwise runs
+    // on them instead of `visible`.
     DwSparsePlan sparse;
     const DwSparsePlan* sparse_plan() const { return tile <= kDwSparseTile ? &sparse : nullptr; }
     // Points a depthwise layer at this set's work: the neighbour lists or the visible tiles.

@@ -69,7 +69,7 @@ struct DwBlockCols {
 // groups from c.
 template <class T, int G, int R, bool kFlip, bool kAccumulate, bool kInterior, class M>
 inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
-                         M m, int64_t h, int64_t w, const DwBlockCols& cols) {
+                         M m, int64_t h, int64_t w, DwBlockCols cols) {
     using V = typename T::V;
     constexpr int64_t VW = T::kWidth;
     const int64_t W = g.W, C = g.C;
@@ -108,22 +108,22 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 
 // True when columns [w - 3, w + R + 3) lie inside the window in every band the region reads.
 inline bool dw_interior(const DwGeom& g, int64_t w, int R) {
-    auto covers = [&](DwBand b) {
-        const DwSpan s = dw_band_cols(g, b);
-        return w - kDwPad >= s.lo && w + R + kDwPad <= s.hi;
-    };
-    return covers(kDwMid) && (g.ih0 >= g.h0 || covers(kDwTop)) && (g.ih1 <= g.h1 || covers(kDwBottom));
+    auto covers = [&](DwSpan s) { return w - kDwPad >= s.lo && w + R + kDwPad <= s.hi; };
+    if (!covers(DwSpan{g.iw0, g.iw1})) return false;
+    if (g.tw0 < 0 && g.bw0 < 0) return true;  // one window for all rows (block dispatch is hot on 7x7 maps)
+    return (g.ih0 >= g.h0 || covers(dw_band_cols(g, kDwTop))) && (g.ih1 <= g.h1 || covers(dw_band_cols(g, kDwBottom)));
+}
+
+inline uint32_t dw_span_cols(DwSpan s, int64_t w, int R) {
+    const int64_t lo = std::max<int64_t>(0, s.lo - (w - kDwPad));
+    const int64_t hi = std::min<int64_t>(R + kDwK - 1, s.hi - (w - kDwPad));
+    return hi <= lo ? 0u : (uint32_t)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
 }
 
 inline DwBlockCols dw_cols(const DwGeom& g, int64_t w, int R) {
-    DwBlockCols cols;
-    for (int b = 0; b < 3; b++) {
-        const DwSpan s = dw_band_cols(g, (DwBand)b);
-        const int64_t lo = std::max<int64_t>(0, s.lo - (w - kDwPad));
-        const int64_t hi = std::min<int64_t>(R + kDwK - 1, s.hi - (w - kDwPad));
-        cols.band[b] = hi <= lo ? 0u : (uint32_t)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
-    }
-    return cols;
+    const uint32_t mid = dw_span_cols(DwSpan{g.iw0, g.iw1}, w, R);
+    if (g.tw0 < 0 && g.bw0 < 0) return DwBlockCols{{mid, mid, mid}};
+    return DwBlockCols{{dw_span_cols(dw_band_cols(g, kDwTop), w, R), mid, dw_span_cols(dw_band_cols(g, kDwBottom), w, R)}};
 }
 
 // f(w, R, interior, cols) over the columns [w0, w1) of a row in register blocks: R = dw_block wide,
@@ -197,7 +197,7 @@ void dw_conv_region(float* out, const float* in, const float* wei, const float* 
     for (int64_t h = g.h0; h < g.h1; h++) {
         if (kAccumulate) dw_prefetch_row(out, g, h + 1);
         dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
-            for_each_col_block<T, kMaxR, true>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, const DwBlockCols& cols) {
+            for_each_col_block<T, kMaxR, true>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, DwBlockCols cols) {
                 dw_row_block<T, G, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
             });
         });
@@ -243,7 +243,7 @@ inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const
             for (int b = 0; b < kDwK; b++) acc[i][b] = T::load(d_wei + (a * kDwK + b) * C + c + i * VW, m);
         // output rows whose input row h + a - 3 lies inside the window
         const int64_t h_lo = std::max(geo.h0, geo.ih0 - a + kDwPad), h_hi = std::min(geo.h1, geo.ih1 - a + kDwPad);
-        for_each_col_block<T, kMaxR>(geo, geo.w0, geo.w1, [&](int64_t w, auto R, auto interior, const DwBlockCols& cols) {
+        for_each_col_block<T, kMaxR>(geo, geo.w0, geo.w1, [&](int64_t w, auto R, auto interior, DwBlockCols cols) {
             for (int64_t h = h_lo; h < h_hi; h++)
                 dw_wei_block<T, G, R, interior>(acc, d_dst + h * W * C + c, src + (h + a - kDwPad) * W * C + c, geo, m, w,
                                                 cols.band[dw_band_of(geo, h + a - kDwPad)]);
