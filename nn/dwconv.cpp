@@ -48,6 +48,10 @@ void DwConv::set_tiles(const std::vector<DwTile>& tiles) {
 
 void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {
     const Kernels& k = kernels();
+    if (pairs()) {
+        parallel_for_weighted(sparse_->pair_cost, [&](int64_t b, int64_t e, int) { k.dwconv_pairs_fwd(dst, src, wei, bias, pairs_range(b, e)); });
+        return;
+    }
     if (sparse_) {
         parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_fwd(dst, src, wei, bias, sparse_range(b, e)); });
         return;
@@ -63,6 +67,10 @@ void DwConv::forward(float* dst, const float* src, const float* wei, const float
 
 void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) const {
     const Kernels& k = kernels();
+    if (pairs()) {
+        parallel_for_weighted(sparse_->pair_cost, [&](int64_t b, int64_t e, int) { k.dwconv_pairs_bwd_data(d_src, d_dst, wei, pairs_range(b, e)); });
+        return;
+    }
     if (sparse_) {
         parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_bwd_data(d_src, d_dst, wei, sparse_range(b, e)); });
         return;
@@ -80,7 +88,7 @@ void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, c
     const Kernels& k = kernels();
     const int64_t img = H_ * W_ * C_;
     partials_.clear();
-    if (sparse_ && !sparse_->pair_begin.empty()) {
+    if (pairs()) {
         parallel_for_weighted(sparse_->pair_cost, [&](int64_t b, int64_t e, int th) {
             float* part = partials_.slice(th);
             k.dwconv_pairs_bwd_wei(part, part + kDwTaps * C_, d_dst, src, pairs_range(b, e));

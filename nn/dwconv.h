@@ -35,7 +35,7 @@ struct DwSparsePlan {
     std::vector<int32_t> begin;  // site s's entries: [begin[s], begin[s + 1])
     std::vector<int32_t> tap;    // entry -> tap index
     std::vector<int32_t> nbr;    // entry -> visible neighbour's token index
-    // Tile pairs for the weight gradient (DwPairs), when the tiles are kDwPairTile tokens a side.
+    // Tile pairs (DwPairs), when the tiles are kDwPairTile tokens a side: the layer then runs on them.
     int64_t W = 0;                     // map width in tokens
     std::vector<int32_t> pair_begin;   // class k's pairs: [pair_begin[k], pair_begin[k + 1]); empty: none
     std::vector<int32_t> pair_tile, pair_out, pair_in;
@@ -71,6 +71,7 @@ private:
     const DwSparsePlan* sparse_ = nullptr;
     GradPartials partials_;  // [49*C weights | C bias] per thread
 
+    bool pairs() const { return sparse_ && !sparse_->pair_begin.empty(); }
     DwPairs pairs_range(int64_t t0, int64_t t1) const {
         return DwPairs{sparse_->pair_begin.data(), sparse_->pair_tile.data(), sparse_->pair_out.data(),
                        sparse_->pair_in.data(), sparse_->W, C_, t0, t1};

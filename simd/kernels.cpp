@@ -90,13 +90,15 @@ Kernels kernels_for(Isa isa) {
         best_grn_bwd_apply_gelu = Isa::REF, best_dwconv_fwd = Isa::REF,
         best_dwconv_bwd_data = Isa::REF, best_dwconv_bwd_wei = Isa::REF, best_dwconv_sparse_fwd = Isa::REF,
         best_dwconv_sparse_bwd_data = Isa::REF, best_dwconv_sparse_bwd_wei = Isa::REF,
-        best_dwconv_pairs_bwd_wei = Isa::REF, best_adamw = Isa::REF;
+        best_dwconv_pairs_fwd = Isa::REF, best_dwconv_pairs_bwd_data = Isa::REF, best_dwconv_pairs_bwd_wei = Isa::REF,
+        best_adamw = Isa::REF;
 #include "simd/kernels.inc"
 #undef CNX_KERNEL
     CNX_CHECK(k.layernorm_fwd && k.layernorm_bwd && k.gelu_fwd && k.gelu_bwd && k.grn_sumsq && k.grn_apply &&
                   k.grn_bwd_reduce && k.grn_bwd_apply && k.grn_gelu_sumsq && k.grn_bwd_apply_gelu && k.dwconv_fwd &&
                   k.dwconv_bwd_data && k.dwconv_bwd_wei && k.dwconv_sparse_fwd && k.dwconv_sparse_bwd_data &&
-                  k.dwconv_sparse_bwd_wei && k.dwconv_pairs_bwd_wei &&
+                  k.dwconv_sparse_bwd_wei && k.dwconv_pairs_fwd && k.dwconv_pairs_bwd_data &&
+                  k.dwconv_pairs_bwd_wei &&
                   k.adamw,
               "a kernel family has no reference row in simd/kernels.inc");
     return k;

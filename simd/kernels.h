@@ -42,6 +42,8 @@ struct Kernels {
     dwconv_sparse_fwd_fn dwconv_sparse_fwd = nullptr;
     dwconv_sparse_bwd_data_fn dwconv_sparse_bwd_data = nullptr;
     dwconv_sparse_bwd_wei_fn dwconv_sparse_bwd_wei = nullptr;
+    dwconv_pairs_fwd_fn dwconv_pairs_fwd = nullptr;
+    dwconv_pairs_bwd_data_fn dwconv_pairs_bwd_data = nullptr;
     dwconv_pairs_bwd_wei_fn dwconv_pairs_bwd_wei = nullptr;
     adamw_fn adamw = nullptr;
 };

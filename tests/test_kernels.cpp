@@ -262,13 +262,13 @@ void check_dw_case(const KernelRow& fwd_row, const KernelRow& data_row, const Ke
 struct DwVariant {
     KernelRow fwd, data, wei;
     KernelRow sparse_fwd, sparse_data, sparse_wei;  // the neighbour-list kernels of the same ISA
-    KernelRow pairs_wei;                            // the tile-pair weight gradient of the same ISA
+    KernelRow pairs_fwd, pairs_data, pairs_wei;     // the tile-pair kernels of the same ISA
 };
 
 std::vector<DwVariant> dw_variants() {
     std::vector<DwVariant> out;
     for (const KernelRow& f : runnable("dwconv_fwd")) {
-        DwVariant v{f, f, f, f, f, f, f};
+        DwVariant v{f, f, f, f, f, f, f, f, f};
         auto same_isa = [&](const char* family, KernelRow& out) {
             bool found = false;
             for (const KernelRow& r : kernel_rows(family))
@@ -280,6 +280,8 @@ std::vector<DwVariant> dw_variants() {
         same_isa("dwconv_sparse_fwd", v.sparse_fwd);
         same_isa("dwconv_sparse_bwd_data", v.sparse_data);
         same_isa("dwconv_sparse_bwd_wei", v.sparse_wei);
+        same_isa("dwconv_pairs_fwd", v.pairs_fwd);
+        same_isa("dwconv_pairs_bwd_data", v.pairs_data);
         same_isa("dwconv_pairs_bwd_wei", v.pairs_wei);
         out.push_back(v);
     }
@@ -495,6 +497,8 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
         auto sparse_fwd = kernel_fn<dwconv_sparse_fwd_fn>(v.sparse_fwd);
         auto sparse_data = kernel_fn<dwconv_sparse_bwd_data_fn>(v.sparse_data);
         auto sparse_wei = kernel_fn<dwconv_sparse_bwd_wei_fn>(v.sparse_wei);
+        auto pairs_fwd = kernel_fn<dwconv_pairs_fwd_fn>(v.pairs_fwd);
+        auto pairs_data = kernel_fn<dwconv_pairs_bwd_data_fn>(v.pairs_data);
         auto pairs_wei = kernel_fn<dwconv_pairs_bwd_wei_fn>(v.pairs_wei);
         CAPTURE(v.fwd.name);
         for (int64_t tile : {1, 2, 4, 8}) {
@@ -585,15 +589,28 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                     CHECK_CLOSE(test::compare(sgb.data(), wgb.data(), C, 1e-4, 1e-4), sgb.data(), (const float*)nullptr);
                     // sites off the lists keep their values
                     for (const TileRegion& t : as.masked) CHECK(sy[(size_t)((t.n * S + t.h0) * S + t.w0) * C] == -5.0f);
-                    // 2x2 tiles: the tile-pair weight gradient, in two calls split at a tile, gives the same
+                    // 2x2 tiles: the tile-pair kernels, in two calls split at a tile, give the same
                     CHECK(p.pair_begin.empty() == (tile != kDwPairTile));
                     if (!p.pair_begin.empty()) {
                         const int64_t tiles = (int64_t)p.pair_cost.size() - 1, mid = tiles / 3;
                         CHECK(tiles * kDwPairTile * kDwPairTile == as.rows);
+                        std::vector<float> py((size_t)(N * img), -5.0f), pgx((size_t)(N * img), 0.0f);
                         std::vector<float> pgw((size_t)(49 * C), 0.0f), pgb((size_t)C, 0.0f);
-                        for (auto [t0, t1] : {std::pair<int64_t, int64_t>{0, mid}, {mid, tiles}})
-                            pairs_wei(pgw.data(), pgb.data(), gy.data(), x.data(),
-                                      DwPairs{p.pair_begin.data(), p.pair_tile.data(), p.pair_out.data(), p.pair_in.data(), S, C, t0, t1});
+                        for (auto [t0, t1] : {std::pair<int64_t, int64_t>{0, mid}, {mid, tiles}}) {
+                            const DwPairs pp{p.pair_begin.data(), p.pair_tile.data(), p.pair_out.data(), p.pair_in.data(), S, C, t0, t1};
+                            pairs_fwd(py.data(), x.data(), w.data(), b.data(), pp);
+                            pairs_data(pgx.data(), gy.data(), w.data(), pp);
+                            pairs_wei(pgw.data(), pgb.data(), gy.data(), x.data(), pp);
+                        }
+                        std::vector<float> p_y, p_gx;
+                        for (int32_t t : p.site)
+                            for (int64_t c = 0; c < C; c++) {
+                                p_y.push_back(py[(size_t)(t * C + c)]);
+                                p_gx.push_back(pgx[(size_t)(t * C + c)]);
+                            }
+                        CHECK_CLOSE(test::compare(p_y.data(), s_wy.data(), (int64_t)p_y.size(), 2e-5, 2e-5), p_y.data(), (const float*)nullptr);
+                        CHECK_CLOSE(test::compare(p_gx.data(), s_wgx.data(), (int64_t)p_gx.size(), 2e-5, 2e-5), p_gx.data(), (const float*)nullptr);
+                        for (const TileRegion& t : as.masked) CHECK(py[(size_t)((t.n * S + t.h0) * S + t.w0) * C] == -5.0f);
                         auto pcw = test::compare(pgw.data(), wgw.data(), 49 * C, 1e-4, 1e-4);
                         CHECK_CLOSE(pcw, pgw.data(), (const float*)nullptr);
                         if (ratio < 1) check_trustworthy(pcw, 49 * C);

@@ -31,4 +31,12 @@ void dwconv_pairs_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, 
     dwp_bwd_wei<Avx2>(d_wei, d_bias, d_dst, src, pp);
 }
 
+void dwconv_pairs_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp) {
+    dwp_conv<Avx2, false>(dst, src, wei, bias, pp);
+}
+
+void dwconv_pairs_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp) {
+    dwp_conv<Avx2, true>(d_src, d_dst, wei, nullptr, pp);
+}
+
 }  // namespace cnx

@@ -31,4 +31,12 @@ void dwconv_pairs_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst
     dwp_bwd_wei<Avx512>(d_wei, d_bias, d_dst, src, pp);
 }
 
+void dwconv_pairs_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp) {
+    dwp_conv<Avx512, false>(dst, src, wei, bias, pp);
+}
+
+void dwconv_pairs_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp) {
+    dwp_conv<Avx512, true>(d_src, d_dst, wei, nullptr, pp);
+}
+
 }  // namespace cnx

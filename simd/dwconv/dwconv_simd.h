@@ -462,14 +462,17 @@ inline void dwp_class(float* d_wei, const float* d_dst, const float* src, const 
 // 32 was 1.1-1.2x faster than the whole range at once, 16 and 64 in between.)
 constexpr int64_t kDwPairBlock = 32;
 
-// Chunks of 2 vectors on AVX-512 (9 x 2 accumulators, 4 x 2 output vectors and the input vector
-// fit the 32 registers), 1 on AVX2 (16 registers). Together 2.0-2.2x faster than the lists' kernel
-// (dws_bwd_wei) on the atto/femto stage-3 maps at mask ratio 0.6, one core.
-template <class T>
-void dwp_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
+// The driver of the tile-pair kernels: blocks of kDwPairBlock tiles; in a block, the channel chunks
+// (2 vectors on AVX-512, 1 on AVX2: a class's 9 x G tap vectors, 4 x G vectors of one tile and an
+// input vector fit the registers); in a chunk, the 25 classes (class 12 first when kMidFirst):
+// f(k, e0, e1, c, G, mask, kRow, kCol) for class k's pairs [e0, e1) in the block, then
+// chunk_done(e0, e1, c, G, mask) with class 12's pairs (every tile of the block once).
+template <class T, bool kMidFirst, class F, class Done>
+void dwp_drive(const DwPairs& pp, F&& f, Done&& chunk_done) {
     using ic_lo = std::integral_constant<int, -1>;
     using ic_mid = std::integral_constant<int, 0>;
     using ic_hi = std::integral_constant<int, 1>;
+    constexpr int kMid = kDwPairClasses / 2;
     // class k's pairs: [lo[k], hi[k]) in the current block of tiles, up to end[k] in the call
     int32_t lo[kDwPairClasses], hi[kDwPairClasses], end[kDwPairClasses];
     for (int k = 0; k < kDwPairClasses; k++) dw_pairs_range(pp, k, &lo[k], &end[k]);
@@ -480,27 +483,116 @@ void dwp_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* s
             while (hi[k] < end[k] && pp.tile[hi[k]] < t_end) hi[k]++;
         }
         for_each_chunk<T, T::kWidth == 16 ? 2 : 1>(pp.C, [&](int64_t c, auto G, auto m) {
-            for (int k = 0; k < kDwPairClasses; k++) {
+            for (int n = 0; n < kDwPairClasses; n++) {
+                const int k = !kMidFirst ? n : n == 0 ? kMid : n <= kMid ? n - 1 : n;
                 const int dy = k / 5 - 2, dx = k % 5 - 2;
-                auto run = [&](auto kRow, auto kCol) { dwp_class<T, G, kRow, kCol>(d_wei, d_dst, src, pp, k, lo[k], hi[k], c, m); };
+                auto run = [&](auto kRow, auto kCol) { f(k, lo[k], hi[k], c, G, m, kRow, kCol); };
                 auto cols = [&](auto kRow) { dx == -2 ? run(kRow, ic_lo{}) : dx == 2 ? run(kRow, ic_hi{}) : run(kRow, ic_mid{}); };
                 dy == -2 ? cols(ic_lo{}) : dy == 2 ? cols(ic_hi{}) : cols(ic_mid{});
             }
-            // bias: class 12 (Q = P) lists every tile once; a sum per site of the tile (4 chains)
-            constexpr int kMid = kDwPairClasses / 2;
+            chunk_done(lo[kMid], hi[kMid], c, G, m);
+        });
+        for (int k = 0; k < kDwPairClasses; k++) lo[k] = hi[k];
+    }
+}
+
+// 2.0-2.2x faster than the lists' kernel (dws_bwd_wei) on the atto/femto stage-3 maps at mask
+// ratio 0.6, one core.
+template <class T>
+void dwp_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
+    dwp_drive<T, false>(
+        pp,
+        [&](int k, int32_t e0, int32_t e1, int64_t c, auto G, auto m, auto kRow, auto kCol) {
+            dwp_class<T, G, kRow, kCol>(d_wei, d_dst, src, pp, k, e0, e1, c, m);
+        },
+        // bias: a sum per site of the tile (4 chains)
+        [&](int32_t e0, int32_t e1, int64_t c, auto G, auto m) {
             for (int i = 0; i < G; i++) {
                 const int64_t ci = c + i * T::kWidth;
                 typename T::V b[kDwPairTile * kDwPairTile];
                 for (int q = 0; q < kDwPairTile * kDwPairTile; q++) b[q] = T::zero();
-                for (int32_t e = lo[kMid]; e < hi[kMid]; e++)
+                for (int32_t e = e0; e < e1; e++)
 #pragma GCC unroll 4
                     for (int q = 0; q < kDwPairTile * kDwPairTile; q++)
                         b[q] = T::add(b[q], T::load(d_dst + (pp.out[e] + q / kDwPairTile * pp.W + q % kDwPairTile) * pp.C + ci, m));
                 T::store(d_bias + ci, m, T::add(T::load(d_bias + ci, m), T::add(T::add(b[0], b[1]), T::add(b[2], b[3]))));
             }
         });
-        for (int k = 0; k < kDwPairClasses; k++) lo[k] = hi[k];
+}
+
+// The convolution over one class of tile pairs: out[site of P] (+)= sum of tap x in[site of Q], the
+// class's 9 tap vectors in registers (flipped for backward-data: P's input gradient from Q's output
+// gradient), each pair loading and storing P's 4 sites once for up to 16 products. kInit: the
+// outputs start from the bias (class 12, Q = P, first in the forward) instead of their old values.
+template <class T, int G, int kRow, int kCol, bool kFlip, bool kInit, class M>
+inline void dwp_conv_class(float* out, const float* in, const float* wei, const float* bias, const DwPairs& pp, int k,
+                           int32_t e0, int32_t e1, int64_t c, M m) {
+    using V = typename T::V;
+    constexpr int64_t VW = T::kWidth;
+    constexpr int P = kDwPairTile;
+    const int64_t C = pp.C, W = pp.W;
+    if (e0 == e1) return;
+    const int dy = k / 5 - 2, dx = k % 5 - 2;
+    V w[3][3][G];  // tap (3 + 2dy + u, 3 + 2dx + v) at [u + 1][v + 1]
+#pragma GCC unroll 3
+    for (int u = -1; u <= 1; u++)
+#pragma GCC unroll 3
+        for (int v = -1; v <= 1; v++) {
+            if (!dwp_meets(kRow, u) || !dwp_meets(kCol, v)) continue;
+            const int64_t tap = (kDwPad + P * dy + u) * kDwK + (kDwPad + P * dx + v);
+            const float* kr = wei + (kFlip ? kDwTaps - 1 - tap : tap) * C + c;
+#pragma GCC unroll 2
+            for (int i = 0; i < G; i++) w[u + 1][v + 1][i] = T::load(kr + i * VW, m);
+        }
+    for (int32_t e = e0; e < e1; e++) {
+        float* po = out + (int64_t)pp.out[e] * C + c;
+        const float* xq = in + (int64_t)pp.in[e] * C + c;
+        V acc[P][P][G];
+#pragma GCC unroll 2
+        for (int oy = 0; oy < P; oy++)
+#pragma GCC unroll 2
+            for (int ox = 0; ox < P; ox++)
+#pragma GCC unroll 2
+                for (int i = 0; i < G; i++)
+                    if (dwp_out_used(kRow, oy) && dwp_out_used(kCol, ox))
+                        acc[oy][ox][i] = T::load((kInit ? bias + c : po + (oy * W + ox) * C) + i * VW, m);
+#pragma GCC unroll 2
+        for (int iy = 0; iy < P; iy++)
+#pragma GCC unroll 2
+            for (int ix = 0; ix < P; ix++)
+#pragma GCC unroll 2
+                for (int i = 0; i < G; i++) {
+                    if (!dwp_in_used(kRow, iy) || !dwp_in_used(kCol, ix)) continue;
+                    const V x = T::load(xq + (iy * W + ix) * C + i * VW, m);
+#pragma GCC unroll 2
+                    for (int oy = 0; oy < P; oy++)
+#pragma GCC unroll 2
+                        for (int ox = 0; ox < P; ox++)
+                            if (dwp_meets(kRow, iy - oy) && dwp_meets(kCol, ix - ox))
+                                acc[oy][ox][i] = T::fmadd(w[iy - oy + 1][ix - ox + 1][i], x, acc[oy][ox][i]);
+                }
+#pragma GCC unroll 2
+        for (int oy = 0; oy < P; oy++)
+#pragma GCC unroll 2
+            for (int ox = 0; ox < P; ox++)
+#pragma GCC unroll 2
+                for (int i = 0; i < G; i++)
+                    if (dwp_out_used(kRow, oy) && dwp_out_used(kCol, ox)) T::store(po + (oy * W + ox) * C + i * VW, m, acc[oy][ox][i]);
     }
+}
+
+// Forward (kFlip false: class 12 first, starting from the bias) and backward-data (kFlip: adds).
+template <class T, bool kFlip>
+void dwp_conv(float* out, const float* in, const float* wei, const float* bias, const DwPairs& pp) {
+    dwp_drive<T, !kFlip>(
+        pp,
+        [&](int k, int32_t e0, int32_t e1, int64_t c, auto G, auto m, auto kRow, auto kCol) {
+            if constexpr (!kFlip && kRow == 0 && kCol == 0)
+                if (k == kDwPairClasses / 2)
+                    return dwp_conv_class<T, G, kRow, kCol, kFlip, true>(out, in, wei, bias, pp, k, e0, e1, c, m);
+            dwp_conv_class<T, G, kRow, kCol, kFlip, false>(out, in, wei, bias, pp, k, e0, e1, c, m);
+        },
+        [](int32_t, int32_t, int64_t, auto, auto) {});
 }
 
 }  // namespace
