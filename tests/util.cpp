@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <mutex>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,6 +139,24 @@ std::string binary_path(const std::string& name) {
     return path_join(dir ? dir : "build", name);
 }
 
+namespace {
+// The folders temp_dir made, removed at exit.
+struct TempDirs {
+    std::mutex mu;
+    std::vector<std::string> dirs;
+    ~TempDirs() {
+        const char* keep = std::getenv("CNX_KEEP_TEST_DIRS");
+        if (keep && *keep && std::string(keep) != "0") return;
+        std::error_code ec;
+        for (const std::string& d : dirs) std::filesystem::remove_all(d, ec);
+    }
+};
+TempDirs& temp_dirs() {
+    static TempDirs t;
+    return t;
+}
+}  // namespace
+
 std::string temp_dir(const std::string& tag) {
     std::string base = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/cnx-test-" + tag +
                        "-XXXXXX";
@@ -144,6 +164,9 @@ std::string temp_dir(const std::string& tag) {
     buf.push_back('\0');
     char* d = mkdtemp(buf.data());
     CNX_CHECK(d != nullptr, "mkdtemp failed");
+    TempDirs& t = temp_dirs();
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.dirs.push_back(d);
     return d;
 }
 

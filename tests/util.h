@@ -37,7 +37,8 @@ std::string describe(const Compare& c, const float* got, const float* want);
 // Folder of the fixtures and of the built binaries.
 std::string fixture_path(const std::string& file);
 std::string binary_path(const std::string& name);  // $CNX_TEST_BIN_DIR or build/
-// A fresh empty temporary folder.
+// A fresh empty temporary folder, removed with its contents when the test program exits
+// (CNX_KEEP_TEST_DIRS=1 keeps them for a look after a failure).
 std::string temp_dir(const std::string& tag);
 // Runs a shell command; returns its exit status and captured stdout+stderr.
 int run_command(const std::string& cmd, std::string* output);
