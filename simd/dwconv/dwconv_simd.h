@@ -394,6 +394,37 @@ constexpr bool dwp_meets(int k, int u) { return k == 0 || u == -k; }
 constexpr bool dwp_out_used(int k, int o) { return k == 0 || o == (k > 0 ? 1 : 0); }
 constexpr bool dwp_in_used(int k, int i) { return k == 0 || i == (k > 0 ? 0 : 1); }
 
+// f(oy, ox) for each site of P a class uses.
+template <int kRow, int kCol, class F>
+__attribute__((always_inline)) inline void dwp_out_sites(F&& f) {
+#pragma GCC unroll 2
+    for (int oy = 0; oy < kDwPairTile; oy++)
+#pragma GCC unroll 2
+        for (int ox = 0; ox < kDwPairTile; ox++)
+            if (dwp_out_used(kRow, oy) && dwp_out_used(kCol, ox)) f(oy, ox);
+}
+
+// For each site (iy, ix) of Q a class uses and each of the G groups: its vector x from xq, and
+// f(oy, ox, u, v, i, x) for every site of P it meets through tap offset (u, v) = (iy - oy, ix - ox).
+template <class T, int G, int kRow, int kCol, class M, class F>
+__attribute__((always_inline)) inline void dwp_products(const float* xq, int64_t W, int64_t C, M m, F&& f) {
+    constexpr int P = kDwPairTile;
+#pragma GCC unroll 2
+    for (int iy = 0; iy < P; iy++)
+#pragma GCC unroll 2
+        for (int ix = 0; ix < P; ix++)
+#pragma GCC unroll 2
+            for (int i = 0; i < G; i++) {
+                if (!dwp_in_used(kRow, iy) || !dwp_in_used(kCol, ix)) continue;
+                const typename T::V x = T::load(xq + (iy * W + ix) * C + i * T::kWidth, m);
+#pragma GCC unroll 2
+                for (int oy = 0; oy < P; oy++)
+#pragma GCC unroll 2
+                    for (int ox = 0; ox < P; ox++)
+                        if (dwp_meets(kRow, iy - oy) && dwp_meets(kCol, ix - ox)) f(oy, ox, iy - oy, ix - ox, i, x);
+            }
+}
+
 template <class T, int G, int kRow, int kCol, class M>
 inline void dwp_class(float* d_wei, const float* d_dst, const float* src, const DwPairs& pp, int k, int32_t e0,
                       int32_t e1, int64_t c, M m) {
@@ -418,30 +449,14 @@ inline void dwp_class(float* d_wei, const float* d_dst, const float* src, const 
         const float* go = d_dst + (int64_t)pp.out[e] * C + c;
         const float* xq = src + (int64_t)pp.in[e] * C + c;
         V g[P][P][G];
+        dwp_out_sites<kRow, kCol>([&](int oy, int ox) {
 #pragma GCC unroll 2
-        for (int oy = 0; oy < P; oy++)
-#pragma GCC unroll 2
-            for (int ox = 0; ox < P; ox++)
-#pragma GCC unroll 2
-                for (int i = 0; i < G; i++)
-                    if (dwp_out_used(kRow, oy) && dwp_out_used(kCol, ox)) g[oy][ox][i] = T::load(go + (oy * W + ox) * C + i * VW, m);
-#pragma GCC unroll 2
-        for (int iy = 0; iy < P; iy++)
-#pragma GCC unroll 2
-            for (int ix = 0; ix < P; ix++)
-#pragma GCC unroll 2
-                for (int i = 0; i < G; i++) {
-                    if (!dwp_in_used(kRow, iy) || !dwp_in_used(kCol, ix)) continue;
-                    const V x = T::load(xq + (iy * W + ix) * C + i * VW, m);
-#pragma GCC unroll 2
-                    for (int oy = 0; oy < P; oy++)
-#pragma GCC unroll 2
-                        for (int ox = 0; ox < P; ox++)
-                            if (dwp_meets(kRow, iy - oy) && dwp_meets(kCol, ix - ox)) {
-                                V& a = iy == oy && ix == ox && oy == 1 ? centre2[i] : acc[iy - oy + 1][ix - ox + 1][i];
-                                a = T::fmadd(g[oy][ox][i], x, a);
-                            }
-                }
+            for (int i = 0; i < G; i++) g[oy][ox][i] = T::load(go + (oy * W + ox) * C + i * VW, m);
+        });
+        dwp_products<T, G, kRow, kCol>(xq, W, C, m, [&](int oy, int ox, int u, int v, int i, V x) {
+            V& a = u == 0 && v == 0 && oy == 1 ? centre2[i] : acc[u + 1][v + 1][i];
+            a = T::fmadd(g[oy][ox][i], x, a);
+        });
     }
 #pragma GCC unroll 2
     for (int i = 0; i < G; i++) acc[1][1][i] = T::add(acc[1][1][i], centre2[i]);
@@ -548,36 +563,17 @@ inline void dwp_conv_class(float* out, const float* in, const float* wei, const 
         float* po = out + (int64_t)pp.out[e] * C + c;
         const float* xq = in + (int64_t)pp.in[e] * C + c;
         V acc[P][P][G];
+        dwp_out_sites<kRow, kCol>([&](int oy, int ox) {
 #pragma GCC unroll 2
-        for (int oy = 0; oy < P; oy++)
+            for (int i = 0; i < G; i++) acc[oy][ox][i] = T::load((kInit ? bias + c : po + (oy * W + ox) * C) + i * VW, m);
+        });
+        dwp_products<T, G, kRow, kCol>(xq, W, C, m, [&](int oy, int ox, int u, int v, int i, V x) {
+            acc[oy][ox][i] = T::fmadd(w[u + 1][v + 1][i], x, acc[oy][ox][i]);
+        });
+        dwp_out_sites<kRow, kCol>([&](int oy, int ox) {
 #pragma GCC unroll 2
-            for (int ox = 0; ox < P; ox++)
-#pragma GCC unroll 2
-                for (int i = 0; i < G; i++)
-                    if (dwp_out_used(kRow, oy) && dwp_out_used(kCol, ox))
-                        acc[oy][ox][i] = T::load((kInit ? bias + c : po + (oy * W + ox) * C) + i * VW, m);
-#pragma GCC unroll 2
-        for (int iy = 0; iy < P; iy++)
-#pragma GCC unroll 2
-            for (int ix = 0; ix < P; ix++)
-#pragma GCC unroll 2
-                for (int i = 0; i < G; i++) {
-                    if (!dwp_in_used(kRow, iy) || !dwp_in_used(kCol, ix)) continue;
-                    const V x = T::load(xq + (iy * W + ix) * C + i * VW, m);
-#pragma GCC unroll 2
-                    for (int oy = 0; oy < P; oy++)
-#pragma GCC unroll 2
-                        for (int ox = 0; ox < P; ox++)
-                            if (dwp_meets(kRow, iy - oy) && dwp_meets(kCol, ix - ox))
-                                acc[oy][ox][i] = T::fmadd(w[iy - oy + 1][ix - ox + 1][i], x, acc[oy][ox][i]);
-                }
-#pragma GCC unroll 2
-        for (int oy = 0; oy < P; oy++)
-#pragma GCC unroll 2
-            for (int ox = 0; ox < P; ox++)
-#pragma GCC unroll 2
-                for (int i = 0; i < G; i++)
-                    if (dwp_out_used(kRow, oy) && dwp_out_used(kCol, ox)) T::store(po + (oy * W + ox) * C + i * VW, m, acc[oy][ox][i]);
+            for (int i = 0; i < G; i++) T::store(po + (oy * W + ox) * C + i * VW, m, acc[oy][ox][i]);
+        });
     }
 }
 
