@@ -29,8 +29,8 @@ void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key);
 
 // Tiles of at most this many tokens a side (stages 3 and 4 at stem stride 4) use neighbour lists: a
 // 1x1 or 2x2 region is too narrow for the register-blocked region kernels (at mask ratio 0.6 they
-// took 0.8-1.5x the dense time; the lists only touch visible pairs). At 2x2 tiles the weight
-// gradient runs on tile pairs (DwPairs) instead.
+// took 0.8-1.5x the dense time; the lists only touch visible pairs). At 2x2 tiles the depthwise
+// runs on pairs of visible tiles (DwPairs) instead.
 constexpr int64_t kDwSparseTile = 2;
 
 struct ActiveSet {
