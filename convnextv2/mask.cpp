@@ -138,7 +138,6 @@ void ActiveSet::build_sparse(const uint8_t* mask) {
             }
         sparse.begin.push_back((int32_t)sparse.tap.size());
     }
-    sparse.W = W;
     sparse.pair_begin.clear();
     sparse.pair_tile.clear();
     sparse.pair_out.clear();

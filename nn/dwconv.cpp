@@ -35,12 +35,10 @@ void DwConv::set_tiles(const std::vector<DwTile>& tiles) {
     tile_cost_.assign(1, 0);
     for (const DwTile& t : tiles_) {
         const DwGeom g = geom(t);
-        const int64_t rows[3][2] = {{g.ih0, std::min(g.ih1, g.h0)}, {std::max(g.ih0, g.h0), std::min(g.ih1, g.h1)},
-                                    {std::max(g.ih0, g.h1), g.ih1}};
         int64_t cost = 0;
-        for (int b = 0; b < 3; b++) {
-            const DwSpan s = dw_band_cols(g, (DwBand)b);
-            cost += reach(g.h0, g.h1, rows[b][0], rows[b][1]) * reach(g.w0, g.w1, s.lo, s.hi);
+        for (DwBand b : {kDwTop, kDwMid, kDwBottom}) {
+            const DwSpan rows = dw_band_rows(g, b), cols = dw_band_cols(g, b);
+            cost += reach(g.h0, g.h1, rows.lo, rows.hi) * reach(g.w0, g.w1, cols.lo, cols.hi);
         }
         tile_cost_.push_back(tile_cost_.back() + cost);
     }

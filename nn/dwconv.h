@@ -36,7 +36,6 @@ struct DwSparsePlan {
     std::vector<int32_t> tap;    // entry -> tap index
     std::vector<int32_t> nbr;    // entry -> visible neighbour's token index
     // Tile pairs (DwPairs), when the tiles are kDwPairTile tokens a side: the layer then runs on them.
-    int64_t W = 0;                     // map width in tokens
     std::vector<int32_t> pair_begin;   // class k's pairs: [pair_begin[k], pair_begin[k + 1]); empty: none
     std::vector<int32_t> pair_tile, pair_out, pair_in;
     std::vector<int64_t> pair_cost;    // prefix sums over the visible tiles of their pairs' products
@@ -74,7 +73,7 @@ private:
     bool pairs() const { return sparse_ && !sparse_->pair_begin.empty(); }
     DwPairs pairs_range(int64_t t0, int64_t t1) const {
         return DwPairs{sparse_->pair_begin.data(), sparse_->pair_tile.data(), sparse_->pair_out.data(),
-                       sparse_->pair_in.data(), sparse_->W, C_, t0, t1};
+                       sparse_->pair_in.data(), W_, C_, t0, t1};
     }
     DwSparse sparse_range(int64_t s0, int64_t s1) const {
         return DwSparse{sparse_->site.data(), sparse_->begin.data(), sparse_->tap.data(), sparse_->nbr.data(), C_, s0, s1};

@@ -45,6 +45,14 @@ inline DwSpan dw_band_cols(const DwGeom& g, DwBand band) {
     if (band == kDwBottom && g.bw0 >= 0) return DwSpan{g.bw0, g.bw1};
     return DwSpan{g.iw0, g.iw1};
 }
+// The window's input rows [lo, hi) in a band (empty when the window has no rows there).
+inline DwSpan dw_band_rows(const DwGeom& g, DwBand band) {
+    if (band == kDwTop) return DwSpan{g.ih0, std::min(g.ih1, g.h0)};
+    if (band == kDwMid) return DwSpan{std::max(g.ih0, g.h0), std::min(g.ih1, g.h1)};
+    return DwSpan{std::max(g.ih0, g.h1), g.ih1};
+}
+// True when the top or bottom band has columns of its own.
+inline bool dw_banded(const DwGeom& g) { return g.tw0 >= 0 || g.bw0 >= 0; }
 // True when input row ih, column iw lies inside the window.
 inline bool dw_in_window(const DwGeom& g, int64_t ih, int64_t iw) {
     if (ih < g.ih0 || ih >= g.ih1) return false;

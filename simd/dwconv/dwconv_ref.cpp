@@ -117,37 +117,31 @@ static void pair_tile_sites(const DwPairs& pp, F&& f) {
         for (int q = 0; q < kDwPairTile * kDwPairTile; q++) f(pp.out[e] + q / kDwPairTile * pp.W + q % kDwPairTile);
 }
 
-void dwconv_pairs_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp) {
+// out[site of P] += wei[tap] * in[site of Q] over the pairs (wei[48 - tap] when flip).
+static void pairs_accumulate_ref(float* out, const float* in, const float* wei, const DwPairs& pp, bool flip) {
     const int64_t C = pp.C;
-    pair_tile_sites(pp, [&](int64_t t) {
-        for (int64_t c = 0; c < C; c++) dst[t * C + c] = bias[c];
-    });
     for (int k = 0; k < kDwPairClasses; k++) {
         int32_t e0, e1;
         dw_pairs_range(pp, k, &e0, &e1);
         for (int32_t e = e0; e < e1; e++)
             pair_products(k, pp.W, [&](int64_t o, int64_t i, int tap) {
-                float* out = dst + (pp.out[e] + o) * C;
-                const float* in = src + (pp.in[e] + i) * C;
-                const float* kr = wei + (int64_t)tap * C;
-                for (int64_t c = 0; c < C; c++) out[c] += kr[c] * in[c];
+                float* po = out + (pp.out[e] + o) * C;
+                const float* x = in + (pp.in[e] + i) * C;
+                const float* kr = wei + (int64_t)(flip ? kDwTaps - 1 - tap : tap) * C;
+                for (int64_t c = 0; c < C; c++) po[c] += kr[c] * x[c];
             });
     }
 }
 
+void dwconv_pairs_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp) {
+    pair_tile_sites(pp, [&](int64_t t) {
+        for (int64_t c = 0; c < pp.C; c++) dst[t * pp.C + c] = bias[c];
+    });
+    pairs_accumulate_ref(dst, src, wei, pp, false);
+}
+
 void dwconv_pairs_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp) {
-    const int64_t C = pp.C;
-    for (int k = 0; k < kDwPairClasses; k++) {
-        int32_t e0, e1;
-        dw_pairs_range(pp, k, &e0, &e1);
-        for (int32_t e = e0; e < e1; e++)
-            pair_products(k, pp.W, [&](int64_t o, int64_t i, int tap) {
-                float* out = d_src + (pp.out[e] + o) * C;
-                const float* gr = d_dst + (pp.in[e] + i) * C;
-                const float* kr = wei + (int64_t)(kDwTaps - 1 - tap) * C;
-                for (int64_t c = 0; c < C; c++) out[c] += kr[c] * gr[c];
-            });
-    }
+    pairs_accumulate_ref(d_src, d_dst, wei, pp, true);
 }
 
 void dwconv_pairs_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {

@@ -110,8 +110,12 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 inline bool dw_interior(const DwGeom& g, int64_t w, int R) {
     auto covers = [&](DwSpan s) { return w - kDwPad >= s.lo && w + R + kDwPad <= s.hi; };
     if (!covers(DwSpan{g.iw0, g.iw1})) return false;
-    if (g.tw0 < 0 && g.bw0 < 0) return true;  // one window for all rows (block dispatch is hot on 7x7 maps)
-    return (g.ih0 >= g.h0 || covers(dw_band_cols(g, kDwTop))) && (g.ih1 <= g.h1 || covers(dw_band_cols(g, kDwBottom)));
+    if (!dw_banded(g)) return true;  // one window for all rows (block dispatch is hot on 7x7 maps)
+    auto band_ok = [&](DwBand b) {
+        const DwSpan rows = dw_band_rows(g, b);
+        return rows.lo >= rows.hi || covers(dw_band_cols(g, b));
+    };
+    return band_ok(kDwTop) && band_ok(kDwBottom);
 }
 
 inline uint32_t dw_span_cols(DwSpan s, int64_t w, int R) {
@@ -122,7 +126,7 @@ inline uint32_t dw_span_cols(DwSpan s, int64_t w, int R) {
 
 inline DwBlockCols dw_cols(const DwGeom& g, int64_t w, int R) {
     const uint32_t mid = dw_span_cols(DwSpan{g.iw0, g.iw1}, w, R);
-    if (g.tw0 < 0 && g.bw0 < 0) return DwBlockCols{{mid, mid, mid}};
+    if (!dw_banded(g)) return DwBlockCols{{mid, mid, mid}};
     return DwBlockCols{{dw_span_cols(dw_band_cols(g, kDwTop), w, R), mid, dw_span_cols(dw_band_cols(g, kDwBottom), w, R)}};
 }
 
@@ -281,8 +285,7 @@ void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const fl
     };
     // (A one-row region would see the other rows of a banded window as bands of its own: banded
     // windows, those of small masked tiles, are taken whole.)
-    const bool banded = geo.tw0 >= 0 || geo.bw0 >= 0;
-    if (banded || (geo.ih1 - geo.ih0) * (geo.iw1 - geo.iw0) * geo.C * (int64_t)sizeof(float) <= kDwWeiGroupOuterBytes)
+    if (dw_banded(geo) || (geo.ih1 - geo.ih0) * (geo.iw1 - geo.iw0) * geo.C * (int64_t)sizeof(float) <= kDwWeiGroupOuterBytes)
         return groups(geo);
     for (int64_t h = geo.h0; h < geo.h1; h++) {
         DwGeom row = geo;
