@@ -66,23 +66,27 @@ struct DwBlockCols {
 
 // Interior blocks (every input column of their reach inside the window) skip the column checks;
 // the others test bit qi of their input row's band mask for input column w - 3 + qi. G channel
-// groups from c.
-template <class T, int G, int R, bool kFlip, bool kAccumulate, bool kInterior, class M>
+// groups from c, kRows output rows from h: two rows share each kernel row's weights and run twice
+// the FMA chains.
+template <class T, int G, int R, int kRows, bool kFlip, bool kAccumulate, bool kInterior, class M>
 inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
                          M m, int64_t h, int64_t w, DwBlockCols cols) {
     using V = typename T::V;
     constexpr int64_t VW = T::kWidth;
     const int64_t W = g.W, C = g.C;
-    V acc[G][R];
+    V acc[kRows][G][R];
     // Accumulating (backward-data), the old values are added at the end: loaded first, the FMA
     // chains would wait on those loads (a stream from memory) at the start of every block.
 #pragma GCC unroll 4
     for (int i = 0; i < G; i++) {
         const V init = kAccumulate ? T::zero() : T::load(bias + c + i * VW, m);
+#pragma GCC unroll 2
+        for (int j = 0; j < kRows; j++)
 #pragma GCC unroll 32
-        for (int r = 0; r < R; r++) acc[i][r] = init;
+            for (int r = 0; r < R; r++) acc[j][i][r] = init;
     }
-    const int a_lo = dw_a_lo(g, h), a_hi = dw_a_hi(g, h);
+    // kernel rows a that some row of the block reads inside the window
+    const int a_lo = dw_a_lo(g, h + kRows - 1), a_hi = dw_a_hi(g, h);
     for (int a = a_lo; a < a_hi; a++) {
         V k[G][kDwK];
 #pragma GCC unroll 4
@@ -92,18 +96,25 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
                 const int tap = kFlip ? (kDwK - 1 - a) * kDwK + (kDwK - 1 - b) : a * kDwK + b;
                 k[i][b] = T::load(wei + tap * C + c + i * VW, m);
             }
-        const float* xp = in + ((h + a - kDwPad) * W + (w - kDwPad)) * C + c;  // input column w - 3
-        dw_walk_columns<T, G, R, kInterior>(xp, C, cols.band[dw_band_of(g, h + a - kDwPad)], m, [&](int i, int r, int b, V x) {
-            acc[i][r] = T::fmadd(k[i][b], x, acc[i][r]);
-        });
-    }
-#pragma GCC unroll 32
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int i = 0; i < G; i++) {
-            float* o = out + ((h * W) + w + r) * C + c + i * VW;
-            T::store(o, m, kAccumulate ? T::add(T::load(o, m), acc[i][r]) : acc[i][r]);
+#pragma GCC unroll 2
+        for (int j = 0; j < kRows; j++) {
+            const int64_t ih = h + j + a - kDwPad;
+            if (kRows > 1 && (ih < g.ih0 || ih >= g.ih1)) continue;
+            const float* xp = in + (ih * W + (w - kDwPad)) * C + c;  // input column w - 3
+            dw_walk_columns<T, G, R, kInterior>(xp, C, cols.band[dw_band_of(g, ih)], m, [&](int i, int r, int b, V x) {
+                acc[j][i][r] = T::fmadd(k[i][b], x, acc[j][i][r]);
+            });
         }
+    }
+#pragma GCC unroll 2
+    for (int j = 0; j < kRows; j++)
+#pragma GCC unroll 32
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int i = 0; i < G; i++) {
+                float* o = out + (((h + j) * W) + w + r) * C + c + i * VW;
+                T::store(o, m, kAccumulate ? T::add(T::load(o, m), acc[j][i][r]) : acc[j][i][r]);
+            }
 }
 
 // True when columns [w - 3, w + R + 3) lie inside the window in every band the region reads.
@@ -213,21 +224,33 @@ __attribute__((always_inline)) inline void dw_prefetch_in_row(const float* in, c
 // Rows outer, channel groups inner: the 7 input rows one output row reads (all channels) stay in L2
 // and the next row reuses 6 of them, so the image streams from memory once, not once per group.
 // Full groups use plain loads; only the last, partial one a tail mask.
+// On AVX-512 rows go in twos: blocks of up to 8 accumulators (8-wide stage-1 tiles, 4-wide stage-2
+// tiles, row ends) take both rows at once (16 accumulators + 7 G weights fit the 32 registers), the
+// 12-wide blocks one row after the other. 2 threads, warm caches: dense forward 1.08-1.15x,
+// dense backward-data 1.2-1.3x, masked 1.0-1.1x faster. (AVX2's 16 registers hold one row.)
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
     const bool prefetch = g.H * g.W * g.C * (int64_t)sizeof(float) > kDwPrefetchImageBytes;
-    for (int64_t h = g.h0; h < g.h1; h++) {
-        if (kAccumulate) {
-            dw_prefetch_out_row(out, g, h + 1);
-        } else if (prefetch) {
-            dw_prefetch_out_row(out, g, h + 2);
-            dw_prefetch_in_row(in, g, h + kDwPad + 2);
+    for (int64_t h = g.h0; h < g.h1;) {
+        const int rows = T::kWidth == 16 && h + 1 < g.h1 ? 2 : 1;
+        for (int j = 0; j < rows; j++) {
+            if (kAccumulate) {
+                dw_prefetch_out_row(out, g, h + j + 1);
+            } else if (prefetch) {
+                dw_prefetch_out_row(out, g, h + j + 2);
+                dw_prefetch_in_row(in, g, h + j + kDwPad + 2);
+            }
         }
         dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
             for_each_col_block<T, kMaxR, true>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, DwBlockCols cols) {
-                dw_row_block<T, G, R, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
+                if constexpr (T::kWidth == 16 && G * R <= 8) {
+                    if (rows == 2) return dw_row_block<T, G, R, 2, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
+                }
+                for (int j = 0; j < rows; j++)
+                    dw_row_block<T, G, R, 1, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h + j, w, cols);
             });
         });
+        h += rows;
     }
 }
 
