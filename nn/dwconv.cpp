@@ -6,6 +6,54 @@
 
 namespace cnx {
 
+namespace {
+
+// Masked tiles of the large maps (images over kDwPrefetchImageBytes) run in calls of kDwStreamRows
+// output rows while the rows ahead are prefetched, across tile boundaries: the tiles are short rows
+// (1.5-2.7 KB at stage 1) scattered over the map, which the hardware prefetchers follow late, and
+// the kernel's own prefetch cannot reach the next tile, so each tile's first rows waited on memory.
+// Rows ahead: kDwStreamIn input rows, kDwStreamOut output rows (4-8 each read alike). Stage 1 at
+// mask ratio 0.6, 2 threads, caches cold (the dense layer ran in between): forward 1.05-1.2x,
+// backward-data 1.1-1.3x faster; warm caches: forward alike, backward-data up to 8% slower (calls
+// of 2 rows instead of 4 read alike).
+constexpr int64_t kDwStreamRows = 4, kDwStreamIn = 8, kDwStreamOut = 4;
+
+// The rows a thread's tiles [b, e) read (the input window's rows, each band's columns) and write
+// (the output rows), in the order the tiles run them, prefetched a given number of rows at a time.
+class DwRowStream {
+public:
+    DwRowStream(const std::vector<DwTile>& tiles, int64_t b, int64_t e, int64_t H, int64_t W, int64_t C,
+                const float* in, const float* out)
+        : tiles_(tiles), e_(e), H_(H), W_(W), C_(C), in_(in), out_(out), in_tile_(b), out_tile_(b),
+          in_row_(tiles[(size_t)b].ih0), out_row_(tiles[(size_t)b].h0) {}
+
+    void read_ahead(int64_t rows) {
+        for (; rows > 0 && in_tile_ < e_; rows--) {
+            const DwTile& t = tiles_[(size_t)in_tile_];
+            const DwGeom g = dw_tile_geom(t, H_, W_, C_);
+            const DwSpan cols = dw_band_cols(g, dw_band_of(g, in_row_));
+            dw_prefetch_span(in_ + t.n * H_ * W_ * C_ + (in_row_ * W_ + cols.lo) * C_, (cols.hi - cols.lo) * C_, false);
+            if (++in_row_ == t.ih1 && ++in_tile_ < e_) in_row_ = tiles_[(size_t)in_tile_].ih0;
+        }
+    }
+    void write_ahead(int64_t rows) {
+        for (; rows > 0 && out_tile_ < e_; rows--) {
+            const DwTile& t = tiles_[(size_t)out_tile_];
+            dw_prefetch_span(out_ + t.n * H_ * W_ * C_ + (out_row_ * W_ + t.w0) * C_, (t.w1 - t.w0) * C_, true);
+            if (++out_row_ == t.h1 && ++out_tile_ < e_) out_row_ = tiles_[(size_t)out_tile_].h0;
+        }
+    }
+
+private:
+    const std::vector<DwTile>& tiles_;
+    int64_t e_, H_, W_, C_;
+    const float* in_;
+    const float* out_;
+    int64_t in_tile_, out_tile_, in_row_, out_row_;
+};
+
+}  // namespace
+
 void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
     N_ = N;
     H_ = H;
@@ -25,6 +73,8 @@ void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
 
 void DwConv::set_tiles(const std::vector<DwTile>& tiles) {
     tiles_ = tiles;
+    stream_ = H_ * W_ * C_ * (int64_t)sizeof(float) > kDwPrefetchImageBytes &&
+              std::any_of(tiles_.begin(), tiles_.end(), [&](const DwTile& t) { return t.w1 - t.w0 < W_; });
     // A region's multiply-adds per channel, band by band of input rows: (input rows of the band in
     // reach, summed over its rows) x (input columns of the band in reach, summed over its columns).
     auto reach = [](int64_t o0, int64_t o1, int64_t i0, int64_t i1) {
@@ -56,11 +106,35 @@ void DwConv::forward(float* dst, const float* src, const float* wei, const float
     }
     const int64_t img = H_ * W_ * C_;
     parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
-        for (int64_t i = b; i < e; i++) {
-            const DwTile& t = tiles_[(size_t)i];
-            k.dwconv_fwd(dst + t.n * img, src + t.n * img, wei, bias, geom(t));
-        }
+        run_tiles(src, dst, b, e, [&](const DwTile& t, const DwGeom& g) { k.dwconv_fwd(dst + t.n * img, src + t.n * img, wei, bias, g); });
     });
+}
+
+template <class F>
+void DwConv::run_tiles(const float* in, const float* out, int64_t b, int64_t e, F&& call) const {
+    if (!stream_) {
+        for (int64_t i = b; i < e; i++) call(tiles_[(size_t)i], geom(tiles_[(size_t)i]));
+        return;
+    }
+    DwRowStream stream(tiles_, b, e, H_, W_, C_, in, out);
+    stream.read_ahead(kDwStreamIn);
+    stream.write_ahead(kDwStreamOut);
+    for (int64_t i = b; i < e; i++) {
+        const DwTile& t = tiles_[(size_t)i];
+        DwGeom g = geom(t);
+        g.band_h0 = t.h0;
+        g.band_h1 = t.h1;
+        for (int64_t h = t.h0; h < t.h1; h += kDwStreamRows) {
+            const int64_t h_end = std::min<int64_t>(t.h1, h + kDwStreamRows);
+            // the input rows these output rows are the first to read
+            const int64_t first = h == t.h0 ? t.ih0 : std::min<int64_t>(t.ih1, h + kDwPad);
+            stream.read_ahead(std::min<int64_t>(t.ih1, h_end + kDwPad) - first);
+            stream.write_ahead(h_end - h);
+            g.h0 = h;
+            g.h1 = h_end;
+            call(t, g);
+        }
+    }
 }
 
 void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) const {
@@ -75,10 +149,7 @@ void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) c
     }
     const int64_t img = H_ * W_ * C_;
     parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
-        for (int64_t i = b; i < e; i++) {
-            const DwTile& t = tiles_[(size_t)i];
-            k.dwconv_bwd_data(d_src + t.n * img, d_dst + t.n * img, wei, geom(t));
-        }
+        run_tiles(d_dst, d_src, b, e, [&](const DwTile& t, const DwGeom& g) { k.dwconv_bwd_data(d_src + t.n * img, d_dst + t.n * img, wei, g); });
     });
 }
 

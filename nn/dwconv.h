@@ -67,6 +67,11 @@ private:
     std::vector<int64_t> tile_cost_;
 
     DwGeom geom(const DwTile& t) const { return dw_tile_geom(t, H_, W_, C_); }
+    // Masked tiles of large maps: run in short calls while the rows ahead are prefetched (dwconv.cpp).
+    bool stream_ = false;
+    // call(tile, geometry) over tiles [b, e) of one thread, reading `in` and writing `out`.
+    template <class F>
+    void run_tiles(const float* in, const float* out, int64_t b, int64_t e, F&& call) const;
     const DwSparsePlan* sparse_ = nullptr;
     GradPartials partials_;  // [49*C weights | C bias] per thread
 

@@ -10,7 +10,9 @@
 
 #include "convnextv2/mask.h"
 #include "core/rng.h"
+#include "nn/dwconv.h"
 #include "nn/grn.h"
+#include "nn/parallel.h"
 #include "simd/kernels.h"
 #include "tests/util.h"
 
@@ -530,6 +532,24 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                     bwd_data(gx.data() + t.n * img, gy.data() + t.n * img, w.data(), g);
                     bwd_wei(gw.data(), gb.data(), gy.data() + t.n * img, x.data() + t.n * img, g);
                 }
+                // a tile in calls of 3 rows, keeping the tile's bands (as the layer runs large maps):
+                // the same values, bit for bit
+                {
+                    std::vector<float> ry((size_t)(N * img), -5.0f), rgx((size_t)(N * img), 0.0f);
+                    for (const DwTile& t : as.visible) {
+                        DwGeom g = dw_tile_geom(t, S, S, C);
+                        g.band_h0 = t.h0;
+                        g.band_h1 = t.h1;
+                        for (int64_t h = t.h0; h < t.h1; h += 3) {
+                            g.h0 = h;
+                            g.h1 = std::min<int64_t>(t.h1, h + 3);
+                            fwd(ry.data() + t.n * img, x.data() + t.n * img, w.data(), b.data(), g);
+                            bwd_data(rgx.data() + t.n * img, gy.data() + t.n * img, w.data(), g);
+                        }
+                    }
+                    CHECK(ry == y);
+                    CHECK(rgx == gx);
+                }
                 // dense formulas over whole images, compared at the visible sites
                 std::vector<double> wy((size_t)(N * img)), wgx((size_t)(N * img), 0.0), wgw((size_t)(49 * C), 0.0), wgb((size_t)C, 0.0);
                 for (int64_t n = 0; n < N; n++) {
@@ -632,6 +652,40 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
             }
         }
     }
+}
+
+TEST_CASE("depthwise layer on the visible tiles of a large map (streamed in short calls) equals one kernel call per tile") {
+    // 56x56x40 (over kDwPrefetchImageBytes): the layer runs the tiles in calls of a few rows while it
+    // prefetches ahead, on 1 and 2 threads; the values must be those of whole-tile calls, bit for bit
+    const int64_t N = 3, grid = 7, tile = 8, S = grid * tile, C = 40, img = S * S * C;
+    REQUIRE(img * (int64_t)sizeof(float) > kDwPrefetchImageBytes);
+    std::vector<uint8_t> mask((size_t)(N * grid * grid));
+    make_mask(mask.data(), N, grid * grid, 0.6, 7);
+    ActiveSet as;
+    as.build(mask.data(), N, grid, tile, C);
+    std::vector<float> x = test::random_vector(N * img, 1), gy = test::random_vector(N * img, 2);
+    const std::vector<float> w = test::random_vector(49 * C, 3), b = test::random_vector(C, 4);
+    const Kernels& k = kernels();
+    std::vector<float> want_y((size_t)(N * img), -5.0f), want_gx((size_t)(N * img), 0.5f);
+    for (const DwTile& t : as.visible) {
+        const DwGeom g = dw_tile_geom(t, S, S, C);
+        k.dwconv_fwd(want_y.data() + t.n * img, x.data() + t.n * img, w.data(), b.data(), g);
+        k.dwconv_bwd_data(want_gx.data() + t.n * img, gy.data() + t.n * img, w.data(), g);
+    }
+    const int saved = num_threads();
+    for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        set_num_threads(threads);
+        DwConv layer;
+        layer.init(N, S, S, C);
+        as.plan_depthwise(layer);
+        std::vector<float> y((size_t)(N * img), -5.0f), gx((size_t)(N * img), 0.5f);
+        layer.forward(y.data(), x.data(), w.data(), b.data());
+        layer.backward_data(gx.data(), gy.data(), w.data());
+        CHECK(y == want_y);
+        CHECK(gx == want_gx);
+    }
+    set_num_threads(saved);
 }
 
 TEST_CASE("layers under every ISA equal the reference ISA (batch 1 and odd, masked and dense)") {

@@ -124,7 +124,7 @@ inline bool dw_interior(const DwGeom& g, int64_t w, int R) {
     if (!dw_banded(g)) return true;  // one window for all rows (block dispatch is hot on 7x7 maps)
     auto band_ok = [&](DwBand b) {
         const DwSpan rows = dw_band_rows(g, b);
-        return rows.lo >= rows.hi || covers(dw_band_cols(g, b));
+        return std::max(rows.lo, g.h0 - kDwPad) >= std::min(rows.hi, g.h1 + kDwPad) || covers(dw_band_cols(g, b));
     };
     return band_ok(kDwTop) && band_ok(kDwBottom);
 }
@@ -198,25 +198,18 @@ inline void dw_for_each_chunk(const DwGeom& g, F&& f) {
     for_each_chunk<T, 1>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, dw_block<T>()>{}); });
 }
 
-// Software prefetch of the rows a region will need, one row ahead (backward-data's output) or two
-// (the forward's input and output). Backward-data adds into its output: the old values are demand
-// loads at the end of every block, and on the large stage-1 maps they waited on memory
-// (backward-data took 1.8-2.4x the forward). The forward on images over kDwPrefetchImageBytes
-// (stage 1 at 224): masked tiles are rows of 1.5-2.7 KB scattered over the map, which the hardware
-// prefetchers follow late; at mask ratio 0.6, cold caches, 2 threads: masked 1.1-1.2x faster, dense
-// 1.04-1.1x. The stage-2 maps (250-300 KB) ran 7% slower dense with it and no faster masked, and
-// backward-data gained nothing from prefetching its input.
-constexpr int64_t kDwPrefetchImageBytes = 384 * 1024;
-__attribute__((always_inline)) inline void dw_prefetch_span(const float* p, int64_t floats, bool write) {
-    const char* b = (const char*)p;
-    const int64_t bytes = floats * (int64_t)sizeof(float);
-    for (int64_t i = 0; i < bytes; i += 64) write ? __builtin_prefetch(b + i, 1) : __builtin_prefetch(b + i, 0);
-}
+// Software prefetch of the rows a region will need, within the region: one row ahead
+// (backward-data's output) or two (the forward's input and output). Backward-data adds into its
+// output: the old values are demand loads at the end of every block, and on the large stage-1 maps
+// they waited on memory (backward-data took 1.8-2.4x the forward). The forward on images over
+// kDwPrefetchImageBytes: dense 1.04-1.1x faster at stage 1 (2 threads, cold caches); backward-data
+// gained nothing from prefetching its input. (Masked tiles get theirs from the layer, across tiles.)
 __attribute__((always_inline)) inline void dw_prefetch_out_row(float* out, const DwGeom& g, int64_t h) {
     if (h < g.h1) dw_prefetch_span(out + (h * g.W + g.w0) * g.C, (g.w1 - g.w0) * g.C, true);
 }
-__attribute__((always_inline)) inline void dw_prefetch_in_row(const float* in, const DwGeom& g, int64_t ih) {
-    if (ih < g.ih0 || ih >= g.ih1) return;
+// Input row ih, which output row h will be the first to read.
+__attribute__((always_inline)) inline void dw_prefetch_in_row(const float* in, const DwGeom& g, int64_t ih, int64_t h) {
+    if (h >= g.h1 || ih < g.ih0 || ih >= g.ih1) return;
     const DwSpan s = dw_band_cols(g, dw_band_of(g, ih));
     dw_prefetch_span(in + (ih * g.W + s.lo) * g.C, (s.hi - s.lo) * g.C, false);
 }
@@ -238,7 +231,7 @@ void dw_conv_region(float* out, const float* in, const float* wei, const float* 
                 dw_prefetch_out_row(out, g, h + j + 1);
             } else if (prefetch) {
                 dw_prefetch_out_row(out, g, h + j + 2);
-                dw_prefetch_in_row(in, g, h + j + kDwPad + 2);
+                dw_prefetch_in_row(in, g, h + j + kDwPad + 2, h + j + 2);
             }
         }
         dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
