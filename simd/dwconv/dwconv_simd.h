@@ -23,6 +23,10 @@ template <class T>
 constexpr int dw_block() {
     return T::kWidth == 16 ? 12 : 4;
 }
+template <class T>
+constexpr int dw_registers() {
+    return T::kWidth == 16 ? 32 : 16;
+}
 static_assert(12 + kDwK - 1 <= 32, "the column loops must unroll fully");
 
 // The unrolled column loops step one pointer by C. Left visible, GCC precomputed all R + 6 column
@@ -226,15 +230,18 @@ __attribute__((always_inline)) inline void dw_prefetch_in_row(const float* in, c
 // Rows outer, channel groups inner: the 7 input rows one output row reads (all channels) stay in L2
 // and the next row reuses 6 of them, so the image streams from memory once, not once per group.
 // Full groups use plain loads; only the last, partial one a tail mask.
-// On AVX-512 rows go in twos: blocks of up to 8 accumulators (8-wide stage-1 tiles, 4-wide stage-2
-// tiles, row ends) take both rows at once (16 accumulators + 7 G weights fit the 32 registers), the
-// 12-wide blocks one row after the other. 2 threads, warm caches: dense forward 1.08-1.15x,
-// dense backward-data 1.2-1.3x, masked 1.0-1.1x faster. (AVX2's 16 registers hold one row.)
+// Rows go in twos: a block whose two rows' accumulators fill at most half the registers takes
+// both rows at once, sharing each kernel row's weights with twice the FMA chains (AVX-512: 8-wide
+// stage-1 tiles, 4-wide stage-2 tiles, row ends, 16 accumulators + 7 G weights; AVX2: every 4-wide
+// block, 8 accumulators + 7 weights + 1 input fill its 16 registers); AVX-512's 12-wide blocks run
+// the two rows one after the other. 2 threads, warm caches: AVX-512 dense forward 1.08-1.15x,
+// dense backward-data 1.2-1.3x, masked 1.0-1.1x faster; AVX2 1.3-1.45x (4 FMA chains had left it
+// waiting on FMA latency).
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
     const bool prefetch = g.H * g.W * g.C * (int64_t)sizeof(float) > kDwPrefetchImageBytes;
     for (int64_t h = g.h0; h < g.h1;) {
-        const int rows = T::kWidth == 16 && h + 1 < g.h1 ? 2 : 1;
+        const int rows = h + 1 < g.h1 ? 2 : 1;
         for (int j = 0; j < rows; j++) {
             if (kAccumulate) {
                 dw_prefetch_out_row(out, g, h + j + 1);
@@ -245,7 +252,7 @@ void dw_conv_region(float* out, const float* in, const float* wei, const float* 
         }
         dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
             for_each_col_block<T, kMaxR, true>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, DwBlockCols cols) {
-                if constexpr (T::kWidth == 16 && G * R <= 8) {
+                if constexpr (2 * G * R <= dw_registers<T>() / 2) {
                     if (rows == 2) return dw_row_block<T, G, R, 2, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
                 }
                 for (int j = 0; j < rows; j++)
