@@ -14,9 +14,10 @@ namespace {
 // the kernel's own prefetch cannot reach the next tile, so each tile's first rows waited on memory.
 // Rows ahead: kDwStreamIn input rows, kDwStreamOut output rows (4-8 each read alike). Stage 1 at
 // mask ratio 0.6, 2 threads, caches cold (the dense layer ran in between): forward 1.05-1.2x,
-// backward-data 1.1-1.3x faster; warm caches: forward alike, backward-data up to 8% slower (calls
-// of 2 rows instead of 4 read alike).
-constexpr int64_t kDwStreamRows = 4, kDwStreamIn = 8, kDwStreamOut = 4;
+// backward-data 1.1-1.3x faster; warm caches: forward alike, backward-data up to 8% slower. Calls
+// of 2 rows: the kernel's own prefetch (two rows ahead) then falls outside the call, so no row is
+// prefetched twice (calls of 4 rows read alike).
+constexpr int64_t kDwStreamRows = 2, kDwStreamIn = 8, kDwStreamOut = 4;
 
 // The rows a thread's tiles [b, e) read (the input window's rows, each band's columns) and write
 // (the output rows), in the order the tiles run them, prefetched a given number of rows at a time.
@@ -30,16 +31,14 @@ public:
     void read_ahead(int64_t rows) {
         for (; rows > 0 && in_tile_ < e_; rows--) {
             const DwTile& t = tiles_[(size_t)in_tile_];
-            const DwGeom g = dw_tile_geom(t, H_, W_, C_);
-            const DwSpan cols = dw_band_cols(g, dw_band_of(g, in_row_));
-            dw_prefetch_span(in_ + t.n * H_ * W_ * C_ + (in_row_ * W_ + cols.lo) * C_, (cols.hi - cols.lo) * C_, false);
+            dw_prefetch_in_row(in_ + t.n * H_ * W_ * C_, dw_tile_geom(t, H_, W_, C_), in_row_);
             if (++in_row_ == t.ih1 && ++in_tile_ < e_) in_row_ = tiles_[(size_t)in_tile_].ih0;
         }
     }
     void write_ahead(int64_t rows) {
         for (; rows > 0 && out_tile_ < e_; rows--) {
             const DwTile& t = tiles_[(size_t)out_tile_];
-            dw_prefetch_span(out_ + t.n * H_ * W_ * C_ + (out_row_ * W_ + t.w0) * C_, (t.w1 - t.w0) * C_, true);
+            dw_prefetch_out_row(out_ + t.n * H_ * W_ * C_, dw_tile_geom(t, H_, W_, C_), out_row_);
             if (++out_row_ == t.h1 && ++out_tile_ < e_) out_row_ = tiles_[(size_t)out_tile_].h0;
         }
     }

@@ -68,14 +68,6 @@ struct DwBlockCols {
     uint32_t band[3];
 };
 
-// dw_band_of with the band boundaries read once per call: selected in the hot loops, the -1
-// defaults of DwGeom's band rows made masked stage-2 tiles 1.2x slower.
-struct DwBandRows {
-    int64_t top_end, bottom_begin;
-    explicit DwBandRows(const DwGeom& g) : top_end(dw_top_end(g)), bottom_begin(dw_bottom_begin(g)) {}
-    int of(int64_t ih) const { return (ih >= top_end) + (ih >= bottom_begin); }
-};
-
 // Interior blocks (every input column of their reach inside the window) skip the column checks;
 // the others test bit qi of their input row's band mask for input column w - 3 + qi. G channel
 // groups from c, kRows output rows from h: two rows share each kernel row's weights and run twice
@@ -211,22 +203,6 @@ inline void dw_for_each_chunk(const DwGeom& g, F&& f) {
     for_each_chunk<T, 1>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, dw_block<T>()>{}); });
 }
 
-// Software prefetch of the rows a region will need, within the region: one row ahead
-// (backward-data's output) or two (the forward's input and output). Backward-data adds into its
-// output: the old values are demand loads at the end of every block, and on the large stage-1 maps
-// they waited on memory (backward-data took 1.8-2.4x the forward). The forward on images over
-// kDwPrefetchImageBytes: dense 1.04-1.1x faster at stage 1 (2 threads, cold caches); backward-data
-// gained nothing from prefetching its input. (Masked tiles get theirs from the layer, across tiles.)
-__attribute__((always_inline)) inline void dw_prefetch_out_row(float* out, const DwGeom& g, int64_t h) {
-    if (h < g.h1) dw_prefetch_span(out + (h * g.W + g.w0) * g.C, (g.w1 - g.w0) * g.C, true);
-}
-// Input row ih, which output row h will be the first to read.
-__attribute__((always_inline)) inline void dw_prefetch_in_row(const float* in, const DwGeom& g, int64_t ih, int64_t h) {
-    if (h >= g.h1 || ih < g.ih0 || ih >= g.ih1) return;
-    const DwSpan s = dw_band_cols(g, dw_band_of(g, ih));
-    dw_prefetch_span(in + (ih * g.W + s.lo) * g.C, (s.hi - s.lo) * g.C, false);
-}
-
 // Rows outer, channel groups inner: the 7 input rows one output row reads (all channels) stay in L2
 // and the next row reuses 6 of them, so the image streams from memory once, not once per group.
 // Full groups use plain loads; only the last, partial one a tail mask.
@@ -237,6 +213,12 @@ __attribute__((always_inline)) inline void dw_prefetch_in_row(const float* in, c
 // the two rows one after the other. 2 threads, warm caches: AVX-512 dense forward 1.08-1.15x,
 // dense backward-data 1.2-1.3x, masked 1.0-1.1x faster; AVX2 1.3-1.45x (4 FMA chains had left it
 // waiting on FMA latency).
+// Software prefetch of the rows the region will need, within the region: one row ahead
+// (backward-data's output) or two (the forward's input and output). Backward-data adds into its
+// output: the old values are demand loads at the end of every block, and on the large stage-1 maps
+// they waited on memory (backward-data took 1.8-2.4x the forward). The forward on images over
+// kDwPrefetchImageBytes: dense 1.04-1.1x faster at stage 1 (2 threads, cold caches); backward-data
+// gained nothing from prefetching its input. (Masked tiles get theirs from the layer, across tiles.)
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
     const bool prefetch = g.H * g.W * g.C * (int64_t)sizeof(float) > kDwPrefetchImageBytes;
@@ -245,9 +227,9 @@ void dw_conv_region(float* out, const float* in, const float* wei, const float* 
         for (int j = 0; j < rows; j++) {
             if (kAccumulate) {
                 dw_prefetch_out_row(out, g, h + j + 1);
-            } else if (prefetch) {
+            } else if (prefetch && h + j + 2 < g.h1) {  // output row h + j + 2 and the input row it reads first
                 dw_prefetch_out_row(out, g, h + j + 2);
-                dw_prefetch_in_row(in, g, h + j + kDwPad + 2, h + j + 2);
+                dw_prefetch_in_row(in, g, h + j + 2 + kDwPad);
             }
         }
         dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/prefetch.h"
 #include "simd/layernorm/layernorm.h"
 #include "simd/vec.h"
 
@@ -67,12 +68,9 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
 
 // Software prefetch of the rows `ahead` rows on: a row block depends on its own loads (sum, then
 // variance, then the affine pass), so the hardware prefetcher alone left one thread at ~5 GB/s.
-// (always_inline: GCC 12 deems an out-of-line function holding only prefetches pure and deletes the calls.)
 inline int64_t ln_prefetch_rows(int64_t C) { return std::max<int64_t>(8, 4096 / (C * 4)); }
-__attribute__((always_inline)) inline void ln_prefetch(const float* base, const int64_t* off, int64_t r, int64_t rows, int64_t C) {
-    if (r >= rows) return;
-    const char* p = (const char*)(base + ln_row(off, r, C));
-    for (int64_t b = 0; b < C * 4; b += 64) __builtin_prefetch(p + b);
+inline void ln_prefetch(const float* base, const int64_t* off, int64_t r, int64_t rows, int64_t C) {
+    if (r < rows) prefetch_bytes(base + ln_row(off, r, C), C * (int64_t)sizeof(float));
 }
 
 template <class T>
