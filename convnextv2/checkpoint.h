@@ -40,8 +40,13 @@ struct LoadReport {
 };
 
 // Loads tensors under prefix + official name into params (our layout). Shapes must match (size-1
-// axes aside, so GRN (1,1,1,D), (1,D) and (D) all load). Throws cnx::Error naming the file and tensor.
+// axes aside, so GRN (1,1,1,D), (1,D) and (D) all load) and values be finite. Throws cnx::Error
+// naming the file and tensor; every shape is checked before anything is written to params.
 LoadReport load_params(const SafetensorsReader& f, const ParamLayout& layout, float* params,
                        const std::string& prefix = "", LoadMode mode = LoadMode::Strict);
+// The shape checks of load_params alone, so a file that does not fit is refused before a model is
+// built for its config.
+LoadReport check_params(const SafetensorsReader& f, const ParamLayout& layout, const std::string& prefix = "",
+                        LoadMode mode = LoadMode::Strict);
 
 }  // namespace cnx

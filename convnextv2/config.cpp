@@ -1,5 +1,8 @@
 #include "convnextv2/config.h"
 
+#include <climits>
+#include <cmath>
+
 #include "core/check.h"
 
 namespace cnx {
@@ -54,20 +57,26 @@ std::string model_name_for(const int depths[kStages], const int dims[kStages]) {
 
 void ModelConfig::validate() const {
     for (int s = 0; s < kStages; s++) {
-        if (depths[s] < 1 || depths[s] > 64) fail("model %s: stage %d depth %d out of range 1..64", name.c_str(), s, depths[s]);
-        if (dims[s] < 1 || dims[s] > 8192) fail("model %s: stage %d width %d out of range 1..8192", name.c_str(), s, dims[s]);
+        if (depths[s] < 1 || depths[s] > kMaxDepth)
+            fail("model %s: stage %d depth %d out of range 1..%d", name.c_str(), s, depths[s], kMaxDepth);
+        if (dims[s] < 1 || dims[s] > kMaxWidth)
+            fail("model %s: stage %d width %d out of range 1..%d", name.c_str(), s, dims[s], kMaxWidth);
     }
-    if (num_classes < 1) fail("number of classes must be at least 1 (got %d)", num_classes);
+    if (num_classes < 1 || num_classes > kMaxClasses)
+        fail("number of classes %d out of range 1..%d", num_classes, kMaxClasses);
     if (in_chans != 1 && in_chans != 3) fail("input channels must be 1 or 3 (got %d)", in_chans);
     if (stem_stride != 1 && stem_stride != 2 && stem_stride != 4)
         fail("stem stride must be 4, 2 or 1 (got %d)", stem_stride);
+    if (input_size > kMaxInputSize) fail("input size %d is over the maximum of %d", input_size, kMaxInputSize);
     if (input_size < total_stride() || input_size % total_stride() != 0)
         fail("input size %d is not a positive multiple of the total stride %d (stem stride %d x 8)", input_size,
              total_stride(), stem_stride);
     if ((int)mean.size() != in_chans || (int)std.size() != in_chans)
         fail("normalisation mean/std need %d values", in_chans);
+    for (float m : mean)
+        if (!std::isfinite(m)) fail("normalisation mean must be finite");
     for (float s : std)
-        if (!(s > 0.0f)) fail("normalisation std must be positive");
+        if (!(s > 0.0f) || !std::isfinite(s)) fail("normalisation std must be positive and finite");
     if (!class_names.empty() && (int)class_names.size() != num_classes)
         fail("%zu class names for %d classes", class_names.size(), num_classes);
 }
@@ -97,17 +106,30 @@ Json ModelConfig::to_json() const {
     return j;
 }
 
-static int json_int(const Json& j, const char* key) {
+// Out-of-range values become INT_MIN/INT_MAX here and are refused by validate() with its message.
+static int json_int_value(const Json& v, const char* key) {
+    int64_t x = 0;
+    if (!v.is_number() || v.as_number() != std::floor(v.as_number())) fail("model config: '%s' is not an integer", key);
+    if (!v.as_integer(INT_MIN, INT_MAX, &x)) x = v.as_number() < 0 ? INT_MIN : INT_MAX;
+    return (int)x;
+}
+
+static int json_int_field(const Json& j, const char* key) {
     const Json* v = j.find(key);
-    if (!v || !v->is_number()) fail("model config: missing or bad '%s'", key);
-    return (int)v->as_number();
+    if (!v) fail("model config: missing '%s'", key);
+    return json_int_value(*v, key);
+}
+
+static const Json& json_array(const Json& j, const char* key, size_t max_size) {
+    const Json* v = j.find(key);
+    if (!v || !v->is_array()) fail("model config: missing or bad '%s'", key);
+    if (v->size() > max_size) fail("model config: '%s' has %zu values, expected at most %zu", key, v->size(), max_size);
+    return *v;
 }
 
 static std::vector<float> json_floats(const Json& j, const char* key) {
-    const Json* v = j.find(key);
-    if (!v || !v->is_array()) fail("model config: missing or bad '%s'", key);
     std::vector<float> out;
-    for (const Json& x : v->items()) {
+    for (const Json& x : json_array(j, key, 3).items()) {
         if (!x.is_number()) fail("model config: '%s' holds a non-number", key);
         out.push_back((float)x.as_number());
     }
@@ -119,20 +141,21 @@ ModelConfig ModelConfig::from_json(const Json& j) {
     ModelConfig c;
     const Json* name = j.find("model");
     c.name = name && name->is_string() ? name->as_string() : "custom";
-    std::vector<float> d = json_floats(j, "depths"), w = json_floats(j, "dims");
+    const Json& d = json_array(j, "depths", kStages);
+    const Json& w = json_array(j, "dims", kStages);
     if (d.size() != kStages || w.size() != kStages) fail("model config: depths and dims need 4 values");
     for (int s = 0; s < kStages; s++) {
-        c.depths[s] = (int)d[(size_t)s];
-        c.dims[s] = (int)w[(size_t)s];
+        c.depths[s] = json_int_value(d[(size_t)s], "depths");
+        c.dims[s] = json_int_value(w[(size_t)s], "dims");
     }
-    c.num_classes = json_int(j, "num_classes");
-    c.in_chans = json_int(j, "in_chans");
-    c.stem_stride = json_int(j, "stem_stride");
-    c.input_size = json_int(j, "input_size");
+    c.num_classes = json_int_field(j, "num_classes");
+    c.in_chans = json_int_field(j, "in_chans");
+    c.stem_stride = json_int_field(j, "stem_stride");
+    c.input_size = json_int_field(j, "input_size");
     c.mean = json_floats(j, "mean");
     c.std = json_floats(j, "std");
     if (const Json* names = j.find("class_names")) {
-        if (!names->is_array()) fail("model config: bad 'class_names'");
+        if (!names->is_array() || names->size() > (size_t)kMaxClasses) fail("model config: bad 'class_names'");
         for (const Json& n : names->items()) {
             if (!n.is_string()) fail("model config: bad 'class_names'");
             c.class_names.push_back(n.as_string());

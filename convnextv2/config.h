@@ -9,6 +9,10 @@
 namespace cnx {
 
 constexpr int kStages = 4;
+constexpr int kMaxDepth = 64;          // blocks per stage
+constexpr int kMaxWidth = 8192;        // channels per stage
+constexpr int kMaxClasses = 1000000;   // the --classes flag's range too
+constexpr int kMaxInputSize = 8192;    // the --input-size flag's range too
 
 struct ModelConfig {
     std::string name = "atto";  // atto, femto, pico, nano, tiny, base, large, huge, or "custom"

@@ -1,5 +1,6 @@
 #include "core/check.h"
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +33,12 @@ void fail(const char* fmt, ...) {
     std::string s = vstrfmt(fmt, ap);
     va_end(ap);
     throw Error(s);
+}
+
+int64_t find_non_finite(const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!std::isfinite(x[i])) return i;
+    return -1;
 }
 
 void check_failed(const char* file, int line, const char* cond, const char* msg) {

@@ -7,6 +7,7 @@
 //    CNX_DCHECK is the same but compiled out under NDEBUG (hot loops only).
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +22,9 @@ std::string strfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Throws cnx::Error with the formatted message.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Index of the first NaN or infinite value of x[0..n), or -1 when all are finite.
+int64_t find_non_finite(const float* x, int64_t n);
 
 [[noreturn]] void check_failed(const char* file, int line, const char* cond, const char* msg);
 

@@ -1,5 +1,6 @@
 #include "core/json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,8 +12,10 @@ namespace cnx {
 struct JsonParser {
     const std::string& s;
     const std::string& what;
+    size_t max_values;
     size_t i = 0;
     int depth = 0;
+    size_t values = 0;
 
     [[noreturn]] void error(const char* msg) { fail("%s: %s at offset %zu", what.c_str(), msg, i); }
 
@@ -102,8 +105,21 @@ struct JsonParser {
         return out;
     }
 
+    // Sorting the keys keeps an object of n keys O(n log n); a linear search per key made a
+    // 100k-tensor safetensors header take seconds.
+    void check_unique_keys(const Json& j) {
+        if (j.obj_.size() < 2) return;
+        std::vector<const std::string*> keys;
+        keys.reserve(j.obj_.size());
+        for (const auto& kv : j.obj_) keys.push_back(&kv.first);
+        std::sort(keys.begin(), keys.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+        for (size_t k = 1; k < keys.size(); k++)
+            if (*keys[k] == *keys[k - 1]) error("duplicate key");
+    }
+
     Json value() {
         if (++depth > 64) error("nesting too deep");
+        if (++values > max_values) error("too many values");
         ws();
         if (i >= s.size()) error("unexpected end");
         Json j;
@@ -122,13 +138,13 @@ struct JsonParser {
                     if (i >= s.size() || s[i] != ':') error("expected ':'");
                     i++;
                     Json v = value();
-                    if (j.find(key)) error("duplicate key");
                     j.obj_.emplace_back(std::move(key), std::move(v));
                     ws();
                     if (i < s.size() && s[i] == ',') { i++; continue; }
                     if (i < s.size() && s[i] == '}') { i++; break; }
                     error("expected ',' or '}'");
                 }
+                check_unique_keys(j);
             }
         } else if (c == '[') {
             i++;
@@ -163,6 +179,7 @@ struct JsonParser {
             char* end = nullptr;
             double v = std::strtod(num.c_str(), &end);
             if (end != num.c_str() + num.size()) error("bad number");
+            if (!std::isfinite(v)) error("number out of range");
             j = Json(v);
         } else {
             error("unexpected character");
@@ -172,12 +189,21 @@ struct JsonParser {
     }
 };
 
-Json Json::parse(const std::string& text, const std::string& what) {
-    JsonParser p{text, what};
+Json Json::parse(const std::string& text, const std::string& what, size_t max_values) {
+    JsonParser p{text, what, max_values};
     Json j = p.value();
     p.ws();
     if (p.i != text.size()) p.error("trailing characters");
     return j;
+}
+
+bool Json::as_integer(int64_t lo, int64_t hi, int64_t* out) const {
+    // Range-check as a double first: converting a double outside int64's range is undefined.
+    if (type_ != Type::Number || !(num_ >= -0x1p63 && num_ < 0x1p63) || num_ != std::floor(num_)) return false;
+    const int64_t v = (int64_t)num_;
+    if (v < lo || v > hi) return false;
+    *out = v;
+    return true;
 }
 
 const Json* Json::find(const std::string& key) const {
@@ -240,8 +266,11 @@ void Json::dump_to(std::string& out) const {
                 std::snprintf(buf, sizeof buf, "%lld", (long long)num_);
                 out += buf;
             } else {
+                // Short where that is exact (every float is), else all 17 digits: a double read back
+                // must equal the one written (a resumed run compares saved scores with new ones).
                 char buf[32];
                 std::snprintf(buf, sizeof buf, "%.9g", num_);
+                if (std::strtod(buf, nullptr) != num_) std::snprintf(buf, sizeof buf, "%.17g", num_);
                 out += buf;
             }
             break;

@@ -28,8 +28,10 @@ public:
     static Json array() { Json j; j.type_ = Type::Array; return j; }
     static Json object() { Json j; j.type_ = Type::Object; return j; }
 
-    // Parses `text`; throws cnx::Error("<what>: <reason> at offset N") on malformed input.
-    static Json parse(const std::string& text, const std::string& what = "json");
+    // Parses `text`; throws cnx::Error("<what>: <reason> at offset N") on malformed input, numbers
+    // beyond a double's range, duplicate keys, nesting over 64 levels, or more than `max_values`
+    // values (each takes ~100 bytes in memory, so the cap bounds what a hostile text can allocate).
+    static Json parse(const std::string& text, const std::string& what = "json", size_t max_values = 1 << 20);
 
     Type type() const { return type_; }
     bool is_null() const { return type_ == Type::Null; }
@@ -41,6 +43,9 @@ public:
 
     bool as_bool() const { return bool_; }
     double as_number() const { return num_; }
+    // The number as an integer in [lo, hi]; false when this is not such a number (a fraction, out of
+    // range or not a number at all), so no caller converts an arbitrary double.
+    bool as_integer(int64_t lo, int64_t hi, int64_t* out) const;
     const std::string& as_string() const { return str_; }
     const std::vector<Json>& items() const { return arr_; }
     const std::vector<std::pair<std::string, Json>>& members() const { return obj_; }

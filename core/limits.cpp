@@ -22,8 +22,10 @@ uint64_t dataset_byte_limit() {
 }
 
 bool checked_mul(int64_t a, int64_t b, int64_t* out) {
-    if (a < 0 || b < 0) return false;
-    return !__builtin_mul_overflow(a, b, out);
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) return false;
+    if (out) *out = r;
+    return true;
 }
 
 }  // namespace cnx

@@ -26,7 +26,7 @@ uint64_t dataset_byte_limit();
 // Physical memory of the machine in bytes (0 when unknown).
 uint64_t physical_memory_bytes();
 
-// a * b, or false when the product overflows (or either is negative).
+// Stores a * b in *out (when out is not null); false when either is negative or the product overflows.
 bool checked_mul(int64_t a, int64_t b, int64_t* out);
 
 }  // namespace cnx

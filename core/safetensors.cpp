@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/limits.h"
 
 namespace cnx {
 
@@ -15,12 +16,6 @@ static int dtype_size(const std::string& dt) {
     if (dt == "F16" || dt == "BF16" || dt == "I16" || dt == "U16") return 2;
     if (dt == "I8" || dt == "U8" || dt == "BOOL" || dt == "F8_E4M3" || dt == "F8_E5M2") return 1;
     return 0;
-}
-
-int64_t SafetensorsEntry::numel() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
 }
 
 std::string SafetensorsEntry::shape_string() const {
@@ -50,8 +45,13 @@ void SafetensorsReader::parse() {
     if (n > (100u << 20)) fail("%s: bad header length %llu (over 100 MB)", p, (unsigned long long)n);
     data_start_ = 8 + (size_t)n;
     uint64_t data_size = bytes_.size() - data_start_;
-    Json h = Json::parse(bytes_.substr(8, (size_t)n), path_ + ": header");
+    // An entry is about a dozen JSON values; the cap keeps a hostile header from filling memory.
+    const int64_t max_entries = input_limits().max_safetensors_entries;
+    Json h = Json::parse(bytes_.substr(8, (size_t)n), path_ + ": header", (size_t)max_entries * 16 + 4096);
     if (!h.is_object()) fail("%s: header is not a JSON object", p);
+    const size_t tensors = h.size() - (h.find("__metadata__") ? 1 : 0);
+    if ((int64_t)tensors > max_entries)
+        fail("%s: the header lists %zu tensors, more than the limit of %lld", p, tensors, (long long)max_entries);
 
     for (const auto& kv : h.members()) {
         const std::string& name = kv.first;
@@ -77,29 +77,32 @@ void SafetensorsReader::parse() {
         e.dtype = dt->as_string();
         int esize = dtype_size(e.dtype);
         if (esize == 0) fail("%s: tensor '%s': unknown dtype '%s'", p, nm, e.dtype.c_str());
+        e.count = 1;
         for (const Json& d : sh->items()) {
-            if (!d.is_number() || d.as_number() < 0 || d.as_number() != (double)(int64_t)d.as_number() ||
-                d.as_number() > 1e15)
-                fail("%s: tensor '%s': bad shape dimension", p, nm);
-            e.shape.push_back((int64_t)d.as_number());
+            int64_t dim = 0;
+            if (!d.as_integer(0, INT64_MAX, &dim)) fail("%s: tensor '%s': bad shape dimension", p, nm);
+            if (!checked_mul(e.count, dim, &e.count) || !checked_mul(e.count, esize, nullptr))
+                fail("%s: tensor '%s': shape %s is too large", p, nm, sh->dump().c_str());
+            e.shape.push_back(dim);
         }
-        for (int k = 0; k < 2; k++) {
-            const Json& o = (*off)[(size_t)k];
-            if (!o.is_number() || o.as_number() < 0 || o.as_number() != (double)(uint64_t)o.as_number())
-                fail("%s: tensor '%s': bad data_offsets", p, nm);
-        }
-        e.begin = (uint64_t)(*off)[0].as_number();
-        e.end = (uint64_t)(*off)[1].as_number();
+        int64_t offsets[2];
+        for (int k = 0; k < 2; k++)
+            if (!(*off)[(size_t)k].as_integer(0, INT64_MAX, &offsets[k])) fail("%s: tensor '%s': bad data_offsets", p, nm);
+        e.begin = (uint64_t)offsets[0];
+        e.end = (uint64_t)offsets[1];
         if (e.begin > e.end || e.end > data_size)
             fail("%s: tensor '%s': data_offsets [%llu, %llu] out of range (data section has %llu bytes)", p, nm,
                  (unsigned long long)e.begin, (unsigned long long)e.end, (unsigned long long)data_size);
-        uint64_t expect = (uint64_t)e.numel() * (uint64_t)esize;
+        const uint64_t expect = (uint64_t)e.count * (uint64_t)esize;
         if (e.end - e.begin != expect)
             fail("%s: tensor '%s': shape %s of %s needs %llu bytes but data_offsets span %llu", p, nm,
                  e.shape_string().c_str(), e.dtype.c_str(), (unsigned long long)expect,
                  (unsigned long long)(e.end - e.begin));
         entries_.push_back(std::move(e));
     }
+    by_name_.resize(entries_.size());
+    for (size_t k = 0; k < entries_.size(); k++) by_name_[k] = k;
+    std::sort(by_name_.begin(), by_name_.end(), [&](size_t a, size_t b) { return entries_[a].name < entries_[b].name; });
     // Tensors must not overlap.
     std::vector<const SafetensorsEntry*> sorted;
     for (const auto& e : entries_) sorted.push_back(&e);
@@ -113,9 +116,9 @@ void SafetensorsReader::parse() {
 }
 
 const SafetensorsEntry* SafetensorsReader::find(const std::string& name) const {
-    for (const auto& e : entries_)
-        if (e.name == name) return &e;
-    return nullptr;
+    auto it = std::lower_bound(by_name_.begin(), by_name_.end(), name,
+                               [&](size_t k, const std::string& n) { return entries_[k].name < n; });
+    return it != by_name_.end() && entries_[*it].name == name ? &entries_[*it] : nullptr;
 }
 
 std::string SafetensorsReader::meta(const std::string& key, const std::string& fallback) const {

@@ -3,8 +3,9 @@
 // (offsets relative to the data section) and may hold "__metadata__": {string: string}.
 //
 // The reader validates everything before use and throws cnx::Error naming the file and the field:
-// bad header length, bad JSON, unknown dtype, offsets out of range or overlapping, shape/size
-// mismatch. Floating tensors (F32, F16, BF16, F64) are read as fp32.
+// bad header length, bad JSON, unknown dtype, shapes whose size overflows, offsets out of range or
+// overlapping, shape/size mismatch, more tensors than input_limits() allows. Parsing and lookups
+// take O(n log n) in the number of tensors. Floating tensors (F32, F16, BF16, F64) are read as fp32.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,9 @@ struct SafetensorsEntry {
     std::string dtype;
     std::vector<int64_t> shape;
     uint64_t begin = 0, end = 0;  // byte offsets into the data section
+    int64_t count = 0;            // elements (the product of the shape, checked for overflow)
 
-    int64_t numel() const;
+    int64_t numel() const { return count; }
     std::string shape_string() const;  // "(40, 1, 7, 7)"
 };
 
@@ -48,6 +50,7 @@ private:
     std::string bytes_;
     size_t data_start_ = 0;
     std::vector<SafetensorsEntry> entries_;
+    std::vector<size_t> by_name_;  // entries_ indices sorted by name, for find()
     std::vector<std::pair<std::string, std::string>> metadata_;
 
     void parse();

@@ -39,9 +39,10 @@ int64_t count_topk_correct(const float* logits, const int32_t* labels, int64_t N
     for (int64_t n = 0; n < N; n++) {
         const float* z = logits + n * K;
         float zy = z[labels[n]];
-        int64_t better = 0;  // classes ranked above the label
+        if (std::isnan(zy)) continue;  // a NaN score is never a correct answer
+        int64_t better = 0;  // classes ranked above the label (a NaN ranks above everything)
         for (int64_t j = 0; j < K; j++)
-            if (z[j] > zy || (z[j] == zy && j < labels[n])) better++;
+            if (std::isnan(z[j]) || z[j] > zy || (z[j] == zy && j < labels[n])) better++;
         if (better < k) correct++;
     }
     return correct;

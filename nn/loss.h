@@ -11,7 +11,8 @@ namespace cnx {
 double cross_entropy(float* dlogits, const float* logits, const int32_t* labels, int64_t N, int64_t K,
                      float smoothing);
 
-// Number of rows whose label is among the top-k logits (ties broken by lower class index).
+// Number of rows whose label is among the top-k logits (ties broken by lower class index; a NaN
+// logit ranks above every number, so a row with NaNs is not counted correct by accident).
 int64_t count_topk_correct(const float* logits, const int32_t* labels, int64_t N, int64_t K, int64_t k);
 
 }  // namespace cnx

@@ -7,9 +7,12 @@ namespace cnx {
 
 int num_threads() { return omp_get_max_threads(); }
 
-void set_num_threads(int n) {
+int set_num_threads(int n) {
     if (n > 0) omp_set_num_threads(n);
+    return num_threads();
 }
+
+int usable_cpus() { return std::max(1, omp_get_num_procs()); }
 
 void GradPartials::init(int64_t size) {
     threads_ = std::max(1, num_threads());

@@ -17,8 +17,11 @@ namespace cnx {
 
 // Threads used by our layers and by oneDNN (one OpenMP runtime serves both).
 int num_threads();
-// Sets the thread count (>= 1); 0 keeps the OpenMP default (OMP_NUM_THREADS or all cores).
-void set_num_threads(int n);
+// Sets the thread count (>= 1); 0 keeps the OpenMP default (OMP_NUM_THREADS or all cores). Returns
+// the count now in use.
+int set_num_threads(int n);
+// CPUs this process may run on (its affinity mask).
+int usable_cpus();
 
 // Calls f(begin, end, thread) on contiguous, equal slices of [0, n), one per thread.
 template <class F>

@@ -96,7 +96,7 @@ int cmd_bench(const Argv& argv) {
     if (mode != "train" && mode != "infer" && mode != "pretrain")
         fail("bench: --mode must be train, infer or pretrain (got '%s')", mode.c_str());
     cfg.validate();
-    set_num_threads((int)threads);
+    apply_threads(threads);
     if (mode == "pretrain") return bench_pretrain(cfg, batch, steps, warmup, mask_ratio, json, verbose);
     const std::string model = cfg.name;
     const int64_t size = cfg.input_size, chans = cfg.in_chans, classes = cfg.num_classes;

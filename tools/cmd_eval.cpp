@@ -28,7 +28,7 @@ int cmd_eval(const Argv& argv) {
     }
     a.finish();
     if (weights.empty()) fail("eval: --weights CKPT is required");
-    set_num_threads((int)threads);
+    apply_threads(threads);
     SafetensorsReader f(weights);
     const ModelConfig cfg = checkpoint_config(f, size);
     d.folder_channels = cfg.in_chans;
@@ -38,7 +38,9 @@ int cmd_eval(const Argv& argv) {
         fail("%s has %d-channel images but the model takes %d channels", test.name.c_str(), test.channels, cfg.in_chans);
     if (test.num_classes > cfg.num_classes)
         fail("%s has %d classes but the model predicts %d", test.name.c_str(), test.num_classes, cfg.num_classes);
-    ConvNeXtV2 net(cfg, std::min<int64_t>(batch, test.size()), false);
+    batch = std::min<int64_t>(batch, test.size());
+    check_model_fits(cfg, batch, false, 1);
+    ConvNeXtV2 net(cfg, batch, false);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());
     EvalResult r = evaluate(net, P.data(), test, eval_transform(cfg, test.small_images));

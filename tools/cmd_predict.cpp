@@ -24,6 +24,7 @@ int cmd_predict(const Argv& argv) {
     int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, 8192);
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "one JSON object per image: file, logits, top (label, probability)");
+    max_image_pixels_flag(a);
     if (a.help()) {
         std::printf("%s", a.usage("--weights CKPT [--top K] [--json] IMAGE...").c_str());
         return 0;
@@ -32,12 +33,13 @@ int cmd_predict(const Argv& argv) {
     std::vector<std::string> files = a.positional();
     if (weights.empty()) fail("predict: --weights CKPT is required");
     if (files.empty()) fail("predict: no image files given");
-    set_num_threads((int)threads);
+    apply_threads(threads);
     SafetensorsReader f(weights);
     const ModelConfig cfg = checkpoint_config(f, size);
     const int64_t K = cfg.num_classes;
     top = std::min<int64_t>(top, K);
     const int64_t B = std::min<int64_t>(16, (int64_t)files.size());
+    check_model_fits(cfg, B, false, 1);
     ConvNeXtV2 net(cfg, B, false);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());
@@ -54,6 +56,9 @@ int cmd_predict(const Argv& argv) {
         const float* z = net.forward(P.data(), images.data());
         for (size_t i = 0; i < n; i++) {
             const float* l = z + i * (size_t)K;
+            if (find_non_finite(l, K) >= 0)
+                fail("%s: the model's output is not finite (NaN or infinite logits); the weights are unusable for this image",
+                     files[b0 + i].c_str());
             double mx = *std::max_element(l, l + K), se = 0;
             for (int64_t k = 0; k < K; k++) se += std::exp((double)l[k] - mx);
             std::vector<int64_t> order((size_t)K);

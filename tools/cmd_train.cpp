@@ -11,30 +11,22 @@
 
 namespace cnx {
 
-// Recipe flags and the field of TrainOptions::to_json() each sets ("data." for the dataset part).
-static const struct {
-    const char* flag;
-    const char* key;
-} kRecipeFlags[] = {
-    {"model", "model"}, {"dataset", "data.kind"}, {"train-images", "data.train_images"},
-    {"train-labels", "data.train_labels"}, {"test-images", "data.test_images"}, {"test-labels", "data.test_labels"},
-    {"folder-channels", "data.folder_channels"}, {"val-split", "data.val_split"}, {"epochs", "epochs"},
-    {"batch-size", "batch"}, {"lr", "lr"}, {"min-lr", "min_lr"}, {"warmup-epochs", "warmup_epochs"},
-    {"weight-decay", "weight_decay"}, {"layer-decay", "layer_decay"}, {"drop-path", "drop_path"},
-    {"smoothing", "smoothing"}, {"ema", "ema"}, {"head-init-scale", "head_init_scale"}, {"input-size", "input_size"},
-    {"stem-stride", "stem_stride"}, {"pad", "pad"}, {"no-flip", "hflip"}, {"init", "init"}, {"seed", "seed"},
-    {"eval-batch-size", "eval_batch"}, {"max-train-samples", "max_train_samples"},
-    {"synthetic-train", "data.synthetic_train"}, {"synthetic-test", "data.synthetic_test"},
-    {"synthetic-size", "data.synthetic_size"}, {"synthetic-channels", "data.synthetic_channels"},
-    {"synthetic-classes", "data.synthetic_classes"}, {"mask-ratio", "mask_ratio"}, {"min-scale", "crop_min_scale"},
-    {"beta2", "beta2"}};
-
-static const Json* recipe_field(const Json& recipe, const std::string& key) {
+static const Json* saved_field(const Json& recipe, const std::string& key) {
     if (key.rfind("data.", 0) == 0) {
         const Json* d = recipe.find("data");
         return d ? d->find(key.substr(5)) : nullptr;
     }
     return recipe.find(key);
+}
+
+// Recipe flags take their ranges from the recipe's field list, which also checks saved runs.
+static int64_t recipe_int(Args& a, const char* key, int64_t def, const std::string& help) {
+    const RecipeField f = recipe_field(key);
+    return a.integer(f.flag, def, help, (int64_t)f.lo, (int64_t)f.hi);
+}
+static double recipe_number(Args& a, const char* key, double def, const std::string& help) {
+    const RecipeField f = recipe_field(key);
+    return a.number(f.flag, def, help, f.lo, f.hi);
 }
 
 // Declares the dataset flags shared by train and eval.
@@ -45,14 +37,15 @@ void dataset_flags(Args& a, DatasetOptions& d) {
     d.train_labels = a.str("train-labels", "", "idx: training label file");
     d.test_images = a.str("test-images", "", "idx: test image file");
     d.test_labels = a.str("test-labels", "", "idx: test label file");
-    d.folder_channels = (int)a.integer("folder-channels", d.folder_channels, "folder: 3 (RGB) or 1 (gray)", 1, 3);
-    d.val_split = (float)a.number("val-split", d.val_split, "folder without train/ and val/: held-out share", 0.01, 0.9);
-    d.synthetic_train = a.integer("synthetic-train", d.synthetic_train, "synthetic: training images", 1, 10000000);
-    d.synthetic_test = a.integer("synthetic-test", d.synthetic_test, "synthetic: test images", 1, 10000000);
-    d.synthetic_size = (int)a.integer("synthetic-size", d.synthetic_size, "synthetic: image side", 1, 4096);
-    d.synthetic_channels = (int)a.integer("synthetic-channels", d.synthetic_channels, "synthetic: 1 or 3", 1, 3);
-    d.synthetic_classes = (int)a.integer("synthetic-classes", d.synthetic_classes, "synthetic: classes", 2, 100000);
+    d.folder_channels = (int)recipe_int(a, "data.folder_channels", d.folder_channels, "folder: 3 (RGB) or 1 (gray)");
+    d.val_split = (float)recipe_number(a, "data.val_split", d.val_split, "folder without train/ and val/: held-out share");
+    d.synthetic_train = recipe_int(a, "data.synthetic_train", d.synthetic_train, "synthetic: training images");
+    d.synthetic_test = recipe_int(a, "data.synthetic_test", d.synthetic_test, "synthetic: test images");
+    d.synthetic_size = (int)recipe_int(a, "data.synthetic_size", d.synthetic_size, "synthetic: image side");
+    d.synthetic_channels = (int)recipe_int(a, "data.synthetic_channels", d.synthetic_channels, "synthetic: 1 or 3");
+    d.synthetic_classes = (int)recipe_int(a, "data.synthetic_classes", d.synthetic_classes, "synthetic: classes");
     if (d.folder_channels == 2 || d.synthetic_channels == 2) fail("channels must be 1 or 3");
+    max_image_pixels_flag(a);
 }
 
 // `train` and `pretrain` share the loop and most flags; the recipe defaults differ.
@@ -76,39 +69,38 @@ static int train_command(const std::string& task, const Argv& argv) {
         o.input_size = 224;
         o.stem_stride = 4;
     }
-    o.epochs = a.integer("epochs", o.epochs, "epochs", 1, 100000);
-    o.batch = a.integer("batch-size", o.batch, "images per step", 1, 65536);
+    o.epochs = recipe_int(a, "epochs", o.epochs, "epochs");
+    o.batch = recipe_int(a, "batch", o.batch, "images per step");
     double blr = 0;
     if (pre) {
         blr = a.number("blr", 1.5e-4, "base learning rate: lr = blr x batch / 256 (unless --lr)", 0, 10);
         o.lr = blr * (double)o.batch / 256.0;
     }
-    o.lr = a.number("lr", o.lr, pre ? "peak learning rate (default from --blr)" : "peak learning rate", 0, 10);
-    o.min_lr = a.number("min-lr", o.min_lr, "final learning rate of the cosine", 0, 10);
-    o.warmup_epochs = a.number("warmup-epochs", pre ? 0.05 * (double)o.epochs : o.warmup_epochs,
-                               pre ? "linear warmup from 0 (default: 5% of the epochs, 40 of 800 in the paper)"
-                                   : "linear warmup from 0 (epochs, fractional)",
-                               0, 100000);
-    o.weight_decay = a.number("weight-decay", o.weight_decay, "AdamW decoupled weight decay", 0, 10);
-    o.beta2 = a.number("beta2", o.beta2, "AdamW beta2", 0, 0.999999);
+    o.lr = recipe_number(a, "lr", o.lr, pre ? "peak learning rate (default from --blr)" : "peak learning rate");
+    o.min_lr = recipe_number(a, "min_lr", o.min_lr, "final learning rate of the cosine");
+    o.warmup_epochs = recipe_number(a, "warmup_epochs", pre ? 0.05 * (double)o.epochs : o.warmup_epochs,
+                                    pre ? "linear warmup from 0 (default: 5% of the epochs, 40 of 800 in the paper)"
+                                        : "linear warmup from 0 (epochs, fractional)");
+    o.weight_decay = recipe_number(a, "weight_decay", o.weight_decay, "AdamW decoupled weight decay");
+    o.beta2 = recipe_number(a, "beta2", o.beta2, "AdamW beta2");
     if (pre) {
-        o.mask_ratio = a.number("mask-ratio", o.mask_ratio, "share of patches removed, in (0, 1]", 0, 1);
+        o.mask_ratio = recipe_number(a, "mask_ratio", o.mask_ratio, "share of patches removed, in (0, 1]");
     } else {
-        o.layer_decay = a.number("layer-decay", o.layer_decay, "layer-wise lr decay (1: none; 0.9 with --init, the paper's fine-tuning value)", 0.01, 1);
-        o.drop_path = a.number("drop-path", o.drop_path, "max stochastic-depth rate, linear over blocks", 0, 0.99);
-        o.smoothing = a.number("smoothing", o.smoothing, "label smoothing", 0, 0.99);
-        o.head_init_scale = a.number("head-init-scale", o.head_init_scale, "head weight/bias scale at init", 0, 10);
+        o.layer_decay = recipe_number(a, "layer_decay", o.layer_decay, "layer-wise lr decay (1: none; 0.9 with --init, the paper's fine-tuning value)");
+        o.drop_path = recipe_number(a, "drop_path", o.drop_path, "max stochastic-depth rate, linear over blocks");
+        o.smoothing = recipe_number(a, "smoothing", o.smoothing, "label smoothing");
+        o.head_init_scale = recipe_number(a, "head_init_scale", o.head_init_scale, "head weight/bias scale at init");
         o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised)");
     }
-    o.ema = a.number("ema", o.ema, "EMA decay of the weights, e.g. 0.9999 (0: off)", 0, 0.999999999);
-    o.input_size = a.integer("input-size", o.input_size, "model input side (multiple of 8 x stem stride)", 1, 8192);
-    o.stem_stride = a.integer("stem-stride", o.stem_stride, "stem stride: 4 (paper), 2 or 1", 1, 4);
-    o.pad = a.integer("pad", o.pad, "random-crop padding for small images", 0, 1024);
+    o.ema = recipe_number(a, "ema", o.ema, "EMA decay of the weights, e.g. 0.9999 (0: off)");
+    o.input_size = recipe_int(a, "input_size", o.input_size, "model input side (multiple of 8 x stem stride)");
+    o.stem_stride = recipe_int(a, "stem_stride", o.stem_stride, "stem stride: 4 (paper), 2 or 1");
+    o.pad = recipe_int(a, "pad", o.pad, "random-crop padding for small images");
     o.hflip = !a.flag("no-flip", "no random horizontal flip");
-    o.crop_min_scale = a.number("min-scale", o.crop_min_scale, "folders: random-resized-crop minimum area", 0.01, 1);
-    o.seed = (uint64_t)a.integer("seed", 0, "random seed", 0, INT64_MAX);
-    o.eval_batch = a.integer("eval-batch-size", o.eval_batch, "images per evaluation step", 1, 65536);
-    o.max_train_samples = a.integer("max-train-samples", 0, "train on the first N images of the order (0: all)", 0, INT64_MAX);
+    o.crop_min_scale = recipe_number(a, "crop_min_scale", o.crop_min_scale, "folders: random-resized-crop minimum area");
+    o.seed = (uint64_t)recipe_int(a, "seed", 0, "random seed");
+    o.eval_batch = recipe_int(a, "eval_batch", o.eval_batch, "images per evaluation step");
+    o.max_train_samples = recipe_int(a, "max_train_samples", 0, "train on the first N images of the order (0: all)");
     o.out = a.str("out", o.out, "output folder (checkpoints, metrics.jsonl)");
     bool resume = a.flag("resume", "continue the run saved in --out (bit-identical)");
     bool overwrite = a.flag("overwrite", "start a new run in --out even if it holds one");
@@ -127,10 +119,10 @@ static int train_command(const std::string& task, const Argv& argv) {
         // Repeating the original command with --resume is fine; changing the recipe is not.
         const Json saved = read_train_options(path_join(o.out, "state.safetensors")).to_json();
         const Json mine = o.to_json();
-        for (const auto& f : kRecipeFlags) {
-            if (!a.given(f.flag)) continue;
-            const Json* was = recipe_field(saved, f.key);
-            const Json* now = recipe_field(mine, f.key);
+        for (const RecipeField& f : recipe_fields()) {
+            if (!*f.flag || !a.given(f.flag)) continue;
+            const Json* was = saved_field(saved, f.key);
+            const Json* now = saved_field(mine, f.key);
             if (!was || !now || was->dump() != now->dump())
                 fail("--resume continues the saved run with its own settings: --%s %s differs from the saved %s (start a new run with another --out)",
                      f.flag, now ? now->dump().c_str() : "?", was ? was->dump().c_str() : "?");
@@ -141,6 +133,7 @@ static int train_command(const std::string& task, const Argv& argv) {
     }
     if (!o.init.empty() && !a.given("layer-decay")) o.layer_decay = 0.9;  // the paper's fine-tuning value
     TrainResult r = run_train(o, resume);
+    if (r.interrupted) return 130;
     if (r.already_complete) {
         std::printf("the run in %s is already complete (%lld steps)\n", o.out.c_str(), (long long)r.steps);
     } else if (!r.stopped_early && pre) {

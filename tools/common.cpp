@@ -1,11 +1,15 @@
 #include <sys/resource.h>
 
+#include <cstdio>
+
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/check.h"
 #include "core/cpu.h"
+#include "core/limits.h"
 #include "nn/parallel.h"
 #include "convnextv2/checkpoint.h"
+#include "convnextv2/model.h"
 #include "simd/kernels.h"
 #include "tools/args.h"
 #include "tools/commands.h"
@@ -29,6 +33,23 @@ std::string runtime_details(const char* gemm_impl) {
                   gemm_impl);
 }
 
+int apply_threads(int64_t requested, bool quiet) {
+    // More threads than CPUs only add per-thread buffers and contention.
+    const int cpus = usable_cpus();
+    const int64_t want = requested > 0 ? requested : num_threads();
+    const int used = set_num_threads((int)std::min<int64_t>(want, cpus));
+    if (want > used && !quiet)
+        std::fprintf(stderr, "note: %lld threads asked for, but this process may use %d CPUs; using %d\n",
+                     (long long)want, cpus, used);
+    return used;
+}
+
+void max_image_pixels_flag(Args& a) {
+    input_limits().max_image_pixels =
+        a.integer("max-image-pixels", input_limits().max_image_pixels,
+                  "refuse images with more pixels, before decoding (a decompression-bomb guard)", 1, INT64_MAX);
+}
+
 ModelConfig architecture_flags(Args& a) {
     ModelConfig cfg = model_config(a.str("model", "atto", "architecture: atto femto pico nano tiny base large huge"));
     cfg.input_size = (int)a.integer("input-size", 224, "input side (a multiple of 8 x stem stride)", 1, 8192);
@@ -46,7 +67,18 @@ ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size) {
     ModelConfig cfg = read_config(f);
     if (input_size > 0) cfg.input_size = (int)input_size;
     cfg.validate();
+    check_params(f, make_param_layout(cfg));
     return cfg;
+}
+
+void check_model_fits(const ModelConfig& cfg, int64_t batch, bool training, int param_copies) {
+    const uint64_t have = physical_memory_bytes();
+    const double need = (double)ConvNeXtV2::planned_bytes(cfg, batch, ModelOptions{training}) +
+                        (double)make_param_layout(cfg).total * sizeof(float) * param_copies;
+    if (have && need > (double)have)
+        fail("a %s model at %dx%d input with a batch of %lld needs %.1f GB of memory, more than this machine's %.1f GB "
+             "(use a smaller batch or input size)",
+             cfg.name.c_str(), cfg.input_size, cfg.input_size, (long long)batch, need / 1e9, (double)have / 1e9);
 }
 
 Transform eval_transform(const ModelConfig& cfg, bool small_images) {

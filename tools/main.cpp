@@ -1,5 +1,6 @@
 // build/convnextv2: ConvNeXt V2 training, evaluation, prediction and benchmarks on CPUs.
 // User errors (cnx::Error, bad flags, unreadable files) print one line and exit 1.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    // Over a file-size limit (RLIMIT_FSIZE) a write then fails with EFBIG and is reported like a full
+    // disk, instead of the signal killing the process mid-save.
+    std::signal(SIGXFSZ, SIG_IGN);
     std::string cmd = argv[1];
     cnx::Argv rest(argv + 2, argv + argc);
     try {

@@ -30,10 +30,7 @@ public:
           data_(data),
           eval_t_(eval_t),
           model_(cfg, opt.batch, opt.mask_ratio, true),
-          eval_model_(cfg, std::min<int64_t>({opt.eval_batch, 64, data.test.size()}), opt.mask_ratio, false) {
-        if (opt.mask_ratio <= 0 || opt.mask_ratio > 1)
-            fail("--mask-ratio %g: pre-training needs a ratio in (0, 1] (the loss is over masked patches)", opt.mask_ratio);
-    }
+          eval_model_(cfg, std::min<int64_t>({opt.eval_batch, 64, data.test.size()}), opt.mask_ratio, false) {}
 
     const ModelConfig& config() const override { return cfg_; }
     const ParamLayout& layout() const override { return model_.layout().all; }

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <unistd.h>
 
 #include "convnextv2/checkpoint.h"
 #include "core/check.h"
@@ -27,58 +28,37 @@ namespace cnx {
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
+std::atomic<bool> g_stop_requested{false};
 
-const char* kOptionsKey = "convnextv2.train_options";
-const char* kStateKey = "convnextv2.state";
-
-Json data_to_json(const DatasetOptions& d) {
-    Json j = Json::object();
-    j.set("kind", d.kind).set("path", d.path);
-    j.set("train_images", d.train_images).set("train_labels", d.train_labels);
-    j.set("test_images", d.test_images).set("test_labels", d.test_labels);
-    j.set("folder_channels", d.folder_channels).set("val_split", d.val_split);
-    j.set("synthetic_train", d.synthetic_train).set("synthetic_test", d.synthetic_test);
-    j.set("synthetic_size", d.synthetic_size).set("synthetic_channels", d.synthetic_channels);
-    j.set("synthetic_classes", d.synthetic_classes).set("seed", (double)d.seed);
-    return j;
+// The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step and save; a second one
+// exits at once: every save is atomic, so the files on disk stay whole either way.
+void on_stop_signal(int sig) {
+    if (g_stop_requested.exchange(true)) {
+        static const char msg[] = "\ninterrupted again: exiting now; the last saved state is intact\n";
+        (void)!::write(2, msg, sizeof msg - 1);
+        ::_exit(128 + sig);
+    }
 }
 
-// Reads field `key` of j into v when present (numbers and strings).
-template <class T>
-void get(const Json& j, const char* key, T& v) {
-    const Json* f = j.find(key);
-    if (!f) return;
-    if (f->is_number()) v = (T)f->as_number();
-}
-void get(const Json& j, const char* key, std::string& v) {
-    const Json* f = j.find(key);
-    if (f && f->is_string()) v = f->as_string();
-}
-void get(const Json& j, const char* key, bool& v) {
-    const Json* f = j.find(key);
-    if (f && f->is_bool()) v = f->as_bool();
-}
+// Installs on_stop_signal for SIGINT and SIGTERM for as long as it lives.
+class StopSignals {
+public:
+    StopSignals() {
+        g_stop_requested = false;
+        old_int_ = std::signal(SIGINT, on_stop_signal);
+        old_term_ = std::signal(SIGTERM, on_stop_signal);
+    }
+    ~StopSignals() {
+        std::signal(SIGINT, old_int_);
+        std::signal(SIGTERM, old_term_);
+    }
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
 
-DatasetOptions data_from_json(const Json& j) {
-    DatasetOptions d;
-    get(j, "kind", d.kind);
-    get(j, "path", d.path);
-    get(j, "train_images", d.train_images);
-    get(j, "train_labels", d.train_labels);
-    get(j, "test_images", d.test_images);
-    get(j, "test_labels", d.test_labels);
-    get(j, "folder_channels", d.folder_channels);
-    get(j, "val_split", d.val_split);
-    get(j, "synthetic_train", d.synthetic_train);
-    get(j, "synthetic_test", d.synthetic_test);
-    get(j, "synthetic_size", d.synthetic_size);
-    get(j, "synthetic_channels", d.synthetic_channels);
-    get(j, "synthetic_classes", d.synthetic_classes);
-    get(j, "seed", d.seed);
-    return d;
-}
+private:
+    void (*old_int_)(int);
+    void (*old_term_)(int);
+};
 
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
     std::vector<int64_t> p((size_t)n);
@@ -88,70 +68,7 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
     return p;
 }
 
-struct RunState {
-    int64_t step = 0;
-    double best_score = 0;
-    bool has_best = false;
-    double epoch_loss_sum = 0;
-    int64_t epoch_correct = 0, epoch_seen = 0;
-    double first_loss_sum = 0;
-    int64_t first_loss_n = 0;
-};
-
 }  // namespace
-
-Json TrainOptions::to_json() const {
-    Json j = Json::object();
-    j.set("task", task).set("model", model).set("data", data_to_json(data));
-    j.set("epochs", epochs).set("batch", batch).set("lr", lr).set("min_lr", min_lr);
-    j.set("warmup_epochs", warmup_epochs).set("weight_decay", weight_decay).set("layer_decay", layer_decay);
-    j.set("drop_path", drop_path).set("smoothing", smoothing).set("ema", ema);
-    j.set("head_init_scale", head_init_scale).set("beta1", beta1).set("beta2", beta2);
-    j.set("input_size", input_size).set("stem_stride", stem_stride).set("pad", pad).set("hflip", hflip);
-    j.set("crop_min_scale", crop_min_scale).set("mask_ratio", mask_ratio);
-    j.set("init", init).set("seed", (double)seed).set("eval_batch", eval_batch);
-    j.set("max_train_samples", max_train_samples);
-    return j;
-}
-
-TrainOptions TrainOptions::from_json(const Json& j) {
-    if (!j.is_object()) fail("training options: not a JSON object");
-    TrainOptions o;
-    get(j, "task", o.task);
-    get(j, "model", o.model);
-    if (const Json* d = j.find("data")) o.data = data_from_json(*d);
-    get(j, "epochs", o.epochs);
-    get(j, "batch", o.batch);
-    get(j, "lr", o.lr);
-    get(j, "min_lr", o.min_lr);
-    get(j, "warmup_epochs", o.warmup_epochs);
-    get(j, "weight_decay", o.weight_decay);
-    get(j, "layer_decay", o.layer_decay);
-    get(j, "drop_path", o.drop_path);
-    get(j, "smoothing", o.smoothing);
-    get(j, "ema", o.ema);
-    get(j, "head_init_scale", o.head_init_scale);
-    get(j, "beta1", o.beta1);
-    get(j, "beta2", o.beta2);
-    get(j, "input_size", o.input_size);
-    get(j, "stem_stride", o.stem_stride);
-    get(j, "pad", o.pad);
-    get(j, "hflip", o.hflip);
-    get(j, "crop_min_scale", o.crop_min_scale);
-    get(j, "mask_ratio", o.mask_ratio);
-    get(j, "init", o.init);
-    get(j, "seed", o.seed);
-    get(j, "eval_batch", o.eval_batch);
-    get(j, "max_train_samples", o.max_train_samples);
-    return o;
-}
-
-TrainOptions read_train_options(const std::string& state_path) {
-    if (!file_exists(state_path)) fail("%s: no saved run to resume", state_path.c_str());
-    SafetensorsReader f(state_path);
-    if (!f.has_meta(kOptionsKey)) fail("%s: not a training state file (no %s metadata)", state_path.c_str(), kOptionsKey);
-    return TrainOptions::from_json(Json::parse(f.meta(kOptionsKey), state_path + ": " + kOptionsKey));
-}
 
 EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t) {
     const int64_t B = net.batch(), n = d.size(), K = net.config().num_classes;
@@ -164,6 +81,10 @@ EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, cons
         for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = b0 + (i < valid ? i : 0);  // pad with a repeat
         batch.fill(d, 0);
         const float* z = net.forward(params, batch.images.data());
+        const int64_t bad = find_non_finite(z, valid * K);
+        if (bad >= 0)
+            fail("%s: the model's output for image %lld is not finite (%g); the weights are unusable for this data",
+                 d.name.c_str(), (long long)(b0 + bad / K), (double)z[bad]);
         const int32_t* labels = batch.labels.data();
         loss_sum += cross_entropy(nullptr, z, labels, valid, K, 0.0f) * (double)valid;
         top1 += count_topk_correct(z, labels, valid, K, 1);
@@ -174,25 +95,6 @@ EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, cons
     r.top1 = (double)top1 / (double)n;
     r.top5 = (double)top5 / (double)n;
     return r;
-}
-
-static void save_state(const std::string& path, const ModelConfig& cfg, const ParamLayout& L, const TrainOptions& opt,
-                       const RunState& rs, const float* P, const float* M, const float* V, const float* E) {
-    SafetensorsWriter w;
-    w.set_metadata("format", "pt");
-    w.set_metadata(kConfigKey, cfg.to_json().dump());
-    w.set_metadata(kOptionsKey, opt.to_json().dump());
-    Json s = Json::object();
-    s.set("step", rs.step).set("best_score", rs.best_score).set("has_best", rs.has_best).set("epoch_loss_sum", rs.epoch_loss_sum);
-    s.set("epoch_correct", rs.epoch_correct).set("epoch_seen", rs.epoch_seen);
-    s.set("first_loss_sum", rs.first_loss_sum).set("first_loss_n", rs.first_loss_n);
-    s.set("rng", "counter-based streams keyed by (seed, purpose, epoch/step, sample); nothing else to save");
-    w.set_metadata(kStateKey, s.dump());
-    add_params(w, L, P, "");
-    add_params(w, L, M, "optimizer.exp_avg.");
-    add_params(w, L, V, "optimizer.exp_avg_sq.");
-    if (E) add_params(w, L, E, "ema.");
-    w.write(path);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -289,219 +191,336 @@ std::unique_ptr<Task> make_supervised_task(const ModelConfig& cfg, const TrainOp
 // ------------------------------------------------------------------------------------------------
 // the loop
 
-TrainResult run_train(const TrainOptions& given, bool resume) {
-    TrainOptions opt = given;
-    const std::string state_path = path_join(given.out, "state.safetensors");
+namespace {
+
+// Keeps the metrics lines of epochs 1..epochs_done, each once: a run that stopped before saving its
+// state redoes the epochs after it, and their lines with them.
+void reconcile_metrics(const std::string& path, int64_t epochs_done) {
+    if (!file_exists(path)) return;
+    const std::string text = read_file(path);
+    std::string kept;
+    int64_t next = 1;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        const std::string line = text.substr(start, end - start);
+        start = end + 1;
+        int64_t epoch = 0;
+        try {
+            const Json* e = Json::parse(line, path).find("epoch");
+            if (!e || !e->as_integer(1, INT64_MAX, &epoch)) continue;
+        } catch (const Error&) {
+            continue;  // a line cut short by a crash
+        }
+        if (epoch == next && epoch <= epochs_done) {
+            kept += line + "\n";
+            next++;
+        }
+    }
+    if (kept != text) write_file_atomic(path, kept);
+}
+
+class TrainingRun {
+public:
+    TrainingRun(const TrainOptions& given, bool resume);
+    TrainResult run();
+
+private:
+    TrainOptions opt_;
+    std::string state_path_;
+    std::unique_ptr<FolderLock> lock_;
+    DataSplits data_;
+    ModelConfig cfg_;
+    int64_t n_train_ = 0, spe_ = 0, total_steps_ = 0;
+    Transform train_t_;
+    std::unique_ptr<Task> task_;
+    FloatBuffer P_, G_, M_, V_, E_;
+    bool use_ema_ = false;
+    AdamW adamw_;
+    std::unique_ptr<Batch> batch_;
+    RunState rs_;
+    int64_t saved_step_ = -1;  // the step of the last state save by this process
+    int64_t steps_this_run_ = 0;
+    double t_start_ = 0;
+    Progress progress_;
+    TrainResult result_;
+
+    bool pretrain() const { return opt_.task == "pretrain"; }
+    // A stop right after an epoch's last step leaves that epoch's end (evaluation, checkpoints) to do.
+    bool epoch_end_pending() const { return rs_.step > 0 && rs_.epoch_seen == spe_ * opt_.batch; }
+    void restore(const SafetensorsReader& state, int64_t requested_threads);
+    void print_header(bool resume) const;
+    double step(int64_t epoch, int64_t it, const std::vector<int64_t>& perm);
+    void end_epoch(int64_t epoch);
+    void save_state();
+    void stop();
+    void fill_result();
+};
+
+TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
+    state_path_ = path_join(given.out, "state.safetensors");
+    if (resume && !file_exists(state_path_)) fail("%s: no saved run to resume", state_path_.c_str());
+    make_dirs(given.out);
+    lock_.reset(new FolderLock(given.out));
+    const int stale = remove_stale_temp_files(given.out);
+    if (stale && !given.quiet)
+        std::fprintf(stderr, "removed %d temporary file%s left in %s by a run that died while saving\n", stale,
+                     stale == 1 ? "" : "s", given.out.c_str());
+
     std::unique_ptr<SafetensorsReader> state;
     if (resume) {
-        opt = read_train_options(state_path);
-        if (opt.task != given.task)
-            fail("%s holds a '%s' run; continue it with convnextv2 %s --resume", state_path.c_str(), opt.task.c_str(),
-                 opt.task.c_str());
+        state.reset(new SafetensorsReader(state_path_));
+        opt_ = read_train_options(*state);
+        if (opt_.task != given.task)
+            fail("%s holds a '%s' run; continue it with convnextv2 %s --resume", state_path_.c_str(), opt_.task.c_str(),
+                 opt_.task.c_str());
         // Run control comes from this invocation; the recipe from the saved run.
-        opt.out = given.out;
-        opt.threads = given.threads;
-        opt.stop_after_steps = given.stop_after_steps;
-        opt.save_every = given.save_every;
-        opt.verbose = given.verbose;
-        opt.quiet = given.quiet;
-        if (!given.data.path.empty()) opt.data.path = given.data.path;
-        state.reset(new SafetensorsReader(state_path));
+        opt_.out = given.out;
+        opt_.threads = given.threads;
+        opt_.stop_after_steps = given.stop_after_steps;
+        opt_.save_every = given.save_every;
+        opt_.verbose = given.verbose;
+        opt_.quiet = given.quiet;
+        if (!given.data.path.empty()) opt_.data.path = given.data.path;
     }
-    const bool pretrain = opt.task == "pretrain";
-    if (!pretrain && opt.task != "train") fail("unknown task '%s'", opt.task.c_str());
-    set_num_threads((int)opt.threads);
-    if (opt.epochs < 1) fail("--epochs must be at least 1");
-    if (opt.batch < 1) fail("--batch-size must be at least 1");
+    opt_.validate();
+    const int threads = apply_threads(opt_.threads, opt_.quiet);
 
-    DataSplits data = load_dataset(opt.data);
-    ModelConfig cfg = model_config(opt.model);
-    cfg.num_classes = data.train.num_classes;
-    cfg.in_chans = data.train.channels;
-    cfg.stem_stride = (int)opt.stem_stride;
-    cfg.input_size = (int)opt.input_size;
-    cfg.mean = data.mean;
-    cfg.std = data.std;
-    cfg.class_names = data.train.class_names;
-    cfg.validate();
+    data_ = load_dataset(opt_.data);
+    cfg_ = model_config(opt_.model);
+    cfg_.num_classes = data_.train.num_classes;
+    cfg_.in_chans = data_.train.channels;
+    cfg_.stem_stride = (int)opt_.stem_stride;
+    cfg_.input_size = (int)opt_.input_size;
+    cfg_.mean = data_.mean;
+    cfg_.std = data_.std;
+    cfg_.class_names = data_.train.class_names;
+    cfg_.validate();
 
-    const int64_t n_train = opt.max_train_samples > 0 ? std::min(opt.max_train_samples, data.train.size()) : data.train.size();
-    const int64_t spe = n_train / opt.batch;
-    if (spe < 1) fail("the training set has %lld images, fewer than one batch of %lld", (long long)n_train, (long long)opt.batch);
-    const int64_t total_steps = spe * opt.epochs;
+    n_train_ = opt_.max_train_samples > 0 ? std::min(opt_.max_train_samples, data_.train.size()) : data_.train.size();
+    spe_ = n_train_ / opt_.batch;
+    if (spe_ < 1)
+        fail("the training set has %lld images, fewer than one batch of %lld", (long long)n_train_, (long long)opt_.batch);
+    total_steps_ = spe_ * opt_.epochs;
 
-    Transform train_t = eval_transform(cfg, data.train.small_images);
-    train_t.train = true;
-    train_t.pad = (int)opt.pad;
-    train_t.hflip = opt.hflip;
-    train_t.min_scale = (float)opt.crop_min_scale;
-    Transform eval_t = train_t;
+    train_t_ = eval_transform(cfg_, data_.train.small_images);
+    train_t_.train = true;
+    train_t_.pad = (int)opt_.pad;
+    train_t_.hflip = opt_.hflip;
+    train_t_.min_scale = (float)opt_.crop_min_scale;
+    Transform eval_t = train_t_;
     eval_t.train = false;
 
-    std::unique_ptr<Task> task = pretrain ? make_pretrain_task(cfg, opt, data, eval_t) : make_supervised_task(cfg, opt, data, eval_t);
-    const ParamLayout& L = task->layout();
-    make_dirs(opt.out);
-    const size_t np = (size_t)L.total;
-    FloatBuffer P(np), G(np), M(np), V(np), E;
-    const bool use_ema = opt.ema > 0;
-    if (use_ema) E.resize(np);
-    RunState rs;
+    use_ema_ = opt_.ema > 0;
+    check_model_fits(cfg_, opt_.batch, true, use_ema_ ? 5 : 4);  // weights, gradients, two moments, EMA
+    task_ = pretrain() ? make_pretrain_task(cfg_, opt_, data_, eval_t) : make_supervised_task(cfg_, opt_, data_, eval_t);
+    const size_t np = (size_t)task_->layout().total;
+    P_.resize(np);
+    G_.resize(np);
+    M_.resize(np);
+    V_.resize(np);
+    if (use_ema_) E_.resize(np);
 
     if (resume) {
-        load_params(*state, L, P.data(), "");
-        load_params(*state, L, M.data(), "optimizer.exp_avg.");
-        load_params(*state, L, V.data(), "optimizer.exp_avg_sq.");
-        if (use_ema) load_params(*state, L, E.data(), "ema.");
-        Json s = Json::parse(state->meta(kStateKey), state_path + ": " + kStateKey);
-        get(s, "step", rs.step);
-        get(s, "best_score", rs.best_score);
-        get(s, "has_best", rs.has_best);
-        get(s, "epoch_loss_sum", rs.epoch_loss_sum);
-        get(s, "epoch_correct", rs.epoch_correct);
-        get(s, "epoch_seen", rs.epoch_seen);
-        get(s, "first_loss_sum", rs.first_loss_sum);
-        get(s, "first_loss_n", rs.first_loss_n);
-        if (rs.step > total_steps) fail("%s: saved at step %lld, beyond this run's %lld steps", state_path.c_str(), (long long)rs.step, (long long)total_steps);
+        restore(*state, given.threads);
     } else {
-        task->init_params(P.data());
-        if (use_ema) std::copy(P.data(), P.data() + np, E.data());
-        // A fresh run starts a fresh metrics log.
-        write_file_atomic(path_join(opt.out, "metrics.jsonl"), "");
+        task_->init_params(P_.data());
+        if (use_ema_) std::copy(P_.data(), P_.data() + np, E_.data());
+        rs_.threads = threads;
+        write_file_atomic(path_join(opt_.out, "metrics.jsonl"), "");  // a fresh run starts a fresh log
     }
-    AdamW adamw;
-    adamw.init(task->param_groups(), AdamWConfig{opt.beta1, opt.beta2, 1e-8});
-
-    Batch batch(opt.batch, train_t);
-
-    if (!opt.quiet) {
-        std::fprintf(stderr, "%s %s on %s: %lld train / %lld test images, %lldx%lld input, stem stride %lld; %s\n",
-                     pretrain ? "FCMAE pre-training" : "training", cfg.name.c_str(), opt.data.kind.c_str(),
-                     (long long)n_train, (long long)data.test.size(), (long long)cfg.input_size, (long long)cfg.input_size,
-                     (long long)cfg.stem_stride, runtime_summary().c_str());
-        std::string extra = pretrain ? strfmt(", mask ratio %.2g", opt.mask_ratio)
-                                     : strfmt(", drop path %.2g, smoothing %.2g", opt.drop_path, opt.smoothing);
-        if (use_ema) extra += strfmt(", EMA %.5g", opt.ema);
-        if (resume) extra += strfmt("; resuming at step %lld", (long long)rs.step);
-        std::fprintf(stderr, "%lld epochs x %lld steps of %lld, lr %.3g (warmup %.2g epochs, cosine to %.2g), AdamW %.2g/%.3g, wd %.3g%s\n",
-                     (long long)opt.epochs, (long long)spe, (long long)opt.batch, opt.lr, opt.warmup_epochs, opt.min_lr,
-                     opt.beta1, opt.beta2, opt.weight_decay, extra.c_str());
-        if (opt.verbose) std::fprintf(stderr, "%s", runtime_details(task->gemm_impl()).c_str());
-    }
-
-    TrainResult result;
-    auto fill_result = [&]() {
-        result.steps = rs.step;
-        result.first_train_loss = rs.first_loss_sum / (double)std::max<int64_t>(1, rs.first_loss_n);
-        result.best_acc = pretrain ? 0 : rs.best_score;
-        result.best_loss = pretrain ? -rs.best_score : 0;
-    };
-    if (rs.step >= total_steps) {
-        fill_result();
-        result.already_complete = true;
-        return result;
-    }
-    g_interrupted = false;
-    auto old_handler = std::signal(SIGINT, on_sigint);
-    Progress progress;
-    const double t_start = now_seconds();
-    int64_t steps_this_run = 0;
-
-    auto save_resume_state = [&]() {
-        save_state(state_path, cfg, L, opt, rs, P.data(), M.data(), V.data(), use_ema ? E.data() : nullptr);
-    };
-
-    for (int64_t epoch = rs.step / spe; epoch < opt.epochs; epoch++) {
-        const std::vector<int64_t> perm = epoch_permutation(n_train, opt.seed, epoch);
-        const uint64_t aug_key = stream_key(opt.seed, kRngAugment, (uint64_t)epoch);
-        const double t_epoch = now_seconds();
-        int64_t epoch_steps_run = 0;
-        for (int64_t it = rs.step % spe; it < spe; it++) {
-            batch.fill(data.train, aug_key, perm.data() + it * opt.batch);
-            const double lr = lr_at((double)epoch + (double)it / (double)spe, opt.lr, opt.min_lr, opt.warmup_epochs,
-                                    (double)opt.epochs);
-            G.zero();
-            const double loss = task->train_step(P.data(), G.data(), batch.images.data(), batch.labels.data(), rs.step, &rs.epoch_correct);
-            if (!std::isfinite(loss)) {
-                std::signal(SIGINT, old_handler);
-                progress.done();
-                fail("step %lld: the loss is %g (training diverged; try a lower --lr). Checkpoints in %s are unchanged.",
-                     (long long)rs.step + 1, loss, opt.out.c_str());
-            }
-            adamw.update(P.data(), M.data(), V.data(), G.data(), lr, rs.step + 1);
-            if (use_ema) ema_update(E.data(), P.data(), (int64_t)np, (float)opt.ema);
-            rs.step++;
-            steps_this_run++;
-            epoch_steps_run++;
-            rs.epoch_loss_sum += loss;
-            rs.epoch_seen += opt.batch;
-            if (rs.first_loss_n < 10) {
-                rs.first_loss_sum += loss;
-                rs.first_loss_n++;
-            }
-            result.last_train_loss = loss;
-            if (!opt.quiet) {
-                double el = now_seconds() - t_epoch;
-                double ips = (double)(epoch_steps_run * opt.batch) / std::max(el, 1e-9);
-                double eta = (double)(total_steps - rs.step) * opt.batch / std::max(ips, 1e-9);
-                progress.update(strfmt("epoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.2e  %.0f img/s  ETA %s",
-                                       (long long)epoch + 1, (long long)opt.epochs, (long long)it + 1, (long long)spe,
-                                       rs.epoch_loss_sum / (double)(rs.epoch_seen / opt.batch), lr, ips,
-                                       format_duration(eta).c_str()),
-                                it + 1 == spe);
-            }
-            if (opt.save_every > 0 && rs.step % opt.save_every == 0) save_resume_state();
-            if ((opt.stop_after_steps > 0 && steps_this_run >= opt.stop_after_steps) || g_interrupted) {
-                progress.done();
-                save_resume_state();
-                if (!opt.quiet)
-                    std::fprintf(stderr, "%s at step %lld; continue with: convnextv2 %s --resume --out %s\n",
-                                 g_interrupted ? "interrupted" : "stopped", (long long)rs.step, opt.task.c_str(), opt.out.c_str());
-                std::signal(SIGINT, old_handler);
-                fill_result();
-                result.stopped_early = true;
-                return result;
-            }
-        }
-        progress.done();
-        const double train_time = now_seconds() - t_epoch;
-        const double train_loss = rs.epoch_loss_sum / (double)(rs.epoch_seen / opt.batch);
-        const double train_acc = (double)rs.epoch_correct / (double)rs.epoch_seen;
-        const double ips = (double)(epoch_steps_run * opt.batch) / std::max(train_time, 1e-9);
-        EpochReport rep = task->evaluate(P.data(), use_ema ? E.data() : nullptr, epoch);
-
-        Json m = Json::object();
-        m.set("epoch", epoch + 1).set("step", rs.step).set("lr", lr_at((double)epoch + 1, opt.lr, opt.min_lr, opt.warmup_epochs, (double)opt.epochs));
-        m.set("train_loss", train_loss);
-        if (!pretrain) m.set("train_acc", train_acc);
-        for (const auto& kv : rep.metrics.members()) m.set(kv.first, kv.second);
-        m.set("images_per_s", ips).set("epoch_time_s", now_seconds() - t_epoch).set("elapsed_s", now_seconds() - t_start);
-        append_line(path_join(opt.out, "metrics.jsonl"), m.dump());
-
-        std::vector<std::pair<std::string, std::string>> meta = {{"convnextv2.task", opt.task},
-                                                                 {"convnextv2.epoch", std::to_string(epoch + 1)}};
-        save_weights(path_join(opt.out, "last.safetensors"), cfg, L, P.data(), meta);
-        if (!rs.has_best || rep.score > rs.best_score) {
-            rs.best_score = rep.score;
-            rs.has_best = true;
-            meta.push_back({"convnextv2.weights", rep.ema_better ? "ema" : "raw"});
-            save_weights(path_join(opt.out, "best.safetensors"), cfg, L, rep.ema_better ? E.data() : P.data(), meta);
-        }
-        rs.epoch_loss_sum = 0;
-        rs.epoch_correct = rs.epoch_seen = 0;
-        save_resume_state();
-        if (!opt.quiet) {
-            std::string train_part = pretrain ? strfmt("train loss %.4f", train_loss)
-                                              : strfmt("train loss %.4f acc %.2f%%", train_loss, 100 * train_acc);
-            std::fprintf(stderr, "epoch %lld/%lld: %s | %s | %.0f img/s, %s\n", (long long)epoch + 1, (long long)opt.epochs,
-                         train_part.c_str(), rep.summary.c_str(), ips, format_duration(now_seconds() - t_epoch).c_str());
-        }
-        result.test_acc = rep.test_acc;
-        result.test_top5 = rep.test_top5;
-        result.test_loss = rep.test_loss;
-    }
-    std::signal(SIGINT, old_handler);
-    fill_result();
-    return result;
+    adamw_.init(task_->param_groups(), AdamWConfig{opt_.beta1, opt_.beta2, 1e-8});
+    batch_.reset(new Batch(opt_.batch, train_t_));
+    print_header(resume);
 }
+
+void TrainingRun::restore(const SafetensorsReader& state, int64_t requested_threads) {
+    const ParamLayout& L = task_->layout();
+    load_params(state, L, P_.data(), "");
+    load_params(state, L, M_.data(), "optimizer.exp_avg.");
+    load_params(state, L, V_.data(), "optimizer.exp_avg_sq.");
+    if (use_ema_) load_params(state, L, E_.data(), "ema.");
+    rs_ = RunState::from_json(Json::parse(state.meta(kStateKey), state_path_ + ": " + kStateKey), spe_, opt_.epochs,
+                              opt_.batch, state_path_);
+    reconcile_metrics(path_join(opt_.out, "metrics.jsonl"), rs_.step / spe_ - (epoch_end_pending() ? 1 : 0));
+    // The thread count decides how partial sums are split, so the saved one keeps the run bit-identical.
+    const int saved = (int)rs_.threads;
+    const int threads = requested_threads == 0 && saved > 0 ? apply_threads(saved, opt_.quiet) : num_threads();
+    if (saved > 0 && threads != saved && !opt_.quiet)
+        std::fprintf(stderr, "warning: resuming on %d threads, but the run so far used %d: its weights will differ "
+                             "from an uninterrupted run's (pass --threads %d to keep them bit-identical)\n",
+                     threads, saved, saved);
+    rs_.threads = threads;
+}
+
+void TrainingRun::print_header(bool resume) const {
+    if (opt_.quiet) return;
+    std::fprintf(stderr, "%s %s on %s: %lld train / %lld test images, %lldx%lld input, stem stride %lld; %s\n",
+                 pretrain() ? "FCMAE pre-training" : "training", cfg_.name.c_str(), opt_.data.kind.c_str(),
+                 (long long)n_train_, (long long)data_.test.size(), (long long)cfg_.input_size,
+                 (long long)cfg_.input_size, (long long)cfg_.stem_stride, runtime_summary().c_str());
+    std::string extra = pretrain() ? strfmt(", mask ratio %.2g", opt_.mask_ratio)
+                                   : strfmt(", drop path %.2g, smoothing %.2g", opt_.drop_path, opt_.smoothing);
+    if (use_ema_) extra += strfmt(", EMA %.5g", opt_.ema);
+    if (resume) extra += strfmt("; resuming at step %lld", (long long)rs_.step);
+    std::fprintf(stderr, "%lld epochs x %lld steps of %lld, lr %.3g (warmup %.2g epochs, cosine to %.2g), AdamW %.2g/%.3g, wd %.3g%s\n",
+                 (long long)opt_.epochs, (long long)spe_, (long long)opt_.batch, opt_.lr, opt_.warmup_epochs,
+                 opt_.min_lr, opt_.beta1, opt_.beta2, opt_.weight_decay, extra.c_str());
+    if (opt_.verbose) std::fprintf(stderr, "%s", runtime_details(task_->gemm_impl()).c_str());
+}
+
+void TrainingRun::save_state() {
+    SafetensorsWriter w;
+    w.set_metadata("format", "pt");
+    w.set_metadata(kConfigKey, cfg_.to_json().dump());
+    w.set_metadata(kOptionsKey, opt_.to_json().dump());
+    w.set_metadata(kStateKey, rs_.to_json().dump());
+    const ParamLayout& L = task_->layout();
+    add_params(w, L, P_.data(), "");
+    add_params(w, L, M_.data(), "optimizer.exp_avg.");
+    add_params(w, L, V_.data(), "optimizer.exp_avg_sq.");
+    if (use_ema_) add_params(w, L, E_.data(), "ema.");
+    w.write(state_path_);
+    saved_step_ = rs_.step;
+}
+
+// One optimizer step on batch `it` of epoch `epoch`; returns the loss.
+double TrainingRun::step(int64_t epoch, int64_t it, const std::vector<int64_t>& perm) {
+    const double t0 = now_seconds();
+    batch_->fill(data_.train, stream_key(opt_.seed, kRngAugment, (uint64_t)epoch), perm.data() + it * opt_.batch);
+    const double lr =
+        lr_at((double)epoch + (double)it / (double)spe_, opt_.lr, opt_.min_lr, opt_.warmup_epochs, (double)opt_.epochs);
+    G_.zero();
+    const double loss = task_->train_step(P_.data(), G_.data(), batch_->images.data(), batch_->labels.data(), rs_.step,
+                                          &rs_.epoch_correct);
+    if (!std::isfinite(loss)) {
+        progress_.done();
+        if (rs_.step == 0)  // no update has happened yet: the learning rate is not the cause
+            fail("step 1: the loss is %g before any update: the initial weights or the data are unusable",
+                 loss);
+        fail("step %lld: the loss is %g (training diverged; try a lower --lr). Checkpoints in %s are unchanged.",
+             (long long)rs_.step + 1, loss, opt_.out.c_str());
+    }
+    adamw_.update(P_.data(), M_.data(), V_.data(), G_.data(), lr, rs_.step + 1);
+    if (use_ema_) ema_update(E_.data(), P_.data(), (int64_t)P_.size(), (float)opt_.ema);
+    rs_.step++;
+    steps_this_run_++;
+    rs_.epoch_loss_sum += loss;
+    rs_.epoch_seen += opt_.batch;
+    rs_.epoch_train_s += now_seconds() - t0;
+    if (rs_.first_loss_n < 10) {
+        rs_.first_loss_sum += loss;
+        rs_.first_loss_n++;
+    }
+    result_.last_train_loss = loss;
+    if (!opt_.quiet) {
+        const double ips = (double)rs_.epoch_seen / std::max(rs_.epoch_train_s, 1e-9);
+        const double eta = (double)(total_steps_ - rs_.step) * (double)opt_.batch / std::max(ips, 1e-9);
+        progress_.update(strfmt("epoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.2e  %.0f img/s  ETA %s",
+                                (long long)epoch + 1, (long long)opt_.epochs, (long long)it + 1, (long long)spe_,
+                                rs_.epoch_loss_sum / (double)(rs_.epoch_seen / opt_.batch), lr, ips,
+                                format_duration(eta).c_str()),
+                         it + 1 == spe_);
+    }
+    return loss;
+}
+
+// After an epoch's last step: evaluate, append the metrics line, write last/best and the state.
+void TrainingRun::end_epoch(int64_t epoch) {
+    progress_.done();
+    const double t0 = now_seconds();
+    const double train_loss = rs_.epoch_loss_sum / (double)spe_;
+    const double train_acc = (double)rs_.epoch_correct / (double)rs_.epoch_seen;
+    const double ips = (double)rs_.epoch_seen / std::max(rs_.epoch_train_s, 1e-9);
+    EpochReport rep = task_->evaluate(P_.data(), use_ema_ ? E_.data() : nullptr, epoch);
+    const double epoch_time = rs_.epoch_train_s + (now_seconds() - t0);
+
+    Json m = Json::object();
+    m.set("epoch", epoch + 1).set("step", rs_.step);
+    m.set("lr", lr_at((double)epoch + 1, opt_.lr, opt_.min_lr, opt_.warmup_epochs, (double)opt_.epochs));
+    m.set("train_loss", train_loss);
+    if (!pretrain()) m.set("train_acc", train_acc);
+    for (const auto& kv : rep.metrics.members()) m.set(kv.first, kv.second);
+    m.set("images_per_s", ips).set("epoch_time_s", epoch_time).set("elapsed_s", now_seconds() - t_start_);
+    append_line(path_join(opt_.out, "metrics.jsonl"), m.dump());
+
+    std::vector<std::pair<std::string, std::string>> meta = {{"convnextv2.task", opt_.task},
+                                                             {"convnextv2.epoch", std::to_string(epoch + 1)}};
+    const ParamLayout& L = task_->layout();
+    save_weights(path_join(opt_.out, "last.safetensors"), cfg_, L, P_.data(), meta);
+    if (!rs_.has_best || rep.score > rs_.best_score) {
+        rs_.best_score = rep.score;
+        rs_.has_best = true;
+        meta.push_back({"convnextv2.weights", rep.ema_better ? "ema" : "raw"});
+        save_weights(path_join(opt_.out, "best.safetensors"), cfg_, L, rep.ema_better ? E_.data() : P_.data(), meta);
+    }
+    rs_.epoch_loss_sum = rs_.epoch_train_s = 0;
+    rs_.epoch_correct = rs_.epoch_seen = 0;
+    save_state();
+    if (!opt_.quiet) {
+        const std::string train_part = pretrain() ? strfmt("train loss %.4f", train_loss)
+                                                  : strfmt("train loss %.4f acc %.2f%%", train_loss, 100 * train_acc);
+        std::fprintf(stderr, "epoch %lld/%lld: %s | %s | %.0f img/s, %s\n", (long long)epoch + 1, (long long)opt_.epochs,
+                     train_part.c_str(), rep.summary.c_str(), ips, format_duration(epoch_time).c_str());
+    }
+    result_.test_acc = rep.test_acc;
+    result_.test_top5 = rep.test_top5;
+    result_.test_loss = rep.test_loss;
+}
+
+// Saves (unless this step is saved already) and tells how to continue, threads included: the same
+// count keeps the continuation bit-identical.
+void TrainingRun::stop() {
+    progress_.done();
+    if (saved_step_ != rs_.step) save_state();
+    result_.stopped_early = true;
+    result_.interrupted = g_stop_requested;
+    if (!opt_.quiet)
+        std::fprintf(stderr, "%s at step %lld; continue with: convnextv2 %s --resume --out %s --threads %lld\n",
+                     result_.interrupted ? "interrupted" : "stopped", (long long)rs_.step, opt_.task.c_str(),
+                     opt_.out.c_str(), (long long)rs_.threads);
+}
+
+void TrainingRun::fill_result() {
+    result_.steps = rs_.step;
+    result_.first_train_loss = rs_.first_loss_sum / (double)std::max<int64_t>(1, rs_.first_loss_n);
+    result_.best_acc = pretrain() ? 0 : rs_.best_score;
+    result_.best_loss = pretrain() ? -rs_.best_score : 0;
+}
+
+TrainResult TrainingRun::run() {
+    if (rs_.step >= total_steps_ && !epoch_end_pending()) {
+        fill_result();
+        result_.already_complete = true;
+        return result_;
+    }
+    StopSignals signals;
+    t_start_ = now_seconds();
+    if (epoch_end_pending()) end_epoch(rs_.step / spe_ - 1);
+    for (int64_t epoch = rs_.step / spe_; epoch < opt_.epochs; epoch++) {
+        const std::vector<int64_t> perm = epoch_permutation(n_train_, opt_.seed, epoch);
+        for (int64_t it = rs_.step % spe_; it < spe_; it++) {
+            if (g_stop_requested) {  // asked during the last epoch end
+                stop();
+                break;
+            }
+            step(epoch, it, perm);
+            if (opt_.save_every > 0 && rs_.step % opt_.save_every == 0) save_state();
+            if ((opt_.stop_after_steps > 0 && steps_this_run_ >= opt_.stop_after_steps) || g_stop_requested) {
+                stop();
+                break;
+            }
+        }
+        if (result_.stopped_early) break;
+        end_epoch(epoch);
+    }
+    fill_result();
+    return result_;
+}
+
+}  // namespace
+
+TrainResult run_train(const TrainOptions& opt, bool resume) { return TrainingRun(opt, resume).run(); }
 
 }  // namespace cnx

@@ -14,6 +14,7 @@
 #include "convnextv2/config.h"
 #include "convnextv2/model.h"
 #include "core/json.h"
+#include "core/safetensors.h"
 #include "tools/augment.h"
 #include "tools/dataset.h"
 
@@ -53,8 +54,46 @@ struct TrainOptions {
     bool verbose = false;
     bool quiet = false;            // no progress line (tests)
 
-    Json to_json() const;                    // the recipe part (stored in checkpoints)
-    static TrainOptions from_json(const Json& j);
+    Json to_json() const;  // the recipe part (stored in checkpoints)
+    // The recipe read back from a file (`where` names it in errors); every field is checked as its
+    // flag is, and the whole by validate().
+    static TrainOptions from_json(const Json& j, const std::string& where);
+    // Throws cnx::Error when a recipe field is out of its flag's range (or the task is unknown).
+    void validate() const;
+};
+
+// A recipe field: its key in the saved options ("data.kind"), its flag ("" when none) and, for
+// numbers, its range (the flag parser uses the same).
+struct RecipeField {
+    const char* key;
+    const char* flag;
+    double lo, hi;
+};
+std::vector<RecipeField> recipe_fields();
+RecipeField recipe_field(const std::string& key);
+
+// Metadata keys of a run's state file.
+constexpr const char* kOptionsKey = "convnextv2.train_options";
+constexpr const char* kStateKey = "convnextv2.state";
+
+// Where a run stands, saved beside the weights in state.safetensors.
+struct RunState {
+    int64_t step = 0;
+    int64_t epochs_done = 0;     // epochs whose end (evaluation, metrics line, checkpoints) is done
+    int64_t threads = 0;         // threads the run used: the same count keeps a resume bit-identical
+    double best_score = 0;
+    bool has_best = false;
+    double epoch_loss_sum = 0;   // over the current epoch's steps so far
+    int64_t epoch_correct = 0, epoch_seen = 0;
+    double epoch_train_s = 0;    // seconds spent on the current epoch's steps, across resumes
+    double first_loss_sum = 0;   // the first (up to) 10 steps' losses
+    int64_t first_loss_n = 0;
+
+    Json to_json() const;
+    // Reads and checks a saved state against the run's shape (steps per epoch, epochs, batch):
+    // throws cnx::Error naming `where` for any value the run could not have saved.
+    static RunState from_json(const Json& j, int64_t steps_per_epoch, int64_t epochs, int64_t batch,
+                              const std::string& where);
 };
 
 struct TrainResult {
@@ -64,7 +103,8 @@ struct TrainResult {
     double test_acc = 0, test_top5 = 0, test_loss = 0;  // pretrain: test_loss is the held-out reconstruction loss
     double best_acc = 0;           // supervised: best test accuracy
     double best_loss = 0;          // pretrain: best held-out loss
-    bool stopped_early = false;    // --stop-after-steps or SIGINT
+    bool stopped_early = false;    // --stop-after-steps, SIGINT or SIGTERM (state saved)
+    bool interrupted = false;      // by SIGINT or SIGTERM
     bool already_complete = false; // resumed a run that had no steps left
 };
 
@@ -112,5 +152,6 @@ std::unique_ptr<Task> make_pretrain_task(const ModelConfig& cfg, const TrainOpti
 
 // The recipe options stored in a run's state file.
 TrainOptions read_train_options(const std::string& state_path);
+TrainOptions read_train_options(const SafetensorsReader& state);
 
 }  // namespace cnx
