@@ -52,8 +52,24 @@ const char* default_fashion_mnist_dir();
 // Loads both splits; throws cnx::Error with one line naming the missing or corrupt file.
 DataSplits load_dataset(const DatasetOptions& opt);
 
-// Reads one IDX image file ([n][h][w] u8, gzip or plain) and its label file.
+// Reads one IDX image file ([n][h][w] u8, gzip or plain) and its label file, through parse_idx_pair.
+// A plain file's header is checked against its size before the file is read, and a gzip file larger
+// than dataset_byte_limit() (core/limits.h) is refused unread.
 Dataset load_idx_pair(const std::string& images, const std::string& labels, const std::string& name);
+
+// Parses an IDX image/label pair held in memory; each is a gzip stream (of one or more members, as
+// gzread reads them) or plain IDX data. Both headers are checked before anything is inflated: magic,
+// image size 1..4096, at least one image, as many labels as images, and the promised bytes within
+// what the stored bytes can hold and within dataset_byte_limit(). Inflating stops one byte past the
+// promise, and memory grows with the data actually inflated, so a lying header cannot make it
+// allocate. images_name and labels_name name the inputs in errors; `name` names the Dataset.
+Dataset parse_idx_pair(const std::string& image_bytes, const std::string& label_bytes, const std::string& images_name,
+                       const std::string& labels_name, const std::string& name);
+
+// Appends the records of one CIFAR-10 binary batch held in memory (each 1 label byte and 3072 pixel
+// bytes in R, G, B planes) to `into` as interleaved 32x32 RGB, and gives `into` CIFAR-10's shape.
+// The batch must be a non-zero whole number of records, and `into` with it within dataset_byte_limit().
+void parse_cifar_batch(const std::string& bytes, const std::string& name, Dataset& into);
 
 // Per-channel mean and std of an in-memory dataset's pixels in [0, 1].
 void dataset_stats(const Dataset& d, std::vector<float>& mean, std::vector<float>& std);
