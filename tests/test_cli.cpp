@@ -6,25 +6,15 @@
 #include "core/check.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "tests/data_files.h"
 #include "tests/util.h"
 #include "tools/image.h"
 
 using namespace cnx;
+using test::cli;
+using test::Run;
 
 namespace {
-
-struct Run {
-    int status;
-    std::string out;
-};
-
-Run cli(const std::string& args) {
-    const std::string bin = test::binary_path("convnextv2");
-    REQUIRE_MESSAGE(file_exists(bin), "build the program first (make all)");
-    Run r;
-    r.status = test::run_command(bin + " " + args, &r.out);
-    return r;
-}
 
 // The output is exactly one line "error: ...", containing `what`.
 void expect_error(const std::string& args, const std::string& what) {

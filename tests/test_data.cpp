@@ -11,39 +11,19 @@
 
 #include "core/check.h"
 #include "core/fileio.h"
+#include "tests/data_files.h"
 #include "tests/util.h"
 #include "tools/augment.h"
 #include "tools/dataset.h"
 #include "tools/image.h"
 
 using namespace cnx;
+using test::be32;
+using test::idx_images;
+using test::idx_labels;
+using test::write_gz;
 
 namespace {
-
-void write_gz(const std::string& path, const std::string& data) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    gzwrite(f, data.data(), (unsigned)data.size());
-    gzclose(f);
-}
-
-std::string be32(uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; i++) s[(size_t)i] = (char)((v >> (24 - 8 * i)) & 0xff);
-    return s;
-}
-
-std::string idx_images(uint32_t n, uint32_t h, uint32_t w) {
-    std::string s = be32(0x803) + be32(n) + be32(h) + be32(w);
-    for (uint32_t i = 0; i < n * h * w; i++) s += (char)(i * 7 % 256);
-    return s;
-}
-
-std::string idx_labels(uint32_t n, int classes) {
-    std::string s = be32(0x801) + be32(n);
-    for (uint32_t i = 0; i < n; i++) s += (char)(i % (uint32_t)classes);
-    return s;
-}
 
 std::string load_error(const std::string& images, const std::string& labels) {
     try {
@@ -55,27 +35,9 @@ std::string load_error(const std::string& images, const std::string& labels) {
 }
 
 void write_jpeg(const std::string& path, const Image& img) {
-    FILE* f = std::fopen(path.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    jpeg_compress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    jpeg_stdio_dest(&c, f);
-    c.image_width = (JDIMENSION)img.w;
-    c.image_height = (JDIMENSION)img.h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 95, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = const_cast<uint8_t*>(img.pixels.data()) + (size_t)c.next_scanline * img.w * 3;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    std::fclose(f);
+    test::JpegOptions o;
+    o.quality = 95;
+    write_file_atomic(path, test::encode_jpeg(img, o));
 }
 
 Image solid(int h, int w, uint8_t r, uint8_t g, uint8_t b) {
@@ -184,10 +146,23 @@ TEST_CASE("image folder: PNG and JPEG files, train/val split, corrupt files name
     Image gray = read_image(path_join(d, "train/cat/a.png"), 1);
     CHECK(gray.c == 1);
     CHECK(gray.pixels[0] == (uint8_t)((200 * 299 + 10 * 587 + 10 * 114 + 500) / 1000));
+    // A broken file fails the loading, before any step, naming the file; several are counted.
     write_file_atomic(path_join(d, "train/dog/broken.png"), "\x89PNG\r\n\x1a\nnot really");
+    CHECK_THROWS_WITH_AS(load_dataset(o), doctest::Contains("broken.png: corrupt PNG"), Error);
+    write_file_atomic(path_join(d, "train/cat/empty.jpg"), "");
+    const std::string two_bad = "train: 2 of 4 images cannot be used; the first: " + path_join(d, "train/cat/empty.jpg") +
+                                ": not a PNG or JPEG";
+    CHECK_THROWS_WITH_AS(load_dataset(o), doctest::Contains(two_bad.c_str()), Error);
+    std::remove(path_join(d, "train/dog/broken.png").c_str());
+    std::remove(path_join(d, "train/cat/empty.jpg").c_str());
+    // A file cut after its header passes the check and fails when decoded, naming the file.
+    Image busy = solid(96, 96, 0, 0, 0);
+    for (size_t i = 0; i < busy.pixels.size(); i++) busy.pixels[i] = (uint8_t)(i * 53 % 251);  // mostly scan data
+    const std::string whole = test::encode_jpeg(busy);
+    write_file_atomic(path_join(d, "train/dog/cut.jpg"), whole.substr(0, whole.size() / 2));
     DataSplits s2 = load_dataset(o);
     REQUIRE(s2.train.size() == 3);
-    CHECK_THROWS_WITH_AS(s2.train.image(2), doctest::Contains("broken.png: corrupt PNG"), Error);
+    CHECK_THROWS_WITH_AS(s2.train.image(2), doctest::Contains("cut.jpg: truncated JPEG"), Error);
     write_file_atomic(path_join(d, "x.txt"), "hello");
     CHECK_THROWS_WITH_AS(read_image(path_join(d, "x.txt"), 3), doctest::Contains("not a PNG or JPEG"), Error);
 }

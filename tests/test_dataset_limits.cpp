@@ -14,49 +14,16 @@
 #include "core/check.h"
 #include "core/fileio.h"
 #include "core/limits.h"
+#include "tests/data_files.h"
 #include "tests/util.h"
 #include "tools/dataset.h"
 
 using namespace cnx;
+using test::idx_images;
+using test::idx_labels;
+using test::write_gz;
 
 namespace {
-
-std::string be32(uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; i++) s[(size_t)i] = (char)((v >> (24 - 8 * i)) & 0xff);
-    return s;
-}
-
-std::string image_header(uint32_t n, uint32_t h, uint32_t w) { return be32(0x803) + be32(n) + be32(h) + be32(w); }
-std::string label_header(uint32_t n) { return be32(0x801) + be32(n); }
-
-std::string idx_images(uint32_t n, uint32_t h, uint32_t w) {
-    std::string s = image_header(n, h, w);
-    for (uint32_t i = 0; i < n * h * w; i++) s += (char)(i * 7 % 256);
-    return s;
-}
-
-std::string idx_labels(uint32_t n, int classes) {
-    std::string s = label_header(n);
-    for (uint32_t i = 0; i < n; i++) s += (char)(i % (uint32_t)classes);
-    return s;
-}
-
-// Writes `parts` as one gzip member (mode "wb0": stored, not compressed); `zeros` more zero bytes
-// follow, written in 1 MB pieces so the test never holds them.
-std::string write_gz(const std::string& path, const std::string& data, size_t zeros = 0, const char* mode = "wb") {
-    gzFile f = gzopen(path.c_str(), mode);
-    REQUIRE(f != nullptr);
-    REQUIRE(gzwrite(f, data.data(), (unsigned)data.size()) == (int)data.size());
-    const std::string piece(1 << 20, '\0');
-    for (size_t left = zeros; left > 0;) {
-        const size_t n = std::min(left, piece.size());
-        REQUIRE(gzwrite(f, piece.data(), (unsigned)n) == (int)n);
-        left -= n;
-    }
-    REQUIRE(gzclose(f) == Z_OK);
-    return path;
-}
 
 std::string put(const std::string& path, const std::string& data) {
     write_file_atomic(path, data);
@@ -144,14 +111,14 @@ void check_same(const Dataset& a, const Dataset& b) {
 TEST_CASE("dataset limits: a gzip IDX holding far more than its header promises is refused without inflating it") {
     const std::string d = test::temp_dir("idx-bomb");
     const std::string labels = put(path_join(d, "lb"), idx_labels(10, 10));
-    const std::string images = write_gz(path_join(d, "im.gz"), image_header(10, 28, 28), 64 * kMB);
+    const std::string images = write_gz(path_join(d, "im.gz"), test::idx_image_header(10, 28, 28), 64 * kMB);
     const ChildLoad r = load_in_child([&] { load_idx_pair(images, labels, "t"); });
     CHECK(r.error.find(images + ": the file holds more data than its header promises (10 images of 28x28 (7840 bytes))") == 0);
     CHECK(r.peak_rise_bytes < 8 * kMB);
 
     // the same for labels
     const std::string images_ok = put(path_join(d, "im"), idx_images(10, 28, 28));
-    const std::string label_bomb = write_gz(path_join(d, "lb.gz"), label_header(10), 64 * kMB);
+    const std::string label_bomb = write_gz(path_join(d, "lb.gz"), test::idx_label_header(10), 64 * kMB);
     const ChildLoad l = load_in_child([&] { load_idx_pair(images_ok, label_bomb, "t"); });
     CHECK(l.error.find(label_bomb + ": the file holds more data than its header promises (10 labels (10 bytes))") == 0);
     CHECK(l.peak_rise_bytes < 8 * kMB);
@@ -166,7 +133,7 @@ TEST_CASE("dataset limits: a tiny gzip whose header promises terabytes is refuse
         put(path, read_file(path) + corrupt_member);
         return path;
     };
-    const std::string images = promising("im.gz", image_header(1u << 31, 4096, 4096));
+    const std::string images = promising("im.gz", test::idx_image_header(1u << 31, 4096, 4096));
     const std::string labels = put(path_join(d, "lb"), idx_labels(5, 3));
     const std::string size = std::to_string(read_file(images).size());
     const std::string expected = images + ": the header promises 2147483648 images of 4096x4096 (36028797018963968 bytes), more than a " +
@@ -175,7 +142,7 @@ TEST_CASE("dataset limits: a tiny gzip whose header promises terabytes is refuse
     CHECK(error_of([&] { parse_idx_pair(read_file(images), read_file(labels), images, labels, "t"); }) == expected);
 
     const std::string image_ok = write_gz(path_join(d, "im5.gz"), idx_images(5, 3, 4));
-    const std::string label_bomb = promising("lb.gz", label_header(0xffffffffu));
+    const std::string label_bomb = promising("lb.gz", test::idx_label_header(0xffffffffu));
     CHECK(error_of([&] { load_idx_pair(image_ok, label_bomb, "t"); })
               .find(label_bomb + ": the header promises 4294967295 labels (4294967295 bytes), more than a ") == 0);
 }
@@ -193,12 +160,12 @@ TEST_CASE("dataset limits: a header that promises more than its file holds is an
     CHECK(error_of([&] { load_idx_pair(cut, labels, "t"); }) == cut + ": corrupt gzip data (unexpected end of file)");
     // labels
     const std::string images = put(path_join(d, "im"), idx_images(5, 3, 4));
-    const std::string short_labels = write_gz(path_join(d, "lb.gz"), label_header(5) + "ab");
+    const std::string short_labels = write_gz(path_join(d, "lb.gz"), test::idx_label_header(5) + "ab");
     CHECK(error_of([&] { load_idx_pair(images, short_labels, "t"); }) ==
           short_labels + ": 2 bytes after the header, but the header promises 5 labels (5 bytes)");
 
     // 512 MB promised by 600 KB of stored (uncompressed) gzip: plausible for its size, but false
-    const std::string liar = write_gz(path_join(d, "liar.gz"), image_header(32, 4096, 4096), 600 * 1024, "wb0");
+    const std::string liar = write_gz(path_join(d, "liar.gz"), test::idx_image_header(32, 4096, 4096), 600 * 1024, "wb0");
     const std::string labels32 = put(path_join(d, "lb32"), idx_labels(32, 3));
     const ChildLoad r = load_in_child([&] { load_idx_pair(liar, labels32, "t"); });
     CHECK(r.error == liar + ": 614400 bytes after the header, but the header promises 32 images of 4096x4096 (536870912 bytes)");
@@ -230,7 +197,7 @@ TEST_CASE("dataset limits: a dataset over max_dataset_bytes is refused") {
 TEST_CASE("dataset limits: a plain IDX file whose size differs from its header is refused without being read") {
     const std::string d = test::temp_dir("idx-plain");
     const std::string labels = put(path_join(d, "lb"), idx_labels(10, 10));
-    const std::string images = put_sparse(path_join(d, "im"), image_header(10, 28, 28), 256 * kMB);
+    const std::string images = put_sparse(path_join(d, "im"), test::idx_image_header(10, 28, 28), 256 * kMB);
     const ChildLoad r = load_in_child([&] { load_idx_pair(images, labels, "t"); });
     CHECK(r.error == images + ": 268435440 bytes after the header, but the header promises 10 images of 28x28 (7840 bytes)");
     CHECK(r.peak_rise_bytes < 8 * kMB);

@@ -17,10 +17,14 @@
 #include "core/check.h"
 #include "core/fileio.h"
 #include "core/limits.h"
+#include "tests/data_files.h"
 #include "tests/util.h"
 #include "tools/image.h"
 
 using namespace cnx;
+using test::be32;
+using test::encode_jpeg;
+using test::JpegOptions;
 
 namespace {
 
@@ -88,49 +92,6 @@ Image noise(int h, int w, int c) {
     return img;
 }
 
-struct JpegOptions {
-    std::vector<jpeg_scan_info> scans;  // a scan script (progressive); empty: baseline
-    bool progressive = false;           // libjpeg's standard progressive script
-    size_t metadata_bytes = 0;          // APP1 segments before the frame header
-};
-
-std::string encode_jpeg(const Image& img, const JpegOptions& options = {}) {
-    jpeg_compress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    unsigned char* out = nullptr;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &out, &size);
-    c.image_width = (JDIMENSION)img.w;
-    c.image_height = (JDIMENSION)img.h;
-    c.input_components = img.c;
-    c.in_color_space = img.c == 3 ? JCS_RGB : JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    if (options.progressive) jpeg_simple_progression(&c);
-    if (!options.scans.empty()) {
-        c.scan_info = options.scans.data();
-        c.num_scans = (int)options.scans.size();
-    }
-    jpeg_start_compress(&c, TRUE);
-    const std::vector<JOCTET> metadata(60000, 'm');
-    for (size_t left = options.metadata_bytes; left > 0;) {
-        const size_t n = left < metadata.size() ? left : metadata.size();
-        jpeg_write_marker(&c, JPEG_APP0 + 1, metadata.data(), (unsigned)n);
-        left -= n;
-    }
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = const_cast<uint8_t*>(img.pixels.data()) + (size_t)c.next_scanline * img.w * img.c;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    std::string bytes(reinterpret_cast<char*>(out), size);
-    std::free(out);
-    return bytes;
-}
-
 std::string encode_png(const Image& img) {
     const std::string path = path_join(test::temp_dir("png"), "image.png");
     write_png(path, img);
@@ -153,11 +114,6 @@ void put_be16(std::string& s, size_t at, unsigned v) {
     s[at + 1] = (char)(v & 0xff);
 }
 
-std::string be32(uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; i++) s[(size_t)i] = (char)((v >> (24 - 8 * i)) & 0xff);
-    return s;
-}
 
 std::string png_chunk(const std::string& type, const std::string& data) {
     const std::string body = type + data;

@@ -17,27 +17,17 @@
 #include "core/limits.h"
 #include "nn/loss.h"
 #include "nn/parallel.h"
+#include "tests/data_files.h"
 #include "tests/runs.h"
 #include "tests/util.h"
 #include "tools/commands.h"
 #include "tools/image.h"
 
 using namespace cnx;
+using test::cli;
+using test::Run;
 
 namespace {
-
-struct Run {
-    int status;
-    std::string out;
-};
-
-Run cli(const std::string& args) {
-    const std::string bin = test::binary_path("convnextv2");
-    REQUIRE_MESSAGE(file_exists(bin), "build the program first (make all)");
-    Run r;
-    r.status = test::run_command(bin + " " + args, &r.out);
-    return r;
-}
 
 // The output ends in exactly one line "error: ...", which contains `what`.
 void check_error_line(const Run& r, const std::string& what) {

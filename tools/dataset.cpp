@@ -14,6 +14,7 @@
 #include "core/fileio.h"
 #include "core/limits.h"
 #include "core/rng.h"
+#include "nn/parallel.h"
 
 namespace cnx {
 
@@ -332,6 +333,29 @@ static bool is_image_name(const std::string& n) {
     return ends(".png") || ends(".jpg") || ends(".jpeg");
 }
 
+// Opens every file of a folder dataset and decodes its header (in parallel), so that an unreadable,
+// corrupt or oversized image fails the run in seconds instead of in the middle of an epoch.
+static void check_folder_files(const std::vector<std::string>& files, const std::string& dir) {
+    std::vector<std::string> errors(files.size());
+    parallel_for((int64_t)files.size(), [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; i++) {
+            try {
+                read_image_header(files[(size_t)i]);
+            } catch (const Error& err) {
+                errors[(size_t)i] = err.what();
+            }
+        }
+    });
+    size_t bad = 0, first = files.size();
+    for (size_t i = 0; i < files.size(); i++)
+        if (!errors[i].empty()) {
+            bad++;
+            first = std::min(first, i);
+        }
+    if (bad == 1) fail("%s", errors[first].c_str());
+    if (bad > 1) fail("%s: %zu of %zu images cannot be used; the first: %s", dir.c_str(), bad, files.size(), errors[first].c_str());
+}
+
 static Dataset scan_folder(const std::string& dir, const std::vector<std::string>& classes, int channels,
                            const std::string& name) {
     Dataset d;
@@ -349,6 +373,7 @@ static Dataset scan_folder(const std::string& dir, const std::vector<std::string
         }
     }
     if (d.files.empty()) fail("%s: no PNG or JPEG images in its class folders", dir.c_str());
+    check_folder_files(d.files, dir);
     return d;
 }
 
