@@ -11,8 +11,9 @@ CXX      ?= g++
 BUILD    ?= build
 OPT      ?= -O2
 CXXFLAGS ?=
-CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra -fopenmp -fno-math-errno -I. -MMD -MP
-LDLIBS   += -ldnnl -lpng -ljpeg -lz -fopenmp
+OMPFLAGS ?= -fopenmp
+CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra $(OMPFLAGS) -fno-math-errno -I. -MMD -MP
+LDLIBS   += -ldnnl -lpng -ljpeg -lz $(OMPFLAGS)
 AVX2_FLAGS   := -mavx2 -mfma
 # -Wno-(maybe-)uninitialized: GCC 12 warns inside its own avx512fintrin.h, whose unmasked intrinsics
 # (min, max, roundscale, reduce_add...) start from _mm512_undefined_ps() (GCC bug 105593).
@@ -20,7 +21,7 @@ AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -Wno-may
 
 LIB_SRCS   := $(wildcard core/*.cpp simd/*.cpp simd/*/*.cpp nn/*.cpp convnextv2/*.cpp) \
               $(filter-out tools/main.cpp,$(wildcard tools/*.cpp))
-TEST_SRCS  := $(wildcard tests/*.cpp)
+TEST_SRCS  := $(wildcard tests/*.cpp) tests/fuzz/targets.cpp
 BENCH_SRCS := $(wildcard bench/*.cpp)
 
 OBJ        := $(BUILD)/obj
@@ -37,7 +38,7 @@ RUN_ARGS ?= train --model atto --dataset fashion-mnist --epochs 5 --input-size 3
             --drop-path 0 --smoothing 0 --head-init-scale 1 --out runs/fashion-mnist-atto --overwrite
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps run test bench check clean
+.PHONY: all deps run test bench check fuzz fuzzers fuzz-seeds clean
 all: $(BUILD)/convnextv2 $(BUILD)/tests $(BUILD)/bench_kernels
 
 deps:
@@ -67,6 +68,43 @@ check: deps
 	$(MAKE) -j$(JOBS) BUILD=$(BUILD)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDLIBS="$(LDLIBS) -fsanitize=address,undefined" $(BUILD)/asan/tests $(BUILD)/asan/convnextv2
 	ASAN_OPTIONS=detect_leaks=0 CNX_TEST_BIN_DIR=$(BUILD)/asan $(BUILD)/asan/tests
+
+# libFuzzer, one binary per parser (tests/fuzz/targets.h), built with clang under ASan+UBSan in
+# build/fuzz. `make fuzz FUZZ_SECONDS=N` runs each target N seconds from the committed seed corpus
+# (tests/fuzz/corpus/<target>, new inputs kept in build/fuzz/corpus/<target>); a crash input lands in
+# build/fuzz/crashes/<target>/: add it to tests/fuzz/crashes/<target>/, where `make test` replays it.
+# OpenMP pragmas are left serial (-fopenmp=libgomp), so the one OpenMP runtime is oneDNN's libgomp.
+FUZZ_TARGETS  := safetensors json idx cifar image state
+FUZZ_SECONDS  ?= 60
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+                 -fno-omit-frame-pointer -Wno-unknown-warning-option
+
+fuzz: deps
+	@$(MAKE) --no-print-directory DEB_PACKAGES="$(FUZZ_PACKAGES)" deps
+	$(MAKE) -j$(JOBS) BUILD=$(BUILD)/fuzz CXX=clang++ OPT="$(FUZZ_OPT)" OMPFLAGS=-fopenmp=libgomp \
+	  LDLIBS="-ldnnl -lpng -ljpeg -lz -fopenmp=libgomp -fsanitize=fuzzer,address,undefined" fuzzers
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$t $(BUILD)/fuzz/crashes/$$t; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s (log: $(BUILD)/fuzz/$$t.log)"; \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+	    -artifact_prefix=$(BUILD)/fuzz/crashes/$$t/ -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t > $(BUILD)/fuzz/$$t.log 2>&1; status=$$?; \
+	  grep -E "^#[0-9]+ +DONE|^stat::(number_of_executed_units|peak_rss_mb)" $(BUILD)/fuzz/$$t.log; \
+	  if [ $$status -ne 0 ]; then tail -n 40 $(BUILD)/fuzz/$$t.log; exit 1; fi; \
+	done
+
+fuzzers: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+
+# Rewrites the seed corpus (tests/fuzz/corpus) from tests/fuzz/make_seeds.cpp.
+fuzz-seeds: $(BUILD)/make_fuzz_seeds
+	$(BUILD)/make_fuzz_seeds
+
+$(BUILD)/make_fuzz_seeds: tests/fuzz/make_seeds.cpp $(OBJ)/tests/data_files.o $(OBJ)/tests/util.o $(BUILD)/libconvnextv2.a
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz_%: tests/fuzz/libfuzzer_main.cpp $(OBJ)/tests/fuzz/targets.o $(BUILD)/libconvnextv2.a
+	$(CXX) $(CXXFLAGS) -DFUZZ_TARGET=$* -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libconvnextv2.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
