@@ -39,7 +39,7 @@ int cmd_eval(const Argv& argv) {
     if (test.num_classes > cfg.num_classes)
         fail("%s has %d classes but the model predicts %d", test.name.c_str(), test.num_classes, cfg.num_classes);
     batch = std::min<int64_t>(batch, test.size());
-    check_model_fits(cfg, batch, false, 1);
+    check_model_fits(cfg, batch, ModelOptions{false}, 1);
     ConvNeXtV2 net(cfg, batch, false);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());

@@ -39,7 +39,7 @@ int cmd_predict(const Argv& argv) {
     const int64_t K = cfg.num_classes;
     top = std::min<int64_t>(top, K);
     const int64_t B = std::min<int64_t>(16, (int64_t)files.size());
-    check_model_fits(cfg, B, false, 1);
+    check_model_fits(cfg, B, ModelOptions{false}, 1);
     ConvNeXtV2 net(cfg, B, false);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "convnextv2/config.h"
+#include "convnextv2/model.h"
 #include "core/safetensors.h"
 #include "tools/augment.h"
 
@@ -43,7 +44,7 @@ ModelConfig architecture_flags(Args& a);
 ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size);
 // Refuses, with one line, a model whose activations and `param_copies` copies of the parameters
 // would not fit in this machine's memory, before anything is allocated.
-void check_model_fits(const ModelConfig& cfg, int64_t batch, bool training, int param_copies);
+void check_model_fits(const ModelConfig& cfg, int64_t batch, const ModelOptions& model, int param_copies);
 // The evaluation transform of a model (its input size, channels and normalisation).
 Transform eval_transform(const ModelConfig& cfg, bool small_images);
 

@@ -71,9 +71,9 @@ ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size) {
     return cfg;
 }
 
-void check_model_fits(const ModelConfig& cfg, int64_t batch, bool training, int param_copies) {
+void check_model_fits(const ModelConfig& cfg, int64_t batch, const ModelOptions& model, int param_copies) {
     const uint64_t have = physical_memory_bytes();
-    const double need = (double)ConvNeXtV2::planned_bytes(cfg, batch, ModelOptions{training}) +
+    const double need = (double)ConvNeXtV2::planned_bytes(cfg, batch, model) +
                         (double)make_param_layout(cfg).total * sizeof(float) * param_copies;
     if (have && need > (double)have)
         fail("a %s model at %dx%d input with a batch of %lld needs %.1f GB of memory, more than this machine's %.1f GB "

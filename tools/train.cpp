@@ -249,7 +249,8 @@ private:
     bool pretrain() const { return opt_.task == "pretrain"; }
     // A stop right after an epoch's last step leaves that epoch's end (evaluation, checkpoints) to do.
     bool epoch_end_pending() const { return rs_.step > 0 && rs_.epoch_seen == spe_ * opt_.batch; }
-    void restore(const SafetensorsReader& state, int64_t requested_threads);
+    void restore_run_state(const SafetensorsReader& state, int64_t requested_threads);
+    void restore_tensors(const SafetensorsReader& state);
     void print_header(bool resume) const;
     double step(int64_t epoch, int64_t it, const std::vector<int64_t>& perm);
     void end_epoch(int64_t epoch);
@@ -313,7 +314,16 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     eval_t.train = false;
 
     use_ema_ = opt_.ema > 0;
-    check_model_fits(cfg_, opt_.batch, true, use_ema_ ? 5 : 4);  // weights, gradients, two moments, EMA
+    // The classifier, or the masked encoder of pre-training (its dense decoder is small beside it);
+    // weights, gradients, two moments and the EMA.
+    // Before the model exists: its per-thread buffers are sized by the thread count.
+    if (resume) restore_run_state(*state, given.threads);
+    ModelOptions model{true};
+    if (pretrain()) {
+        model.with_head = false;
+        model.mask_ratio = opt_.mask_ratio;
+    }
+    check_model_fits(cfg_, opt_.batch, model, use_ema_ ? 5 : 4);
     task_ = pretrain() ? make_pretrain_task(cfg_, opt_, data_, eval_t) : make_supervised_task(cfg_, opt_, data_, eval_t);
     const size_t np = (size_t)task_->layout().total;
     P_.resize(np);
@@ -323,7 +333,7 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     if (use_ema_) E_.resize(np);
 
     if (resume) {
-        restore(*state, given.threads);
+        restore_tensors(*state);
     } else {
         task_->init_params(P_.data());
         if (use_ema_) std::copy(P_.data(), P_.data() + np, E_.data());
@@ -335,12 +345,7 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     print_header(resume);
 }
 
-void TrainingRun::restore(const SafetensorsReader& state, int64_t requested_threads) {
-    const ParamLayout& L = task_->layout();
-    load_params(state, L, P_.data(), "");
-    load_params(state, L, M_.data(), "optimizer.exp_avg.");
-    load_params(state, L, V_.data(), "optimizer.exp_avg_sq.");
-    if (use_ema_) load_params(state, L, E_.data(), "ema.");
+void TrainingRun::restore_run_state(const SafetensorsReader& state, int64_t requested_threads) {
     rs_ = RunState::from_json(Json::parse(state.meta(kStateKey), state_path_ + ": " + kStateKey), spe_, opt_.epochs,
                               opt_.batch, state_path_);
     reconcile_metrics(path_join(opt_.out, "metrics.jsonl"), rs_.step / spe_ - (epoch_end_pending() ? 1 : 0));
@@ -352,6 +357,14 @@ void TrainingRun::restore(const SafetensorsReader& state, int64_t requested_thre
                              "from an uninterrupted run's (pass --threads %d to keep them bit-identical)\n",
                      threads, saved, saved);
     rs_.threads = threads;
+}
+
+void TrainingRun::restore_tensors(const SafetensorsReader& state) {
+    const ParamLayout& L = task_->layout();
+    load_params(state, L, P_.data(), "");
+    load_params(state, L, M_.data(), "optimizer.exp_avg.");
+    load_params(state, L, V_.data(), "optimizer.exp_avg_sq.");
+    if (use_ema_) load_params(state, L, E_.data(), "ema.");
 }
 
 void TrainingRun::print_header(bool resume) const {
