@@ -38,6 +38,8 @@ void on_stop_signal(int sig) {
         (void)!::write(2, msg, sizeof msg - 1);
         ::_exit(128 + sig);
     }
+    static const char msg[] = "\nstopping after the current step, then saving (interrupt again to exit at once)\n";
+    (void)!::write(2, msg, sizeof msg - 1);
 }
 
 // Installs on_stop_signal for SIGINT and SIGTERM for as long as it lives.
@@ -208,7 +210,8 @@ void reconcile_metrics(const std::string& path, int64_t epochs_done) {
         start = end + 1;
         int64_t epoch = 0;
         try {
-            const Json* e = Json::parse(line, path).find("epoch");
+            const Json j = Json::parse(line, path);
+            const Json* e = j.find("epoch");
             if (!e || !e->as_integer(1, INT64_MAX, &epoch)) continue;
         } catch (const Error&) {
             continue;  // a line cut short by a crash
