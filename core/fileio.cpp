@@ -62,19 +62,45 @@ static bool write_all(int fd, const char* data, size_t size) {
     return true;
 }
 
-void write_file_atomic(const std::string& path, const std::string& data) {
-    std::string tmp;
-    int fd = -1;
+// Gives an unnamed O_TMPFILE file the name `*tmp` (a new "<path>.tmp.<suffix>") through /proc: linkat
+// with AT_EMPTY_PATH would need a capability. False where that is not possible.
+static bool link_unnamed(int fd, const std::string& path, std::string* tmp) {
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    for (int attempt = 0; attempt < 16; attempt++) {
+        *tmp = path + kTempTag + temp_suffix();
+        if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp->c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+        if (errno != EEXIST) return false;
+    }
+    return false;
+}
+
+// Opens the file new contents go to: an unnamed one (O_TMPFILE) when `unnamed` allows and the file
+// system has them, so that a process killed while writing leaves nothing behind; else a new
+// "<path>.tmp.<suffix>" created exclusively (O_EXCL also refuses a symlink planted at that name).
+// *tmp stays empty for an unnamed file.
+static int open_temp(const std::string& path, const std::string& dir, bool unnamed, std::string* tmp) {
+    int fd = unnamed ? ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644) : -1;
     for (int attempt = 0; fd < 0 && attempt < 16; attempt++) {
-        tmp = path + kTempTag + temp_suffix();
-        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        *tmp = path + kTempTag + temp_suffix();
+        fd = ::open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0) fail("%s: cannot create a temporary file beside it (%s)", path.c_str(), std::strerror(errno));
+    return fd;
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, bool unnamed) {
+    const std::string dir = dir_of(path);
+    std::string tmp;
+    const int fd = open_temp(path, dir, unnamed, &tmp);
     const char* step = nullptr;
     if (!write_all(fd, data.data(), data.size())) step = "write";
     else if (::fsync(fd) != 0) step = "sync";
     int e = errno;
+    if (!step && tmp.empty() && !link_unnamed(fd, path, &tmp)) {  // no /proc to name it through
+        ::close(fd);
+        return write_file_atomic(path, data, false);
+    }
     if (::close(fd) != 0 && !step) {
         step = "close";
         e = errno;
@@ -84,10 +110,10 @@ void write_file_atomic(const std::string& path, const std::string& data) {
         e = errno;
     }
     if (step) {
-        ::unlink(tmp.c_str());
+        if (!tmp.empty()) ::unlink(tmp.c_str());
         fail("%s: %s failed (%s); the previous file is unchanged", path.c_str(), step, std::strerror(e));
     }
-    int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         ::fsync(dfd);
         ::close(dfd);

@@ -8,11 +8,12 @@ namespace cnx {
 // Reads a whole file; throws cnx::Error("<path>: <reason>") when it cannot.
 std::string read_file(const std::string& path);
 
-// Writes `data` to `path` atomically: a new temporary file "<path>.tmp.XXXXXX" in the same folder
-// (created exclusively, so a planted file or symlink of that name is never written through), fsync,
-// rename over the target, fsync of the folder. On any failure the previous file at `path` is left
-// untouched and the temporary file removed.
-void write_file_atomic(const std::string& path, const std::string& data);
+// Writes `data` to `path` atomically: a new temporary file in the same folder (unnamed until it is
+// whole where the file system allows, else "<path>.tmp.<suffix>" created exclusively; a planted file
+// or symlink is never written through), fsync, rename over the target, fsync of the folder. On any
+// failure the previous file at `path` is left untouched and the temporary file removed.
+// `unnamed` false: always a named temporary file (what file systems without O_TMPFILE get).
+void write_file_atomic(const std::string& path, const std::string& data, bool unnamed = true);
 
 // Appends one line (a '\n' is added) to a file, creating it if needed; refuses to follow a symlink
 // at `path`, and a failed or short write (a full disk, a file-size limit) is an error.

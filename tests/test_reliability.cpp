@@ -383,9 +383,14 @@ TEST_CASE("reliability: temporary files are never written through a planted syml
     // the names the previous version used: <file>.tmp.<pid>
     for (long pid : {(long)getpid(), (long)getpid() + 1})
         REQUIRE(symlink(victim.c_str(), (target + ".tmp." + std::to_string(pid)).c_str()) == 0);
-    write_file_atomic(target, "new contents");
-    CHECK(read_file(victim) == "precious");
-    CHECK(read_file(target) == "new contents");
+    for (bool unnamed : {true, false}) {
+        CAPTURE(unnamed);
+        const std::string contents = unnamed ? "new contents" : "newer contents";
+        write_file_atomic(target, contents, unnamed);
+        CHECK(read_file(victim) == "precious");
+        CHECK(read_file(target) == contents);
+        CHECK(count_temp_files(dir) == 2);  // the planted links only
+    }
     // metrics.jsonl as a symlink is not appended through either
     REQUIRE(symlink(victim.c_str(), path_join(dir, "metrics.jsonl").c_str()) == 0);
     CHECK_THROWS_WITH_AS(append_line(path_join(dir, "metrics.jsonl"), "x"), doctest::Contains("cannot open for appending"), Error);
