@@ -141,6 +141,8 @@ TEST_CASE("reliability: a checkpoint whose config promises a model its tensors d
     check_error_line(cli("predict --weights " + bad + " nothing.png"),
                      "tensor 'downsample_layers.0.0.weight' has shape (8, 3, 2, 2), the model needs (8192, 3, 2, 2)");
     check_error_line(cli("eval --weights " + bad + " --dataset synthetic"), "the model needs (8192, 3, 2, 2)");
+    // a model asked for by flags that no memory holds: refused before it is built, not an out-of-memory kill
+    check_error_line(cli("bench --model huge --input-size 8192 --batch-size 4096 --steps 1"), "more than this machine's");
 }
 
 TEST_CASE("reliability: non-finite weights are refused at load with the tensor's name; non-finite logits are an error") {

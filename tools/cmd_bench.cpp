@@ -97,6 +97,12 @@ int cmd_bench(const Argv& argv) {
         fail("bench: --mode must be train, infer or pretrain (got '%s')", mode.c_str());
     cfg.validate();
     apply_threads(threads);
+    ModelOptions planned{mode != "infer"};
+    if (mode == "pretrain") {
+        planned.with_head = false;
+        planned.mask_ratio = mask_ratio;
+    }
+    check_model_fits(cfg, batch, planned, mode == "infer" ? 1 : 4);
     if (mode == "pretrain") return bench_pretrain(cfg, batch, steps, warmup, mask_ratio, json, verbose);
     const std::string model = cfg.name;
     const int64_t size = cfg.input_size, chans = cfg.in_chans, classes = cfg.num_classes;
