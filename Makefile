@@ -1,8 +1,9 @@
 # ConvNeXt V2 on CPUs. `make run` and `make test` install missing Debian packages first (deps);
 # `make` alone only builds. Objects go to build/, header dependencies are tracked (-MMD -MP).
 #
-# ISA policy: the project builds for baseline x86-64; only kernel files named *_avx2.cpp and
-# *_avx512.cpp get their ISA flags, and the right variant is picked at run time (simd/kernels.h).
+# ISA policy: the project builds for baseline x86-64; only the files named *_avx2.cpp and *_avx512.cpp
+# (simd/kernels_<isa>.cpp) get their ISA flags, and the right variant is picked at run time
+# (simd/kernels.h).
 # No -ffast-math: GELU is the exact erf, and NaN checks must work. -fno-math-errno only lets sqrt
 # inline. ISO C++ mode keeps floating-point contraction off, so FMA happens only where a kernel
 # asks for it explicitly.

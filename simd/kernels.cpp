@@ -40,16 +40,27 @@ Isa best_isa() {
     return Isa::REF;
 }
 
-// Type-checks each row against its family's function-pointer type, then stores it untyped.
-#define CNX_KERNEL(family, isa, fn) \
-    {#family, Isa::isa, #fn, reinterpret_cast<void (*)()>(static_cast<family##_fn>(&fn))},
-static const KernelRow kRows[] = {
+// The reference rows' exported pointers; the SIMD rows' are defined in simd/kernels_<isa>.cpp.
+#define CNX_KERNEL(family, isa, fn) CNX_DEFINE_##isa(family, fn)
+#define CNX_DEFINE_REF(family, fn) family##_t* const kernel_##family##_REF = &fn;
+#define CNX_DEFINE_AVX2(family, fn)
+#define CNX_DEFINE_AVX512(family, fn)
 #include "simd/kernels.inc"
-};
 #undef CNX_KERNEL
 
 const std::vector<KernelRow>& kernel_rows() {
-    static const std::vector<KernelRow> rows(std::begin(kRows), std::end(kRows));
+    static const std::vector<KernelRow> rows = [] {
+        std::vector<KernelRow> v;
+#define CNX_KERNEL(family, isa, fn) \
+    v.push_back(KernelRow{#family, Isa::isa, std::string(#family "_") + isa_name(Isa::isa), \
+                          reinterpret_cast<void (*)()>(kernel_##family##_##isa)});
+#include "simd/kernels.inc"
+#undef CNX_KERNEL
+        for (size_t i = 1; i < v.size(); i++)
+            CNX_CHECK(std::strcmp(v[i].family, v[i - 1].family) != 0 || v[i].isa > v[i - 1].isa,
+                      "simd/kernels.inc: the rows of a family go from REF up");
+        return v;
+    }();
     return rows;
 }
 
@@ -63,39 +74,19 @@ std::vector<KernelRow> kernel_rows(const std::string& family) {
 std::string kernel_report() {
     const Kernels& k = kernels();
     std::string s;
-    // The row whose function is in the active table, per family.
-    for (const KernelRow& r : kernel_rows()) {
-        void (*active)() = nullptr;
-#define CNX_KERNEL(fam, isa, fn) \
-        if (std::string(#fam) == r.family) active = reinterpret_cast<void (*)()>(k.fam);
+#define CNX_KERNEL(family, isa, fn) \
+    if (k.family == kernel_##family##_##isa) s += std::string(s.empty() ? "" : " ") + #family "_" + isa_name(Isa::isa);
 #include "simd/kernels.inc"
 #undef CNX_KERNEL
-        if (active == r.fn) s += std::string(s.empty() ? "" : " ") + r.name;
-    }
     return s;
 }
 
 Kernels kernels_for(Isa isa) {
     Kernels k;
     k.isa = isa;
-    // Per family, the highest-ISA row not above `isa`.
-#define CNX_KERNEL(family, row_isa, fn)                                 \
-    if (Isa::row_isa <= isa && (!k.family || Isa::row_isa >= best_##family)) { \
-        k.family = &fn;                                                 \
-        best_##family = Isa::row_isa;                                   \
-    }
-    Isa best_layernorm_fwd = Isa::REF, best_layernorm_bwd = Isa::REF, best_gelu_fwd = Isa::REF,
-        best_gelu_bwd = Isa::REF, best_grn_sumsq = Isa::REF, best_grn_apply = Isa::REF,
-        best_grn_bwd_reduce = Isa::REF, best_grn_bwd_apply = Isa::REF, best_grn_gelu_sumsq = Isa::REF,
-        best_grn_bwd_apply_gelu = Isa::REF, best_dwconv_fwd = Isa::REF,
-        best_dwconv_bwd_data = Isa::REF, best_dwconv_bwd_wei = Isa::REF, best_dwconv_sparse_fwd = Isa::REF,
-        best_dwconv_sparse_bwd_data = Isa::REF, best_dwconv_sparse_bwd_wei = Isa::REF,
-        best_dwconv_pairs_fwd = Isa::REF, best_dwconv_pairs_bwd_data = Isa::REF, best_dwconv_pairs_bwd_wei = Isa::REF,
-        best_adamw = Isa::REF;
-#include "simd/kernels.inc"
-#undef CNX_KERNEL
-    // every family of the list got a function (its reference row at least)
-#define CNX_KERNEL(family, row_isa, fn) CNX_CHECK(k.family, "kernel family " #family " has no reference row in simd/kernels.inc");
+    // Rows go from REF up, so the last row not above `isa` is the family's best.
+#define CNX_KERNEL(family, row_isa, fn) \
+    if (Isa::row_isa <= isa) k.family = kernel_##family##_##row_isa;
 #include "simd/kernels.inc"
 #undef CNX_KERNEL
     return k;

@@ -24,28 +24,31 @@ bool isa_supported(Isa isa);
 // The best ISA this machine supports.
 Isa best_isa();
 
+// What the kernel list declares: per family the pointer type <family>_fn; per reference row its
+// function; per row the exported pointer kernel_<family>_<ISA> (the SIMD ones are defined in the
+// ISA's own translation unit, simd/kernels_<isa>.cpp).
+#define CNX_KERNEL(family, isa, fn) CNX_DECLARE_##isa(family, fn) extern family##_t* const kernel_##family##_##isa;
+#define CNX_DECLARE_REF(family, fn) using family##_fn = family##_t*; family##_t fn;
+#define CNX_DECLARE_AVX2(family, fn)
+#define CNX_DECLARE_AVX512(family, fn)
+#include "simd/kernels.inc"
+#undef CNX_KERNEL
+#undef CNX_DECLARE_REF
+#undef CNX_DECLARE_AVX2
+#undef CNX_DECLARE_AVX512
+
+// The dispatch table: one function per family.
 struct Kernels {
     Isa isa = Isa::REF;
-    layernorm_fwd_fn layernorm_fwd = nullptr;
-    layernorm_bwd_fn layernorm_bwd = nullptr;
-    gelu_fwd_fn gelu_fwd = nullptr;
-    gelu_bwd_fn gelu_bwd = nullptr;
-    grn_sumsq_fn grn_sumsq = nullptr;
-    grn_apply_fn grn_apply = nullptr;
-    grn_bwd_reduce_fn grn_bwd_reduce = nullptr;
-    grn_bwd_apply_fn grn_bwd_apply = nullptr;
-    grn_gelu_sumsq_fn grn_gelu_sumsq = nullptr;
-    grn_bwd_apply_gelu_fn grn_bwd_apply_gelu = nullptr;
-    dwconv_fwd_fn dwconv_fwd = nullptr;
-    dwconv_bwd_data_fn dwconv_bwd_data = nullptr;
-    dwconv_bwd_wei_fn dwconv_bwd_wei = nullptr;
-    dwconv_sparse_fwd_fn dwconv_sparse_fwd = nullptr;
-    dwconv_sparse_bwd_data_fn dwconv_sparse_bwd_data = nullptr;
-    dwconv_sparse_bwd_wei_fn dwconv_sparse_bwd_wei = nullptr;
-    dwconv_pairs_fwd_fn dwconv_pairs_fwd = nullptr;
-    dwconv_pairs_bwd_data_fn dwconv_pairs_bwd_data = nullptr;
-    dwconv_pairs_bwd_wei_fn dwconv_pairs_bwd_wei = nullptr;
-    adamw_fn adamw = nullptr;
+#define CNX_KERNEL(family, isa, fn) CNX_FIELD_##isa(family)
+#define CNX_FIELD_REF(family) family##_fn family = nullptr;
+#define CNX_FIELD_AVX2(family)
+#define CNX_FIELD_AVX512(family)
+#include "simd/kernels.inc"
+#undef CNX_KERNEL
+#undef CNX_FIELD_REF
+#undef CNX_FIELD_AVX2
+#undef CNX_FIELD_AVX512
 };
 
 // The active table (chosen once; CONVNEXTV2_ISA honoured; an unsupported or unknown value throws).
@@ -60,8 +63,8 @@ void select_isa(Isa isa);
 struct KernelRow {
     const char* family;
     Isa isa;
-    const char* name;
-    void (*fn)();  // cast back with kernel_fn<T>()
+    std::string name;  // "<family>_<isa>", e.g. grn_sumsq_avx512
+    void (*fn)();      // cast back with kernel_fn<T>()
 };
 const std::vector<KernelRow>& kernel_rows();
 // "layernorm_fwd=layernorm_fwd_avx512 ..." for the active table (--verbose logs).

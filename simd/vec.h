@@ -1,6 +1,7 @@
 // Vector traits for the SIMD kernel templates: Avx512 (16 lanes) and Avx2 (8 lanes, FMA). A kernel
 // family writes its body once as a template over these traits (simd/<family>/<family>_simd.h); the
-// files <family>_avx512.cpp and <family>_avx2.cpp instantiate it, and only they get the ISA flags.
+// files simd/kernels_avx512.cpp and simd/kernels_avx2.cpp instantiate it for the rows of the kernel
+// list (simd/kernels.inc), and only they get the ISA flags.
 //
 // Everything here sits in an anonymous namespace so each ISA's translation unit keeps its own copy:
 // the linker can never merge an AVX-512 instantiation into the AVX2 build of a function.

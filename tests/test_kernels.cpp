@@ -28,7 +28,7 @@ std::vector<KernelRow> runnable(const char* family) {
         if (isa_supported(r.isa)) {
             out.push_back(r);
         } else if (warned.insert(r.name).second) {
-            std::printf("SKIPPED %s: this CPU/OS lacks %s\n", r.name, isa_name(r.isa));
+            std::printf("SKIPPED %s: this CPU/OS lacks %s\n", r.name.c_str(), isa_name(r.isa));
         }
     }
     REQUIRE(!out.empty());

@@ -21,11 +21,6 @@ struct AdamWStep {
 // The factors of one update (in double, rounded once).
 AdamWStep adamw_step(double lr, double weight_decay, double beta1, double beta2, double eps, int64_t step);
 
-typedef void (*adamw_fn)(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
-
-void adamw_ref(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
-
-void adamw_avx2(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
-void adamw_avx512(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
+using adamw_t = void(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
 
 }  // namespace cnx

@@ -1,7 +1,7 @@
 // Scalar reference AdamW.
 #include <cmath>
 
-#include "simd/adamw/adamw.h"
+#include "simd/kernels.h"
 
 namespace cnx {
 

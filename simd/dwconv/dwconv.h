@@ -93,12 +93,12 @@ constexpr int64_t kDwPrefetchImageBytes = 384 * 1024;
 inline DwGeom dw_whole(int64_t H, int64_t W, int64_t C) { return DwGeom{H, W, C, 0, H, 0, W, 0, H, 0, W}; }
 
 // dst[h,w,:] = bias + sum_{i,j} wei[i][j][:] * src[h+i-3, w+j-3, :] for (h,w) in the region.
-typedef void (*dwconv_fwd_fn)(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
+using dwconv_fwd_t = void(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
 // d_src[h,w,:] += sum_{i,j} wei[i][j][:] * d_dst[h-i+3, w-j+3, :] for (h,w) in the region
 // (the gradient of the forward at input sites of the region, reading d_dst around it).
-typedef void (*dwconv_bwd_data_fn)(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
+using dwconv_bwd_data_t = void(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
 // d_wei[i][j][:] += sum_{(h,w) in region} d_dst[h,w,:] * src[h+i-3, w+j-3, :]; d_bias += sum d_dst.
-typedef void (*dwconv_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
+using dwconv_bwd_wei_t = void(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
 
 // Submanifold form for maps with tiny mask tiles (1x1 or 2x2 tokens), where visible regions are too
 // small for register blocks along W: per visible output site a list of its visible input sites within
@@ -113,13 +113,13 @@ struct DwSparse {
     int64_t s0, s1;
 };
 // dst[site] = bias + sum_e wei[tap[e]] * src[nbr[e]].
-typedef void (*dwconv_sparse_fwd_fn)(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
+using dwconv_sparse_fwd_t = void(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
 // d_src[site] += sum_e wei[48 - tap[e]] * d_dst[nbr[e]] (the neighbour relation is symmetric, so the
 // sites that read `site` through tap t are its neighbours through the flipped tap 48 - t).
-typedef void (*dwconv_sparse_bwd_data_fn)(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
+using dwconv_sparse_bwd_data_t = void(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
 // d_wei[tap[e]] += d_dst[site] * src[nbr[e]]; d_bias += d_dst[site].
-typedef void (*dwconv_sparse_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src,
-                                         const DwSparse& sp);
+using dwconv_sparse_bwd_wei_t = void(float* d_wei, float* d_bias, const float* d_dst, const float* src,
+                                     const DwSparse& sp);
 
 // The depthwise over pairs of visible tiles, for masks whose tiles are 2x2 tokens (stage 3 at stem
 // stride 4). Tile Q = P + (dy, dx) tiles (|dy|, |dx| <= 2) lies within reach of tile P; their 16
@@ -148,41 +148,11 @@ inline void dw_pairs_range(const DwPairs& pp, int k, int32_t* e0, int32_t* e1) {
     *e1 = (int32_t)(std::lower_bound(first, last, (int32_t)pp.t1) - pp.tile);
 }
 // dst[site of P] = bias + sum over P's pairs of wei[tap] * src[site of Q], for the tiles P of the call.
-typedef void (*dwconv_pairs_fwd_fn)(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp);
+using dwconv_pairs_fwd_t = void(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp);
 // d_src[site of P] += sum over P's pairs of wei[48 - tap] * d_dst[site of Q] (pairs are symmetric).
-typedef void (*dwconv_pairs_bwd_data_fn)(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp);
+using dwconv_pairs_bwd_data_t = void(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp);
 // d_wei[tap] += d_dst[site of P] * src[site of Q] over the pairs; d_bias += d_dst over the tiles P.
-typedef void (*dwconv_pairs_bwd_wei_fn)(float* d_wei, float* d_bias, const float* d_dst, const float* src,
-                                        const DwPairs& pp);
-
-void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
-void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
-void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
-void dwconv_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
-void dwconv_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
-void dwconv_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
-void dwconv_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
-void dwconv_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);
-void dwconv_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g);
-
-void dwconv_sparse_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
-void dwconv_sparse_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
-void dwconv_sparse_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp);
-void dwconv_sparse_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
-void dwconv_sparse_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
-void dwconv_sparse_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp);
-void dwconv_sparse_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
-void dwconv_sparse_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);
-void dwconv_sparse_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp);
-
-void dwconv_pairs_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp);
-void dwconv_pairs_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp);
-void dwconv_pairs_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp);
-void dwconv_pairs_fwd_avx2(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp);
-void dwconv_pairs_bwd_data_avx2(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp);
-void dwconv_pairs_fwd_avx512(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp);
-void dwconv_pairs_bwd_data_avx512(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp);
-void dwconv_pairs_bwd_wei_avx2(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp);
-void dwconv_pairs_bwd_wei_avx512(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp);
+using dwconv_pairs_bwd_wei_t = void(float* d_wei, float* d_bias, const float* d_dst, const float* src,
+                                    const DwPairs& pp);
 
 }  // namespace cnx

@@ -1,5 +1,5 @@
 // Scalar reference depthwise 7x7: a direct loop over output pixels and the taps inside the window.
-#include "simd/dwconv/dwconv.h"
+#include "simd/kernels.h"
 
 namespace cnx {
 

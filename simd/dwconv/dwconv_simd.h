@@ -1,5 +1,5 @@
-// Depthwise 7x7 kernels over the vector traits of simd/vec.h (instantiated by dwconv_avx512.cpp and
-// dwconv_avx2.cpp). Vectorised along C (one channel group of kWidth lanes at a time, masked tail);
+// Depthwise 7x7 kernels over the vector traits of simd/vec.h (instantiated by simd/kernels_<isa>.cpp).
+// Vectorised along C (one channel group of kWidth lanes at a time, masked tail);
 // register-blocked along W: a block of R output pixels keeps R accumulators and the 7 taps of one
 // kernel row in registers, and each input vector it loads feeds up to 7 of them.
 #pragma once
@@ -626,6 +626,50 @@ void dwp_conv(float* out, const float* in, const float* wei, const float* bias, 
             dwp_conv_class<T, G, kRow, kCol, kFlip, false>(out, in, wei, bias, pp, k, e0, e1, c, m);
         },
         [](int32_t, int32_t, int64_t, auto, auto) {});
+}
+
+}  // namespace
+}  // namespace cnx
+
+namespace cnx {
+namespace {
+
+// The kernel list's entry points (simd/kernels.inc): each family's signature over the algorithms above.
+template <class T>
+void dwconv_fwd_simd(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g) {
+    dw_conv_region<T, false, false>(dst, src, wei, bias, g);
+}
+template <class T>
+void dwconv_bwd_data_simd(float* d_src, const float* d_dst, const float* wei, const DwGeom& g) {
+    dw_conv_region<T, true, true>(d_src, d_dst, wei, nullptr, g);
+}
+template <class T>
+void dwconv_bwd_wei_simd(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g) {
+    dw_bwd_wei_region<T>(d_wei, d_bias, d_dst, src, g);
+}
+template <class T>
+void dwconv_sparse_fwd_simd(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+    dws_conv<T, false, false>(dst, src, wei, bias, sp);
+}
+template <class T>
+void dwconv_sparse_bwd_data_simd(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp) {
+    dws_conv<T, true, true>(d_src, d_dst, wei, nullptr, sp);
+}
+template <class T>
+void dwconv_sparse_bwd_wei_simd(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp) {
+    dws_bwd_wei<T>(d_wei, d_bias, d_dst, src, sp);
+}
+template <class T>
+void dwconv_pairs_fwd_simd(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp) {
+    dwp_conv<T, false>(dst, src, wei, bias, pp);
+}
+template <class T>
+void dwconv_pairs_bwd_data_simd(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp) {
+    dwp_conv<T, true>(d_src, d_dst, wei, nullptr, pp);
+}
+template <class T>
+void dwconv_pairs_bwd_wei_simd(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
+    dwp_bwd_wei<T>(d_wei, d_bias, d_dst, src, pp);
 }
 
 }  // namespace

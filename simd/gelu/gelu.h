@@ -6,15 +6,8 @@
 namespace cnx {
 
 // y[i] = gelu(x[i]); y may alias x.
-typedef void (*gelu_fwd_fn)(float* y, const float* x, int64_t n);
+using gelu_fwd_t = void(float* y, const float* x, int64_t n);
 // dx[i] = dy[i] * gelu'(x[i]), gelu'(x) = Phi(x) + x * phi(x); dx may alias dy.
-typedef void (*gelu_bwd_fn)(float* dx, const float* dy, const float* x, int64_t n);
-
-void gelu_fwd_ref(float* y, const float* x, int64_t n);
-void gelu_bwd_ref(float* dx, const float* dy, const float* x, int64_t n);
-void gelu_fwd_avx2(float* y, const float* x, int64_t n);
-void gelu_bwd_avx2(float* dx, const float* dy, const float* x, int64_t n);
-void gelu_fwd_avx512(float* y, const float* x, int64_t n);
-void gelu_bwd_avx512(float* dx, const float* dy, const float* x, int64_t n);
+using gelu_bwd_t = void(float* dx, const float* dy, const float* x, int64_t n);
 
 }  // namespace cnx

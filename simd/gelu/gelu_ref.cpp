@@ -3,7 +3,7 @@
 // 1 + erf(x / sqrt(2)) would cancel.
 #include <cmath>
 
-#include "simd/gelu/gelu.h"
+#include "simd/kernels.h"
 
 namespace cnx {
 

@@ -1,4 +1,4 @@
-// GELU kernels over the vector traits of simd/vec.h (included by gelu_avx512.cpp / gelu_avx2.cpp).
+// GELU kernels over the vector traits of simd/vec.h (instantiated by simd/kernels_<isa>.cpp).
 // gelu(x) = x * Phi(x); gelu'(x) = Phi(x) + x * phi(x), with Phi from normal_cdf (a few ulp).
 #pragma once
 

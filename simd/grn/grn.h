@@ -17,44 +17,14 @@
 
 namespace cnx {
 
-typedef void (*grn_sumsq_fn)(float* sumsq, const float* x, int64_t rows, int64_t C);
-typedef void (*grn_apply_fn)(float* y, const float* x, const float* nx, const float* gamma, const float* beta,
-                             int64_t rows, int64_t C);
-typedef void (*grn_bwd_reduce_fn)(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
-typedef void (*grn_bwd_apply_fn)(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
-                                 const float* k, int64_t rows, int64_t C);
-typedef void (*grn_gelu_sumsq_fn)(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
-typedef void (*grn_bwd_apply_gelu_fn)(float* dh, const float* dy, const float* x, const float* h, const float* nx,
-                                      const float* gamma, const float* k, int64_t rows, int64_t C);
-
-void grn_sumsq_ref(float* sumsq, const float* x, int64_t rows, int64_t C);
-void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
-                   int64_t C);
-void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
-void grn_bwd_apply_ref(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
-                       const float* k, int64_t rows, int64_t C);
-
-void grn_sumsq_avx2(float* sumsq, const float* x, int64_t rows, int64_t C);
-void grn_apply_avx2(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
-                   int64_t C);
-void grn_bwd_reduce_avx2(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
-void grn_bwd_apply_avx2(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
-                       const float* k, int64_t rows, int64_t C);
-void grn_sumsq_avx512(float* sumsq, const float* x, int64_t rows, int64_t C);
-void grn_apply_avx512(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
-                   int64_t C);
-void grn_bwd_reduce_avx512(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
-void grn_bwd_apply_avx512(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
-                       const float* k, int64_t rows, int64_t C);
-
-void grn_gelu_sumsq_ref(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
-void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const float* h, const float* nx,
-                          const float* gamma, const float* k, int64_t rows, int64_t C);
-void grn_gelu_sumsq_avx2(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
-void grn_bwd_apply_gelu_avx2(float* dh, const float* dy, const float* x, const float* h, const float* nx,
-                          const float* gamma, const float* k, int64_t rows, int64_t C);
-void grn_gelu_sumsq_avx512(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
-void grn_bwd_apply_gelu_avx512(float* dh, const float* dy, const float* x, const float* h, const float* nx,
-                          const float* gamma, const float* k, int64_t rows, int64_t C);
+using grn_sumsq_t = void(float* sumsq, const float* x, int64_t rows, int64_t C);
+using grn_apply_t = void(float* y, const float* x, const float* nx, const float* gamma, const float* beta,
+                         int64_t rows, int64_t C);
+using grn_bwd_reduce_t = void(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
+using grn_bwd_apply_t = void(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
+                             const float* k, int64_t rows, int64_t C);
+using grn_gelu_sumsq_t = void(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
+using grn_bwd_apply_gelu_t = void(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                                  const float* gamma, const float* k, int64_t rows, int64_t C);
 
 }  // namespace cnx

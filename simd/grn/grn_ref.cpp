@@ -2,8 +2,7 @@
 // reference GELU (double precision).
 #include <cmath>
 
-#include "simd/gelu/gelu.h"
-#include "simd/grn/grn.h"
+#include "simd/kernels.h"
 
 namespace cnx {
 

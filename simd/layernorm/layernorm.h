@@ -14,36 +14,16 @@ namespace cnx {
 
 // dst = (src - mean) * rstd * gamma + beta; saves mean and rstd per row when they are non-null.
 // dst may alias src (same offsets).
-typedef void (*layernorm_fwd_fn)(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                                 const int64_t* src_off, const float* gamma, const float* beta, int64_t rows,
-                                 int64_t C, float eps);
+using layernorm_fwd_t = void(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
+                             const int64_t* src_off, const float* gamma, const float* beta, int64_t rows,
+                             int64_t C, float eps);
 
 // d_src = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = d_dst * gamma, xhat = (src - mean) * rstd.
 // d_src is written (not accumulated); d_gamma += sum(d_dst * xhat), d_beta += sum(d_dst) (per-thread
 // partials). d_src may alias d_dst (same offsets).
-typedef void (*layernorm_bwd_fn)(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta,
-                                 const float* d_dst, const int64_t* d_dst_off, const float* src,
-                                 const int64_t* src_off, const float* mean, const float* rstd, const float* gamma,
-                                 int64_t rows, int64_t C);
-
-void layernorm_fwd_ref(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                       const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
-                       float eps);
-void layernorm_bwd_ref(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
-                       const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
-                       const float* rstd, const float* gamma, int64_t rows, int64_t C);
-
-void layernorm_fwd_avx2(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                       const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
-                       float eps);
-void layernorm_bwd_avx2(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
-                       const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
-                       const float* rstd, const float* gamma, int64_t rows, int64_t C);
-void layernorm_fwd_avx512(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                       const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
-                       float eps);
-void layernorm_bwd_avx512(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
-                       const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
-                       const float* rstd, const float* gamma, int64_t rows, int64_t C);
+using layernorm_bwd_t = void(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta,
+                             const float* d_dst, const int64_t* d_dst_off, const float* src,
+                             const int64_t* src_off, const float* mean, const float* rstd, const float* gamma,
+                             int64_t rows, int64_t C);
 
 }  // namespace cnx

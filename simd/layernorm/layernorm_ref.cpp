@@ -1,7 +1,7 @@
 // Scalar reference LayerNorm: two passes per row (mean, then centred variance), fp32 throughout.
 #include <cmath>
 
-#include "simd/layernorm/layernorm.h"
+#include "simd/kernels.h"
 
 namespace cnx {
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/prefetch.h"
 #include "simd/layernorm/layernorm.h"
