@@ -56,6 +56,16 @@ static void random_resized_box(const Image& img, float min_scale, Rng& rng, floa
     w = (float)cw;
 }
 
+Transform eval_transform(const ModelConfig& cfg, bool small_images) {
+    Transform t;
+    t.size = cfg.input_size;
+    t.channels = cfg.in_chans;
+    t.mean = cfg.mean;
+    t.std = cfg.std;
+    t.small_images = small_images;
+    return t;
+}
+
 void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng) {
     CNX_CHECK(img.c == t.channels, "image channels differ from the transform's");
     const int S = t.size, C = t.channels;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "convnextv2/config.h"
 #include "core/rng.h"
 #include "tools/dataset.h"
 #include "tools/image.h"
@@ -25,6 +26,9 @@ struct Transform {
     bool hflip = true;
     float min_scale = 0.08f;  // random-resized-crop area range (folders)
 };
+
+// The evaluation transform of a model (its input size, channels and normalisation).
+Transform eval_transform(const ModelConfig& cfg, bool small_images);
 
 // Writes one transformed image into dst [size][size][channels]. rng is used only when training.
 void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng);

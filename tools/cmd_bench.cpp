@@ -28,23 +28,35 @@ static double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int bench_pretrain(const ModelConfig& cfg, int64_t batch, int64_t steps, int64_t warmup, double ratio, bool json,
-                          bool verbose) {
-    const std::string model = cfg.name;
-    const int64_t size = cfg.input_size, chans = cfg.in_chans;
-    Fcmae net(cfg, batch, ratio, true);
+struct BenchOptions {
+    std::string mode = "train";  // train, infer or pretrain
+    int64_t batch = 32, steps = 10, warmup = 2;
+    double mask_ratio = 0.6;
+    double drop_path = -1;       // -1: the paper's for the model
+    bool json = false, verbose = false;
+};
+
+// Normal noise images [batch][size][size][channels], the same every run.
+static std::vector<float> synthetic_images(const ModelConfig& cfg, int64_t batch, Rng& rng) {
+    std::vector<float> images((size_t)(batch * cfg.input_size * cfg.input_size * cfg.in_chans));
+    for (float& x : images) x = (float)rng.normal();
+    return images;
+}
+
+static int bench_pretrain(const ModelConfig& cfg, const BenchOptions& b) {
+    const int64_t batch = b.batch, size = cfg.input_size;
+    Fcmae net(cfg, batch, b.mask_ratio, true);
     const ParamLayout& L = net.layout().all;
     FloatBuffer P((size_t)L.total), G((size_t)L.total), M((size_t)L.total), V((size_t)L.total);
     init_params(P.data(), L, 1);
     AdamW opt;
     opt.init(fcmae_param_groups(net.layout(), 0.05f), AdamWConfig{0.9, 0.95, 1e-8});
-    std::vector<float> images((size_t)(batch * size * size * chans));
     Rng rng(stream_key(7, kRngSynthetic));
-    for (float& x : images) x = (float)rng.normal();
-    if (verbose) std::fprintf(stderr, "%s\n%s", runtime_summary().c_str(), runtime_details(net.encoder().gemm_impl()).c_str());
+    const std::vector<float> images = synthetic_images(cfg, batch, rng);
+    if (b.verbose) std::fprintf(stderr, "%s\n%s", runtime_summary().c_str(), runtime_details(net.encoder().gemm_impl()).c_str());
     std::vector<double> times, enc_times;
     double loss = 0;
-    for (int64_t i = 0; i < warmup + steps; i++) {
+    for (int64_t i = 0; i < b.warmup + b.steps; i++) {
         double t0 = now_seconds();
         G.zero();
         net.draw_mask(stream_key(3, (uint64_t)i));
@@ -52,64 +64,37 @@ static int bench_pretrain(const ModelConfig& cfg, int64_t batch, int64_t steps, 
         net.backward(P.data(), G.data());
         opt.update(P.data(), M.data(), V.data(), G.data(), 1e-4, i + 1);
         double dt = now_seconds() - t0;
-        if (i >= warmup) {
+        if (i >= b.warmup) {
             times.push_back(dt);
             enc_times.push_back(net.encoder_seconds());
         }
-        if (verbose)
-            std::fprintf(stderr, "step %lld %s %.1f ms (encoder %.1f ms)\n", (long long)i, i < warmup ? "warmup" : "timed",
+        if (b.verbose)
+            std::fprintf(stderr, "step %lld %s %.1f ms (encoder %.1f ms)\n", (long long)i, i < b.warmup ? "warmup" : "timed",
                          dt * 1e3, net.encoder_seconds() * 1e3);
     }
     const double med = median(times), enc = median(enc_times);
-    if (json) {
+    if (b.json) {
         Json j = Json::object();
-        j.set("model", model).set("mode", "pretrain").set("mask_ratio", ratio).set("batch", batch).set("input_size", size);
-        j.set("threads", num_threads()).set("isa", isa_name(kernels().isa)).set("steps", steps);
+        j.set("model", cfg.name).set("mode", "pretrain").set("mask_ratio", b.mask_ratio).set("batch", batch).set("input_size", size);
+        j.set("threads", num_threads()).set("isa", isa_name(kernels().isa)).set("steps", b.steps);
         j.set("ms_per_step", med * 1e3).set("images_per_s", (double)batch / med).set("encoder_ms", enc * 1e3);
         j.set("peak_rss_mb", peak_rss_mb()).set("last_loss", loss);
         std::printf("%s\n", j.dump().c_str());
     } else {
         std::printf("%s pretrain (mask ratio %.2f), batch %lld, %lldx%lld: median %.1f ms/step (encoder fwd+bwd %.1f ms), %.1f images/s, peak RSS %.0f MB (%s)\n",
-                    model.c_str(), ratio, (long long)batch, (long long)size, (long long)size, med * 1e3, enc * 1e3,
+                    cfg.name.c_str(), b.mask_ratio, (long long)batch, (long long)size, (long long)size, med * 1e3, enc * 1e3,
                     (double)batch / med, peak_rss_mb(), runtime_summary().c_str());
     }
     return 0;
 }
 
-int cmd_bench(const Argv& argv) {
-    Args a("bench", argv);
-    ModelConfig cfg = architecture_flags(a);
-    int64_t batch = a.integer("batch-size", 32, "images per step", 1, 65536);
-    std::string mode = a.str("mode", "train", "train, infer or pretrain");
-    double mask_ratio = a.number("mask-ratio", 0.6, "pretrain: share of patches removed", 0, 1);
-    int64_t steps = a.integer("steps", 10, "timed steps", 1, 100000);
-    int64_t warmup = a.integer("warmup", 2, "untimed steps first", 0, 1000);
-    double drop_path = a.number("drop-path", -1, "max drop-path rate (default: the paper's for the model)", -1, 1);
-    int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
-    bool json = a.flag("json", "print one JSON object");
-    bool verbose = a.flag("verbose", "log kernels and oneDNN implementations");
-    if (a.help()) {
-        std::printf("%s", a.usage("--model M --batch-size B --input-size S [--mode train|infer|pretrain] [--mask-ratio R] [--steps N] [--json]").c_str());
-        return 0;
-    }
-    a.finish();
-    if (mode != "train" && mode != "infer" && mode != "pretrain")
-        fail("bench: --mode must be train, infer or pretrain (got '%s')", mode.c_str());
-    cfg.validate();
-    apply_threads(threads);
-    ModelOptions planned{mode != "infer"};
-    if (mode == "pretrain") {
-        planned.with_head = false;
-        planned.mask_ratio = mask_ratio;
-    }
-    check_model_fits(cfg, batch, planned, mode == "infer" ? 1 : 4);
-    if (mode == "pretrain") return bench_pretrain(cfg, batch, steps, warmup, mask_ratio, json, verbose);
-    const std::string model = cfg.name;
-    const int64_t size = cfg.input_size, chans = cfg.in_chans, classes = cfg.num_classes;
-    if (drop_path < 0) drop_path = (model == "atto" || model == "nano") ? 0.1 : model == "tiny" ? 0.2 : 0.0;
-    const bool train = mode == "train";
+// A supervised training step (mode train) or a forward pass (mode infer).
+static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
+    const std::string& model = cfg.name;
+    const int64_t batch = b.batch, size = cfg.input_size, classes = cfg.num_classes;
+    const bool train = b.mode == "train";
+    double drop_path = b.drop_path >= 0 ? b.drop_path : (model == "atto" || model == "nano") ? 0.1 : model == "tiny" ? 0.2 : 0.0;
     if (!train) drop_path = 0;
-
     ConvNeXtV2 net(cfg, batch, train);
     const ParamLayout& L = net.layout();
     FloatBuffer P((size_t)L.total), G, M, V;
@@ -121,16 +106,15 @@ int cmd_bench(const Argv& argv) {
         V.resize((size_t)L.total);
         opt.init(param_groups(L, 0.05f, 1.0f), AdamWConfig());
     }
-    std::vector<float> images((size_t)(batch * size * size * chans));
     Rng rng(stream_key(7, kRngSynthetic));
-    for (float& x : images) x = (float)rng.normal();
+    const std::vector<float> images = synthetic_images(cfg, batch, rng);
     std::vector<int32_t> labels((size_t)batch);
     for (int32_t& l : labels) l = (int32_t)rng.below((uint64_t)classes);
-    if (verbose) std::fprintf(stderr, "%s\n%s", runtime_summary().c_str(), runtime_details(net.gemm_impl()).c_str());
+    if (b.verbose) std::fprintf(stderr, "%s\n%s", runtime_summary().c_str(), runtime_details(net.gemm_impl()).c_str());
 
     std::vector<double> times;
     double loss = 0;
-    for (int64_t i = 0; i < warmup + steps; i++) {
+    for (int64_t i = 0; i < b.warmup + b.steps; i++) {
         double t0 = now_seconds();
         if (train) {
             G.zero();
@@ -142,15 +126,15 @@ int cmd_bench(const Argv& argv) {
             net.forward(P.data(), images.data());
         }
         double dt = now_seconds() - t0;
-        if (i >= warmup) times.push_back(dt);
-        if (verbose) std::fprintf(stderr, "step %lld %s %.1f ms\n", (long long)i, i < warmup ? "warmup" : "timed", dt * 1e3);
+        if (i >= b.warmup) times.push_back(dt);
+        if (b.verbose) std::fprintf(stderr, "step %lld %s %.1f ms\n", (long long)i, i < b.warmup ? "warmup" : "timed", dt * 1e3);
     }
     const double med = median(times), ips = (double)batch / med;
-    if (json) {
+    if (b.json) {
         Json j = Json::object();
-        j.set("model", model).set("mode", mode).set("batch", batch).set("input_size", size);
+        j.set("model", model).set("mode", b.mode).set("batch", batch).set("input_size", size);
         j.set("threads", num_threads()).set("isa", isa_name(kernels().isa));
-        j.set("steps", steps).set("ms_per_step", med * 1e3).set("images_per_s", ips);
+        j.set("steps", b.steps).set("ms_per_step", med * 1e3).set("images_per_s", ips);
         j.set("min_ms", *std::min_element(times.begin(), times.end()) * 1e3);
         j.set("max_ms", *std::max_element(times.begin(), times.end()) * 1e3);
         j.set("peak_rss_mb", peak_rss_mb());
@@ -158,10 +142,41 @@ int cmd_bench(const Argv& argv) {
         std::printf("%s\n", j.dump().c_str());
     } else {
         std::printf("%s %s, batch %lld, %lldx%lld: median %.1f ms/step, %.1f images/s, peak RSS %.0f MB (%s)\n",
-                    model.c_str(), mode.c_str(), (long long)batch, (long long)size, (long long)size, med * 1e3, ips,
+                    model.c_str(), b.mode.c_str(), (long long)batch, (long long)size, (long long)size, med * 1e3, ips,
                     peak_rss_mb(), runtime_summary().c_str());
     }
     return 0;
+}
+
+int cmd_bench(const Argv& argv) {
+    Args a("bench", argv);
+    ModelConfig cfg = architecture_flags(a);
+    BenchOptions b;
+    b.batch = a.integer("batch-size", 32, "images per step", 1, 65536);
+    b.mode = a.str("mode", "train", "train, infer or pretrain");
+    b.mask_ratio = a.number("mask-ratio", 0.6, "pretrain: share of patches removed", 0, 1);
+    b.steps = a.integer("steps", 10, "timed steps", 1, 100000);
+    b.warmup = a.integer("warmup", 2, "untimed steps first", 0, 1000);
+    b.drop_path = a.number("drop-path", -1, "max drop-path rate (default: the paper's for the model)", -1, 1);
+    const int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
+    b.json = a.flag("json", "print one JSON object");
+    b.verbose = a.flag("verbose", "log kernels and oneDNN implementations");
+    if (a.help()) {
+        std::printf("%s", a.usage("--model M --batch-size B --input-size S [--mode train|infer|pretrain] [--mask-ratio R] [--steps N] [--json]").c_str());
+        return 0;
+    }
+    a.finish();
+    if (b.mode != "train" && b.mode != "infer" && b.mode != "pretrain")
+        fail("bench: --mode must be train, infer or pretrain (got '%s')", b.mode.c_str());
+    cfg.validate();
+    apply_threads(threads);
+    ModelOptions planned{b.mode != "infer"};
+    if (b.mode == "pretrain") {
+        planned.with_head = false;
+        planned.mask_ratio = b.mask_ratio;
+    }
+    check_model_fits(cfg, b.batch, planned, b.mode == "infer" ? 1 : 4);
+    return b.mode == "pretrain" ? bench_pretrain(cfg, b) : bench_classifier(cfg, b);
 }
 
 }  // namespace cnx

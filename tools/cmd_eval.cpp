@@ -19,7 +19,7 @@ int cmd_eval(const Argv& argv) {
     DatasetOptions d;
     dataset_flags(a, d);
     int64_t batch = a.integer("batch-size", 250, "images per step", 1, 65536);
-    int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, 8192);
+    int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, kMaxInputSize);
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "print one JSON object");
     if (a.help()) {

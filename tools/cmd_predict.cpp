@@ -20,8 +20,8 @@ namespace cnx {
 int cmd_predict(const Argv& argv) {
     Args a("predict", argv);
     std::string weights = a.str("weights", "", "checkpoint (.safetensors)");
-    int64_t top = a.integer("top", 5, "classes to show per image", 1, 1000000);
-    int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, 8192);
+    int64_t top = a.integer("top", 5, "classes to show per image", 1, kMaxClasses);
+    int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, kMaxInputSize);
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "one JSON object per image: file, logits, top (label, probability)");
     max_image_pixels_flag(a);

@@ -48,21 +48,9 @@ void dataset_flags(Args& a, DatasetOptions& d) {
     max_image_pixels_flag(a);
 }
 
-// `train` and `pretrain` share the loop and most flags; the recipe defaults differ.
-static int train_command(const std::string& task, const Argv& argv) {
-    const bool pre = task == "pretrain";
-    Args a(task, argv);
-    TrainOptions o;
-    o.task = task;
-    if (pre) {  // the paper's recipe: AdamW 0.9/0.95, wd 0.05, lr 1.5e-4 x batch/256, warmup, cosine to 0
-        o.epochs = 100;
-        o.beta2 = 0.95;
-        o.min_lr = 0;
-        o.drop_path = 0;
-        o.smoothing = 0;
-        o.crop_min_scale = 0.2;
-        o.out = "runs/pretrain";
-    }
+// The recipe flags of `train` and `pretrain` into o, whose defaults the task has set.
+static void recipe_flags(Args& a, TrainOptions& o) {
+    const bool pre = o.task == "pretrain";
     o.model = a.str("model", o.model, "architecture: atto femto pico nano tiny base large huge");
     dataset_flags(a, o.data);
     if (o.data.kind == "folder") {  // ImageNet-style defaults for image folders
@@ -71,11 +59,7 @@ static int train_command(const std::string& task, const Argv& argv) {
     }
     o.epochs = recipe_int(a, "epochs", o.epochs, "epochs");
     o.batch = recipe_int(a, "batch", o.batch, "images per step");
-    double blr = 0;
-    if (pre) {
-        blr = a.number("blr", 1.5e-4, "base learning rate: lr = blr x batch / 256 (unless --lr)", 0, 10);
-        o.lr = blr * (double)o.batch / 256.0;
-    }
+    if (pre) o.lr = a.number("blr", 1.5e-4, "base learning rate: lr = blr x batch / 256 (unless --lr)", 0, 10) * (double)o.batch / 256.0;
     o.lr = recipe_number(a, "lr", o.lr, pre ? "peak learning rate (default from --blr)" : "peak learning rate");
     o.min_lr = recipe_number(a, "min_lr", o.min_lr, "final learning rate of the cosine");
     o.warmup_epochs = recipe_number(a, "warmup_epochs", pre ? 0.05 * (double)o.epochs : o.warmup_epochs,
@@ -101,49 +85,78 @@ static int train_command(const std::string& task, const Argv& argv) {
     o.seed = (uint64_t)recipe_int(a, "seed", 0, "random seed");
     o.eval_batch = recipe_int(a, "eval_batch", o.eval_batch, "images per evaluation step");
     o.max_train_samples = recipe_int(a, "max_train_samples", 0, "train on the first N images of the order (0: all)");
+}
+
+// Repeating the original command with --resume is fine; changing the recipe is not. Without --resume,
+// a folder that holds a run is never replaced by accident.
+static void check_run_folder(const Args& a, const TrainOptions& o, bool resume, bool overwrite) {
+    const std::string state = path_join(o.out, "state.safetensors");
+    if (!resume) {
+        if (file_exists(state) && !overwrite)
+            fail("%s already holds a run: pass --resume to continue it, --overwrite to start over, or another --out", o.out.c_str());
+        return;
+    }
+    const Json saved = read_train_options(state).to_json();
+    const Json mine = o.to_json();
+    for (const RecipeField& f : recipe_fields()) {
+        if (!*f.flag || !a.given(f.flag)) continue;
+        const Json* was = saved_field(saved, f.key);
+        const Json* now = saved_field(mine, f.key);
+        if (!was || !now || was->dump() != now->dump())
+            fail("--resume continues the saved run with its own settings: --%s %s differs from the saved %s (start a new run with another --out)",
+                 f.flag, now ? now->dump().c_str() : "?", was ? was->dump().c_str() : "?");
+    }
+}
+
+static void print_result(const TrainOptions& o, const TrainResult& r) {
+    if (r.already_complete) {
+        std::printf("the run in %s is already complete (%lld steps)\n", o.out.c_str(), (long long)r.steps);
+    } else if (r.stopped_early) {
+        return;  // the loop said how to continue
+    } else if (o.task == "pretrain") {
+        std::printf("held-out reconstruction loss %.4f (best %.4f); checkpoints in %s; fine-tune with: convnextv2 train --init %s ...\n",
+                    r.test_loss, r.best_loss, o.out.c_str(), path_join(o.out, "best.safetensors").c_str());
+    } else {
+        std::printf("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f); best %.2f%%; checkpoints in %s\n", 100 * r.test_acc,
+                    100 * r.test_top5, r.test_loss, 100 * r.best_acc, o.out.c_str());
+    }
+}
+
+// `train` and `pretrain` share the loop and most flags; the recipe defaults differ.
+static int train_command(const std::string& task, const Argv& argv) {
+    Args a(task, argv);
+    TrainOptions o;
+    o.task = task;
+    if (task == "pretrain") {  // the paper's recipe: AdamW 0.9/0.95, wd 0.05, lr 1.5e-4 x batch/256, warmup, cosine to 0
+        o.epochs = 100;
+        o.beta2 = 0.95;
+        o.min_lr = 0;
+        o.drop_path = 0;
+        o.smoothing = 0;
+        o.crop_min_scale = 0.2;
+        o.out = "runs/pretrain";
+    }
+    recipe_flags(a, o);
     o.out = a.str("out", o.out, "output folder (checkpoints, metrics.jsonl)");
-    bool resume = a.flag("resume", "continue the run saved in --out (bit-identical)");
-    bool overwrite = a.flag("overwrite", "start a new run in --out even if it holds one");
+    const bool resume = a.flag("resume", "continue the run saved in --out (bit-identical)");
+    const bool overwrite = a.flag("overwrite", "start a new run in --out even if it holds one");
     o.threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     o.stop_after_steps = a.integer("stop-after-steps", 0, "save the state and stop after N steps (0: never)", 0, INT64_MAX);
     o.save_every = a.integer("save-every", 0, "also save the resume state every N steps", 0, INT64_MAX);
     o.verbose = a.flag("verbose", "more logs: kernels, CPU features, oneDNN implementation");
     if (a.help()) {
-        std::printf("%s", a.usage(pre ? "--model M --dataset D [--mask-ratio R] [--epochs N] [--out DIR] [--resume] ..."
+        std::printf("%s", a.usage(task == "pretrain"
+                                      ? "--model M --dataset D [--mask-ratio R] [--epochs N] [--out DIR] [--resume] ..."
                                       : "--model M --dataset D [--epochs N] [--batch-size B] [--lr LR] [--out DIR] [--resume] [--init CKPT] ...")
                               .c_str());
         return 0;
     }
     a.finish();
-    if (resume) {
-        // Repeating the original command with --resume is fine; changing the recipe is not.
-        const Json saved = read_train_options(path_join(o.out, "state.safetensors")).to_json();
-        const Json mine = o.to_json();
-        for (const RecipeField& f : recipe_fields()) {
-            if (!*f.flag || !a.given(f.flag)) continue;
-            const Json* was = saved_field(saved, f.key);
-            const Json* now = saved_field(mine, f.key);
-            if (!was || !now || was->dump() != now->dump())
-                fail("--resume continues the saved run with its own settings: --%s %s differs from the saved %s (start a new run with another --out)",
-                     f.flag, now ? now->dump().c_str() : "?", was ? was->dump().c_str() : "?");
-        }
-    } else if (file_exists(path_join(o.out, "state.safetensors")) && !overwrite) {
-        // Never replace a saved run by accident.
-        fail("%s already holds a run: pass --resume to continue it, --overwrite to start over, or another --out", o.out.c_str());
-    }
+    check_run_folder(a, o, resume, overwrite);
     if (!o.init.empty() && !a.given("layer-decay")) o.layer_decay = 0.9;  // the paper's fine-tuning value
-    TrainResult r = run_train(o, resume);
-    if (r.interrupted) return 130;
-    if (r.already_complete) {
-        std::printf("the run in %s is already complete (%lld steps)\n", o.out.c_str(), (long long)r.steps);
-    } else if (!r.stopped_early && pre) {
-        std::printf("held-out reconstruction loss %.4f (best %.4f); checkpoints in %s; fine-tune with: convnextv2 train --init %s ...\n",
-                    r.test_loss, r.best_loss, o.out.c_str(), path_join(o.out, "best.safetensors").c_str());
-    } else if (!r.stopped_early) {
-        std::printf("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f); best %.2f%%; checkpoints in %s\n", 100 * r.test_acc,
-                    100 * r.test_top5, r.test_loss, 100 * r.best_acc, o.out.c_str());
-    }
-    return 0;
+    const TrainResult r = run_train(o, resume);
+    print_result(o, r);
+    return r.interrupted ? 130 : 0;
 }
 
 int cmd_train(const Argv& argv) { return train_command("train", argv); }

@@ -70,6 +70,8 @@ Dataset parse_idx_pair(const std::string& image_bytes, const std::string& label_
 // bytes in R, G, B planes) to `into` as interleaved 32x32 RGB, and gives `into` CIFAR-10's shape.
 // The batch must be a non-zero whole number of records, and `into` with it within dataset_byte_limit().
 void parse_cifar_batch(const std::string& bytes, const std::string& name, Dataset& into);
+// CIFAR-10 batch files into one dataset; every file's size is checked before any is read.
+Dataset load_cifar_batches(const std::vector<std::string>& files, const std::string& name);
 
 // Per-channel mean and std of an in-memory dataset's pixels in [0, 1].
 void dataset_stats(const Dataset& d, std::vector<float>& mean, std::vector<float>& std);

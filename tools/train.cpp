@@ -1,6 +1,6 @@
 // The training loop shared by `train` and `pretrain`: data -> augmentation -> the task's forward and
 // backward -> AdamW (+EMA), a progress line, evaluation after each epoch, metrics.jsonl, atomic
-// checkpoints and bit-identical --resume. And the supervised task.
+// checkpoints and bit-identical --resume. The tasks: tools/supervised.cpp, tools/pretrain.cpp.
 //
 // Every random choice is a counter-based stream keyed by (seed, purpose, epoch or step, index), so
 // the state to resume is just the weights, the AdamW moments, the EMA and the step count.
@@ -21,7 +21,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
-#include "tools/commands.h"
+#include "tools/runtime.h"
 #include "tools/progress.h"
 
 namespace cnx {
@@ -71,127 +71,6 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
 }
 
 }  // namespace
-
-EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t) {
-    const int64_t B = net.batch(), n = d.size(), K = net.config().num_classes;
-    Batch batch(B, t);
-    EvalResult r;
-    double loss_sum = 0;
-    int64_t top1 = 0, top5 = 0;
-    for (int64_t b0 = 0; b0 < n; b0 += B) {
-        const int64_t valid = std::min(B, n - b0);
-        for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = b0 + (i < valid ? i : 0);  // pad with a repeat
-        batch.fill(d, 0);
-        const float* z = net.forward(params, batch.images.data());
-        const int64_t bad = find_non_finite(z, valid * K);
-        if (bad >= 0)
-            fail("%s: the model's output for image %lld is not finite (%g); the weights are unusable for this data",
-                 d.name.c_str(), (long long)(b0 + bad / K), (double)z[bad]);
-        const int32_t* labels = batch.labels.data();
-        loss_sum += cross_entropy(nullptr, z, labels, valid, K, 0.0f) * (double)valid;
-        top1 += count_topk_correct(z, labels, valid, K, 1);
-        top5 += count_topk_correct(z, labels, valid, K, std::min<int64_t>(5, K));
-    }
-    r.count = n;
-    r.loss = loss_sum / (double)n;
-    r.top1 = (double)top1 / (double)n;
-    r.top5 = (double)top5 / (double)n;
-    return r;
-}
-
-// ------------------------------------------------------------------------------------------------
-// the supervised task
-
-namespace {
-
-class SupervisedTask : public Task {
-public:
-    SupervisedTask(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
-        : cfg_(cfg),
-          opt_(opt),
-          data_(data),
-          eval_t_(eval_t),
-          net_(cfg, opt.batch, true),
-          eval_net_(cfg, std::min<int64_t>(opt.eval_batch, data.test.size()), false) {}
-
-    const ModelConfig& config() const override { return cfg_; }
-    const ParamLayout& layout() const override { return net_.layout(); }
-    std::vector<ParamGroup> param_groups() const override {
-        return cnx::param_groups(net_.layout(), (float)opt_.weight_decay, (float)opt_.layer_decay);
-    }
-    const char* gemm_impl() const override { return net_.gemm_impl(); }
-
-    void init_params(float* P) override {
-        const ParamLayout& L = net_.layout();
-        cnx::init_params(P, L, opt_.seed, 0.02f, (float)opt_.head_init_scale);
-        if (opt_.init.empty()) return;
-        SafetensorsReader f(opt_.init);
-        const std::string prefix = f.has("encoder.downsample_layers.0.0.weight") ? "encoder." : "";
-        ModelConfig ic = read_config(f, prefix, cfg_.num_classes);
-        for (int s = 0; s < kStages; s++)
-            if (ic.depths[s] != cfg_.depths[s] || ic.dims[s] != cfg_.dims[s])
-                fail("%s: holds a %s model but --model is %s", opt_.init.c_str(), ic.name.c_str(), cfg_.name.c_str());
-        if (ic.in_chans != cfg_.in_chans || ic.stem_stride != cfg_.stem_stride)
-            fail("%s: stem takes %d channels with stride %d, but this run needs %d channels with stride %d",
-                 opt_.init.c_str(), ic.in_chans, ic.stem_stride, cfg_.in_chans, cfg_.stem_stride);
-        LoadReport rep = load_params(f, L, P, prefix, LoadMode::Backbone);
-        reinit_head(P, L, opt_.seed, 2e-5f);
-        if (!opt_.quiet)
-            std::fprintf(stderr, "init: %d tensors from %s%s; head re-initialised (std 2e-5), layer decay %g\n",
-                         rep.loaded, opt_.init.c_str(), prefix.empty() ? "" : " (the encoder of a pre-training checkpoint)",
-                         opt_.layer_decay);
-    }
-
-    double train_step(const float* P, float* G, const float* images, const int32_t* labels, int64_t step,
-                      int64_t* correct) override {
-        const int64_t K = cfg_.num_classes;
-        const float* z = net_.forward(P, images, (float)opt_.drop_path, stream_key(opt_.seed, kRngDropPath, (uint64_t)step));
-        const double loss = cross_entropy(net_.dlogits(), z, labels, opt_.batch, K, (float)opt_.smoothing);
-        if (!std::isfinite(loss)) return loss;
-        *correct += count_topk_correct(z, labels, opt_.batch, K, 1);
-        net_.backward(P, G, net_.dlogits());
-        return loss;
-    }
-
-    EpochReport evaluate(const float* P, const float* E, int64_t) override {
-        EpochReport r;
-        EvalResult ev = cnx::evaluate(eval_net_, P, data_.test, eval_t_);
-        r.metrics.set("test_loss", ev.loss).set("test_acc", ev.top1).set("test_top5", ev.top5);
-        r.summary = strfmt("test loss %.4f acc %.2f%% top-5 %.2f%%", ev.loss, 100 * ev.top1, 100 * ev.top5);
-        r.score = ev.top1;
-        r.test_acc = ev.top1;
-        r.test_top5 = ev.top5;
-        r.test_loss = ev.loss;
-        if (E) {
-            EvalResult em = cnx::evaluate(eval_net_, E, data_.test, eval_t_);
-            r.metrics.set("ema_test_loss", em.loss).set("ema_test_acc", em.top1).set("ema_test_top5", em.top5);
-            r.summary += strfmt(" | EMA acc %.2f%%", 100 * em.top1);
-            if (em.top1 > ev.top1) {
-                r.ema_better = true;
-                r.score = em.top1;
-            }
-        }
-        return r;
-    }
-
-private:
-    ModelConfig cfg_;
-    TrainOptions opt_;
-    const DataSplits& data_;
-    Transform eval_t_;
-    ConvNeXtV2 net_;
-    ConvNeXtV2 eval_net_;
-};
-
-}  // namespace
-
-std::unique_ptr<Task> make_supervised_task(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data,
-                                           const Transform& eval_t) {
-    return std::unique_ptr<Task>(new SupervisedTask(cfg, opt, data, eval_t));
-}
-
-// ------------------------------------------------------------------------------------------------
-// the loop
 
 namespace {
 
@@ -250,6 +129,10 @@ private:
     TrainResult result_;
 
     bool pretrain() const { return opt_.task == "pretrain"; }
+    void take_folder();
+    TrainOptions resumed_options(const TrainOptions& given, const SafetensorsReader& state) const;
+    void load_data();
+    void build_task();
     // A stop right after an epoch's last step leaves that epoch's end (evaluation, checkpoints) to do.
     bool epoch_end_pending() const { return rs_.step > 0 && rs_.epoch_seen == spe_ * opt_.batch; }
     void restore_run_state(const SafetensorsReader& state, int64_t requested_threads);
@@ -265,32 +148,59 @@ private:
 TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     state_path_ = path_join(given.out, "state.safetensors");
     if (resume && !file_exists(state_path_)) fail("%s: no saved run to resume", state_path_.c_str());
-    make_dirs(given.out);
-    lock_.reset(new FolderLock(given.out));
-    const int stale = remove_stale_temp_files(given.out);
-    if (stale && !given.quiet)
-        std::fprintf(stderr, "removed %d temporary file%s left in %s by a run that died while saving\n", stale,
-                     stale == 1 ? "" : "s", given.out.c_str());
-
+    take_folder();
     std::unique_ptr<SafetensorsReader> state;
     if (resume) {
         state.reset(new SafetensorsReader(state_path_));
-        opt_ = read_train_options(*state);
-        if (opt_.task != given.task)
-            fail("%s holds a '%s' run; continue it with convnextv2 %s --resume", state_path_.c_str(), opt_.task.c_str(),
-                 opt_.task.c_str());
-        // Run control comes from this invocation; the recipe from the saved run.
-        opt_.out = given.out;
-        opt_.threads = given.threads;
-        opt_.stop_after_steps = given.stop_after_steps;
-        opt_.save_every = given.save_every;
-        opt_.verbose = given.verbose;
-        opt_.quiet = given.quiet;
-        if (!given.data.path.empty()) opt_.data.path = given.data.path;
+        opt_ = resumed_options(given, *state);
     }
     opt_.validate();
     const int threads = apply_threads(opt_.threads, opt_.quiet);
+    load_data();
+    // Before the model exists: its per-thread buffers are sized by the thread count.
+    if (resume) restore_run_state(*state, given.threads);
+    build_task();
+    if (resume) {
+        restore_tensors(*state);
+    } else {
+        task_->init_params(P_.data());
+        if (use_ema_) std::copy(P_.data(), P_.data() + P_.size(), E_.data());
+        rs_.threads = threads;
+        write_file_atomic(path_join(opt_.out, "metrics.jsonl"), "");  // a fresh run starts a fresh log
+    }
+    adamw_.init(task_->param_groups(), AdamWConfig{opt_.beta1, opt_.beta2, 1e-8});
+    batch_.reset(new Batch(opt_.batch, train_t_));
+    print_header(resume);
+}
 
+// The output folder, locked for this run; what dead runs left there removed.
+void TrainingRun::take_folder() {
+    make_dirs(opt_.out);
+    lock_.reset(new FolderLock(opt_.out));
+    const int stale = remove_stale_temp_files(opt_.out);
+    if (stale && !opt_.quiet)
+        std::fprintf(stderr, "removed %d temporary file%s left in %s by a run that died while saving\n", stale,
+                     stale == 1 ? "" : "s", opt_.out.c_str());
+}
+
+// The saved run's recipe with this invocation's run control.
+TrainOptions TrainingRun::resumed_options(const TrainOptions& given, const SafetensorsReader& state) const {
+    TrainOptions o = read_train_options(state);
+    if (o.task != given.task)
+        fail("%s holds a '%s' run; continue it with convnextv2 %s --resume", state_path_.c_str(), o.task.c_str(),
+             o.task.c_str());
+    o.out = given.out;
+    o.threads = given.threads;
+    o.stop_after_steps = given.stop_after_steps;
+    o.save_every = given.save_every;
+    o.verbose = given.verbose;
+    o.quiet = given.quiet;
+    if (!given.data.path.empty()) o.data.path = given.data.path;
+    return o;
+}
+
+// The dataset, the model config it implies, the epoch's shape and the training transform.
+void TrainingRun::load_data() {
     data_ = load_dataset(opt_.data);
     cfg_ = model_config(opt_.model);
     cfg_.num_classes = data_.train.num_classes;
@@ -301,32 +211,31 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     cfg_.std = data_.std;
     cfg_.class_names = data_.train.class_names;
     cfg_.validate();
-
     n_train_ = opt_.max_train_samples > 0 ? std::min(opt_.max_train_samples, data_.train.size()) : data_.train.size();
     spe_ = n_train_ / opt_.batch;
     if (spe_ < 1)
         fail("the training set has %lld images, fewer than one batch of %lld", (long long)n_train_, (long long)opt_.batch);
     total_steps_ = spe_ * opt_.epochs;
-
     train_t_ = eval_transform(cfg_, data_.train.small_images);
     train_t_.train = true;
     train_t_.pad = (int)opt_.pad;
     train_t_.hflip = opt_.hflip;
     train_t_.min_scale = (float)opt_.crop_min_scale;
-    Transform eval_t = train_t_;
-    eval_t.train = false;
+}
 
+// The task (its models) and the flat buffers, once the memory they take is known to fit.
+void TrainingRun::build_task() {
     use_ema_ = opt_.ema > 0;
     // The classifier, or the masked encoder of pre-training (its dense decoder is small beside it);
     // weights, gradients, two moments and the EMA.
-    // Before the model exists: its per-thread buffers are sized by the thread count.
-    if (resume) restore_run_state(*state, given.threads);
     ModelOptions model{true};
     if (pretrain()) {
         model.with_head = false;
         model.mask_ratio = opt_.mask_ratio;
     }
     check_model_fits(cfg_, opt_.batch, model, use_ema_ ? 5 : 4);
+    Transform eval_t = train_t_;
+    eval_t.train = false;
     task_ = pretrain() ? make_pretrain_task(cfg_, opt_, data_, eval_t) : make_supervised_task(cfg_, opt_, data_, eval_t);
     const size_t np = (size_t)task_->layout().total;
     P_.resize(np);
@@ -334,18 +243,6 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     M_.resize(np);
     V_.resize(np);
     if (use_ema_) E_.resize(np);
-
-    if (resume) {
-        restore_tensors(*state);
-    } else {
-        task_->init_params(P_.data());
-        if (use_ema_) std::copy(P_.data(), P_.data() + np, E_.data());
-        rs_.threads = threads;
-        write_file_atomic(path_join(opt_.out, "metrics.jsonl"), "");  // a fresh run starts a fresh log
-    }
-    adamw_.init(task_->param_groups(), AdamWConfig{opt_.beta1, opt_.beta2, 1e-8});
-    batch_.reset(new Batch(opt_.batch, train_t_));
-    print_header(resume);
 }
 
 void TrainingRun::restore_run_state(const SafetensorsReader& state, int64_t requested_threads) {

@@ -1,0 +1,131 @@
+// The supervised task of the training loop (tools/train.cpp): cross-entropy with label smoothing and
+// drop path, from scratch or fine-tuning a checkpoint (--init); after each epoch, top-1/top-5 and the
+// loss on the test split, for the raw and the EMA weights.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "convnextv2/checkpoint.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "nn/loss.h"
+#include "tools/train.h"
+
+namespace cnx {
+
+EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t) {
+    const int64_t B = net.batch(), n = d.size(), K = net.config().num_classes;
+    Batch batch(B, t);
+    EvalResult r;
+    double loss_sum = 0;
+    int64_t top1 = 0, top5 = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += B) {
+        const int64_t valid = std::min(B, n - b0);
+        for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = b0 + (i < valid ? i : 0);  // pad with a repeat
+        batch.fill(d, 0);
+        const float* z = net.forward(params, batch.images.data());
+        const int64_t bad = find_non_finite(z, valid * K);
+        if (bad >= 0)
+            fail("%s: the model's output for image %lld is not finite (%g); the weights are unusable for this data",
+                 d.name.c_str(), (long long)(b0 + bad / K), (double)z[bad]);
+        const int32_t* labels = batch.labels.data();
+        loss_sum += cross_entropy(nullptr, z, labels, valid, K, 0.0f) * (double)valid;
+        top1 += count_topk_correct(z, labels, valid, K, 1);
+        top5 += count_topk_correct(z, labels, valid, K, std::min<int64_t>(5, K));
+    }
+    r.count = n;
+    r.loss = loss_sum / (double)n;
+    r.top1 = (double)top1 / (double)n;
+    r.top5 = (double)top5 / (double)n;
+    return r;
+}
+
+namespace {
+
+class SupervisedTask : public Task {
+public:
+    SupervisedTask(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
+        : cfg_(cfg),
+          opt_(opt),
+          data_(data),
+          eval_t_(eval_t),
+          net_(cfg, opt.batch, true),
+          eval_net_(cfg, std::min<int64_t>(opt.eval_batch, data.test.size()), false) {}
+
+    const ModelConfig& config() const override { return cfg_; }
+    const ParamLayout& layout() const override { return net_.layout(); }
+    std::vector<ParamGroup> param_groups() const override {
+        return cnx::param_groups(net_.layout(), (float)opt_.weight_decay, (float)opt_.layer_decay);
+    }
+    const char* gemm_impl() const override { return net_.gemm_impl(); }
+
+    void init_params(float* P) override {
+        const ParamLayout& L = net_.layout();
+        cnx::init_params(P, L, opt_.seed, 0.02f, (float)opt_.head_init_scale);
+        if (opt_.init.empty()) return;
+        SafetensorsReader f(opt_.init);
+        const std::string prefix = f.has("encoder.downsample_layers.0.0.weight") ? "encoder." : "";
+        ModelConfig ic = read_config(f, prefix, cfg_.num_classes);
+        for (int s = 0; s < kStages; s++)
+            if (ic.depths[s] != cfg_.depths[s] || ic.dims[s] != cfg_.dims[s])
+                fail("%s: holds a %s model but --model is %s", opt_.init.c_str(), ic.name.c_str(), cfg_.name.c_str());
+        if (ic.in_chans != cfg_.in_chans || ic.stem_stride != cfg_.stem_stride)
+            fail("%s: stem takes %d channels with stride %d, but this run needs %d channels with stride %d",
+                 opt_.init.c_str(), ic.in_chans, ic.stem_stride, cfg_.in_chans, cfg_.stem_stride);
+        LoadReport rep = load_params(f, L, P, prefix, LoadMode::Backbone);
+        reinit_head(P, L, opt_.seed, 2e-5f);
+        if (!opt_.quiet)
+            std::fprintf(stderr, "init: %d tensors from %s%s; head re-initialised (std 2e-5), layer decay %g\n",
+                         rep.loaded, opt_.init.c_str(), prefix.empty() ? "" : " (the encoder of a pre-training checkpoint)",
+                         opt_.layer_decay);
+    }
+
+    double train_step(const float* P, float* G, const float* images, const int32_t* labels, int64_t step,
+                      int64_t* correct) override {
+        const int64_t K = cfg_.num_classes;
+        const float* z = net_.forward(P, images, (float)opt_.drop_path, stream_key(opt_.seed, kRngDropPath, (uint64_t)step));
+        const double loss = cross_entropy(net_.dlogits(), z, labels, opt_.batch, K, (float)opt_.smoothing);
+        if (!std::isfinite(loss)) return loss;
+        *correct += count_topk_correct(z, labels, opt_.batch, K, 1);
+        net_.backward(P, G, net_.dlogits());
+        return loss;
+    }
+
+    EpochReport evaluate(const float* P, const float* E, int64_t) override {
+        EpochReport r;
+        EvalResult ev = cnx::evaluate(eval_net_, P, data_.test, eval_t_);
+        r.metrics.set("test_loss", ev.loss).set("test_acc", ev.top1).set("test_top5", ev.top5);
+        r.summary = strfmt("test loss %.4f acc %.2f%% top-5 %.2f%%", ev.loss, 100 * ev.top1, 100 * ev.top5);
+        r.score = ev.top1;
+        r.test_acc = ev.top1;
+        r.test_top5 = ev.top5;
+        r.test_loss = ev.loss;
+        if (E) {
+            EvalResult em = cnx::evaluate(eval_net_, E, data_.test, eval_t_);
+            r.metrics.set("ema_test_loss", em.loss).set("ema_test_acc", em.top1).set("ema_test_top5", em.top5);
+            r.summary += strfmt(" | EMA acc %.2f%%", 100 * em.top1);
+            if (em.top1 > ev.top1) {
+                r.ema_better = true;
+                r.score = em.top1;
+            }
+        }
+        return r;
+    }
+
+private:
+    ModelConfig cfg_;
+    TrainOptions opt_;
+    const DataSplits& data_;
+    Transform eval_t_;
+    ConvNeXtV2 net_;
+    ConvNeXtV2 eval_net_;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_supervised_task(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data,
+                                           const Transform& eval_t) {
+    return std::unique_ptr<Task>(new SupervisedTask(cfg, opt, data, eval_t));
+}
+
+}  // namespace cnx
