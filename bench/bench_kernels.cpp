@@ -165,7 +165,6 @@ void bench_dwconv(benchmark::State& st, const KernelRow& row, const Shape& s, do
     if (mask_ratio > 0) {
         // Masked rows time the masked call (manual time) and, alternating with it on the same
         // buffers, the dense one: vs_dense = masked / dense under the same cache and machine state.
-        // (Separate rows for the two swung the ratio by 1.5x on this shared machine.)
         DwConv dense;
         dense.init(s.N, s.H, s.W, s.C);
         double masked_s = 0, dense_s = 0;
@@ -200,15 +199,15 @@ void bench_layernorm(benchmark::State& st, const KernelRow& row, const Shape& s)
     LayerNorm small;
     small.init(64, C);
     auto check = [&](std::vector<float>& out) {
-        small.forward(y.data(), nullptr, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
-        if (!fwd) small.backward(y.data(), nullptr, dg.data(), db.data(), dy.data(), nullptr, x.data(), nullptr, mean.data(), rstd.data(), g.data());
+        small.forward(y.data(), mean.data(), rstd.data(), x.data(), g.data(), b.data());
+        if (!fwd) small.backward(y.data(), dg.data(), db.data(), dy.data(), x.data(), mean.data(), rstd.data(), g.data());
         out.assign(y.data(), y.data() + 64 * C);
     };
     if (!agrees_with_ref(row.isa, check, 1e-4, &why)) return st.SkipWithError(why.c_str());
-    ln.forward(y.data(), nullptr, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
+    ln.forward(y.data(), mean.data(), rstd.data(), x.data(), g.data(), b.data());
     for (auto _ : st) {
-        if (fwd) ln.forward(y.data(), nullptr, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
-        else ln.backward(y.data(), nullptr, dg.data(), db.data(), dy.data(), nullptr, x.data(), nullptr, mean.data(), rstd.data(), g.data());
+        if (fwd) ln.forward(y.data(), mean.data(), rstd.data(), x.data(), g.data(), b.data());
+        else ln.backward(y.data(), dg.data(), db.data(), dy.data(), x.data(), mean.data(), rstd.data(), g.data());
         benchmark::ClobberMemory();
     }
     // fwd: read x, write y (+ 2 stats); bwd: read x, dy, write dx (stats read)
@@ -282,7 +281,7 @@ void bench_grn(benchmark::State& st, const KernelRow& row, const Shape& s, bool 
 void bench_triad(benchmark::State& st) {
     const int64_t n = 16 << 20;
     // The three arrays start at different offsets modulo 4 KB (as STREAM's OFFSET): with equal offsets
-    // every load aliases the store of the same index and the triad measured a third less.
+    // every load would alias the store of the same index (4K aliasing).
     FloatBuffer a((size_t)n + 1024), b = random_buffer(n + 1024, 1), c = random_buffer(n + 1024, 2);
     for (auto _ : st) {
         // SSE (every x86-64 has it): a scalar loop was compute-bound below the memory's speed here.

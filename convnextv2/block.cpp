@@ -27,15 +27,15 @@ void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows,
     grn.init(N, rows_per_sample, 4 * C);
 }
 
-void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, const BlockShape& s) {
+void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, const BlockShape& s) {
     const int64_t rows = s.rows(), C = s.C;
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
     const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
-    L.dw.forward(b.dw, b.x_in, P + w.dw_w, P + w.dw_b);
-    L.ln.forward(b.ln, nullptr, b.mean, b.rstd, b.dw, off, P + w.ln_w, P + w.ln_b);
-    L.pw1.forward(b.h, b.ln, P + w.pw1_w, P + w.pw1_b);
-    L.grn.forward_gelu(b.r, b.g, b.gx, b.nx, b.h, P + w.grn_gamma, P + w.grn_beta);
-    L.pw2.forward(b.y, b.r, P + w.pw2_w, P + w.pw2_b);
+    L.dw.forward(b.dw, b.x_in, params + w.dw_w, params + w.dw_b);
+    L.ln.forward(b.ln, b.mean, b.rstd, ConstRows(b.dw, off), params + w.ln_w, params + w.ln_b);
+    L.pw1.forward(b.h, b.ln, params + w.pw1_w, params + w.pw1_b);
+    L.grn.forward_gelu(b.r, b.g, b.gx, b.nx, b.h, params + w.grn_gamma, params + w.grn_beta);
+    L.pw2.forward(b.y, b.r, params + w.pw2_w, params + w.pw2_b);
     if (s.active) {
         residual_forward_rows(b.x_out, b.x_in, b.y, scale, off, rows, s.active->rows_per_sample, C);
         zero_regions(b.x_out, s.active->masked, s.H, s.W, C);
@@ -44,7 +44,7 @@ void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, con
     }
 }
 
-void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, float* G,
+void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, float* grads,
                     const BlockShape& s, float* dx, const BlockScratch& scratch) {
     const int64_t rows = s.rows(), C = s.C;
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
@@ -60,17 +60,18 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, co
         residual_branch_grad(d_c, dx, scale, s.N, s.H * s.W * C);
         dy = d_c;
     }
-    L.pw2.backward_weights(G + w.pw2_w, G + w.pw2_b, dy, b.r);
-    L.pw2.backward_data(d4, dy, P + w.pw2_w, false);
-    L.grn.backward_gelu(d4, G + w.grn_gamma, G + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, P + w.grn_gamma);
-    L.pw1.backward_weights(G + w.pw1_w, G + w.pw1_b, d4, b.ln);
-    L.pw1.backward_data(d_c, d4, P + w.pw1_w, false);
+    L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r);
+    L.pw2.backward_data(d4, dy, params + w.pw2_w, false);
+    L.grn.backward_gelu(d4, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
+    L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln);
+    L.pw1.backward_data(d_c, d4, params + w.pw1_w, false);
     // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the
     // visible sites of the zero-initialised dense scratch when masked.
     float* d_dw = s.active ? scratch.d_dw : d_c;
-    L.ln.backward(d_dw, off, G + w.ln_w, G + w.ln_b, d_c, nullptr, b.dw, off, b.mean, b.rstd, P + w.ln_w);
-    L.dw.backward_weights(G + w.dw_w, G + w.dw_b, d_dw, b.x_in);
-    L.dw.backward_data(dx, d_dw, P + w.dw_w);
+    L.ln.backward(Rows(d_dw, off), grads + w.ln_w, grads + w.ln_b, d_c, ConstRows(b.dw, off), b.mean, b.rstd,
+                  params + w.ln_w);
+    L.dw.backward_weights(grads + w.dw_w, grads + w.dw_b, d_dw, b.x_in);
+    L.dw.backward_data(dx, d_dw, params + w.dw_w);
 }
 
 }  // namespace cnx

@@ -65,10 +65,10 @@ struct BlockScratch {
     float* d_dw;  // [N,H,W,C] dense, masked stages only: zero at masked tiles before the stage's blocks
 };
 
-void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, const BlockShape& s);
+void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, const BlockShape& s);
 // dx holds d(x_out) on entry (dense) and d(x_in) on return (at the computed sites). Parameter
-// gradients accumulate into G.
-void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* P, float* G,
+// gradients accumulate into grads.
+void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, float* grads,
                     const BlockShape& s, float* dx, const BlockScratch& scratch);
 
 }  // namespace cnx

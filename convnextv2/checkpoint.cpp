@@ -118,7 +118,8 @@ static std::vector<const SafetensorsEntry*> match_params(const SafetensorsReader
     return found;
 }
 
-LoadReport check_params(const SafetensorsReader& f, const ParamLayout& layout, const std::string& prefix, LoadMode mode) {
+LoadReport check_params(const SafetensorsReader& f, const ParamLayout& layout, const std::string& prefix,
+                        LoadMode mode) {
     LoadReport rep;
     match_params(f, layout, prefix, mode, rep);
     return rep;

@@ -17,14 +17,14 @@ FcmaeLayout make_fcmae_layout(const ModelConfig& cfg) {
     F.all = F.encoder;
     for (ParamTensor& t : F.all.tensors) t.name = "encoder." + t.name;
     ParamLayout& L = F.all;
-    const int64_t C3 = cfg.dims[3], D = kDecoderDim, P = fcmae_patch(cfg);
+    const int64_t C3 = cfg.dims[3], D = kDecoderDim, patch = fcmae_patch(cfg);
     const int id = L.num_layers + 1;
     F.proj_w = add_param(L, "proj.weight", {D, C3, 1, 1}, TensorLayout::Plain, false, id);
     F.proj_b = add_param(L, "proj.bias", {D}, TensorLayout::Plain, true, id);
     F.mask_token = add_param(L, "mask_token", {1, D, 1, 1}, TensorLayout::Plain, false, id);
     F.decoder = add_block_params(L, "decoder.0.", D, id);
-    F.pred_w = add_param(L, "pred.weight", {P * P * cfg.in_chans, D, 1, 1}, TensorLayout::Plain, false, id);
-    F.pred_b = add_param(L, "pred.bias", {P * P * cfg.in_chans}, TensorLayout::Plain, true, id);
+    F.pred_w = add_param(L, "pred.weight", {patch * patch * cfg.in_chans, D, 1, 1}, TensorLayout::Plain, false, id);
+    F.pred_b = add_param(L, "pred.bias", {patch * patch * cfg.in_chans}, TensorLayout::Plain, true, id);
     return F;
 }
 
@@ -58,29 +58,29 @@ Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool trai
     : cfg_(cfg),
       layout_(make_fcmae_layout(cfg)),
       N_(batch),
-      G_(cfg.stage_size(3)),
-      P_(fcmae_patch(cfg)),
+      grid_(cfg.stage_size(3)),
+      patch_(fcmae_patch(cfg)),
       encoder_(cfg, batch, encoder_options(training, mask_ratio)),
       ratio_(mask_ratio),
       training_(training) {
     if (mask_ratio < 0 || mask_ratio > 1) fail("mask ratio %g is outside [0, 1]", mask_ratio);
-    mask_.assign((size_t)(N_ * G_ * G_), 0);
+    mask_.assign((size_t)(N_ * grid_ * grid_), 0);
     row_loss_.assign(mask_.size(), 0.0);
     patch_stats_.assign(2 * mask_.size(), 0.0f);
     Arena counter = Arena::counting();
     plan(counter);
     arena_.reserve(counter.used());
     plan(arena_);
-    const int64_t M = N_ * G_ * G_, D = kDecoderDim;
+    const int64_t M = N_ * grid_ * grid_, D = kDecoderDim;
     proj_.init(M, cfg.dims[3], D);
     pred_linear_.init(M, D, patch_values());
-    dec_layers_.init(N_, G_, G_, D, M, G_ * G_);
+    dec_layers_.init(N_, grid_, grid_, D, M, grid_ * grid_);
 }
 
 void Fcmae::plan(Arena& a) {
     a.reset();
     auto F = [&](int64_t n) { return a.alloc_floats((size_t)n); };
-    const int64_t M = N_ * G_ * G_, D = kDecoderDim, K = patch_values();
+    const int64_t M = N_ * grid_ * grid_, D = kDecoderDim, K = patch_values();
     proj_out_ = F(M * D);
     dec_ = BlockActs();
     alloc_block_acts(dec_, a, N_, M, M, D);
@@ -98,12 +98,12 @@ void Fcmae::plan(Arena& a) {
 }
 
 void Fcmae::draw_mask(uint64_t key) {
-    make_mask(mask_.data(), N_, G_ * G_, ratio_, key);
+    make_mask(mask_.data(), N_, grid_ * grid_, ratio_, key);
     mask_changed();
 }
 
 void Fcmae::set_mask(const uint8_t* mask) {
-    mask_.assign(mask, mask + N_ * G_ * G_);
+    mask_.assign(mask, mask + N_ * grid_ * grid_);
     mask_changed();
 }
 
@@ -113,28 +113,28 @@ void Fcmae::mask_changed() {
     for (uint8_t m : mask_) masked_ += m;
 }
 
-// Patch l = (py, px) of image n as its P*P*Cin values in (row, col, channel) order.
-static void patch_values_of(float* out, const float* images, int64_t n, int64_t l, int64_t G, int64_t P, int64_t S,
-                            int64_t C) {
-    const int64_t py = l / G, px = l % G;
-    for (int64_t p = 0; p < P; p++) {
-        const float* row = images + ((n * S + py * P + p) * S + px * P) * C;
-        std::memcpy(out + p * P * C, row, (size_t)(P * C) * sizeof(float));
+// Patch l = (py, px) of image n as its patch*patch*Cin values in (row, col, channel) order.
+static void patch_values_of(float* out, const float* images, int64_t n, int64_t l, int64_t grid, int64_t patch,
+                            int64_t S, int64_t C) {
+    const int64_t py = l / grid, px = l % grid;
+    for (int64_t p = 0; p < patch; p++) {
+        const float* row = images + ((n * S + py * patch + p) * S + px * patch) * C;
+        std::memcpy(out + p * patch * C, row, (size_t)(patch * C) * sizeof(float));
     }
 }
 
-double Fcmae::forward(const float* P, const float* images) {
-    const int64_t L = G_ * G_, M = N_ * L, D = kDecoderDim, K = patch_values();
+double Fcmae::forward(const float* params, const float* images) {
+    const int64_t L = grid_ * grid_, M = N_ * L, D = kDecoderDim, K = patch_values();
     const double t0 = now_seconds();
-    enc_out_ = encoder_.forward(P, images);
+    enc_out_ = encoder_.forward(params, images);
     enc_fwd_s_ = now_seconds() - t0;
     enc_bwd_s_ = 0;
-    proj_.forward(proj_out_, enc_out_, P + layout_.proj_w, P + layout_.proj_b);
-    const float* token = P + layout_.mask_token;
+    proj_.forward(proj_out_, enc_out_, params + layout_.proj_w, params + layout_.proj_b);
+    const float* token = params + layout_.mask_token;
     for (int64_t r = 0; r < M; r++)
         if (mask_[(size_t)r]) std::memcpy(proj_out_ + r * D, token, (size_t)D * sizeof(float));
-    block_forward(dec_layers_, dec_, layout_.decoder, P, BlockShape{N_, G_, G_, D, nullptr});
-    pred_linear_.forward(pred_, dec_.x_out, P + layout_.pred_w, P + layout_.pred_b);
+    block_forward(dec_layers_, dec_, layout_.decoder, params, BlockShape{N_, grid_, grid_, D, nullptr});
+    pred_linear_.forward(pred_, dec_.x_out, params + layout_.pred_w, params + layout_.pred_b);
 
     // normalised-pixel targets and the loss, both on masked patches only
     parallel_for(M, [&](int64_t b, int64_t e, int) {
@@ -142,7 +142,7 @@ double Fcmae::forward(const float* P, const float* images) {
             row_loss_[(size_t)r] = 0.0;
             if (!mask_[(size_t)r]) continue;
             float* t = target_ + r * K;
-            patch_values_of(t, images, r / L, r % L, G_, P_, cfg_.input_size, cfg_.in_chans);
+            patch_values_of(t, images, r / L, r % L, grid_, patch_, cfg_.input_size, cfg_.in_chans);
             double mean = 0, var = 0;
             for (int64_t k = 0; k < K; k++) mean += t[k];
             mean /= (double)K;
@@ -166,9 +166,9 @@ double Fcmae::forward(const float* P, const float* images) {
     return masked_ ? total / (double)masked_ : 0.0;
 }
 
-void Fcmae::backward(const float* P, float* Gr) {
+void Fcmae::backward(const float* params, float* grads) {
     CNX_CHECK(training_, "backward on an inference model");
-    const int64_t L = G_ * G_, M = N_ * L, D = kDecoderDim, K = patch_values();
+    const int64_t L = grid_ * grid_, M = N_ * L, D = kDecoderDim, K = patch_values();
     const float scale = masked_ ? (float)(2.0 / ((double)K * (double)masked_)) : 0.0f;
     parallel_for(M, [&](int64_t b, int64_t e, int) {
         for (int64_t r = b; r < e; r++) {
@@ -182,22 +182,22 @@ void Fcmae::backward(const float* P, float* Gr) {
             for (int64_t k = 0; k < K; k++) d[k] = scale * (p[k] - t[k]);
         }
     });
-    pred_linear_.backward_weights(Gr + layout_.pred_w, Gr + layout_.pred_b, d_pred_, dec_.x_out);
-    pred_linear_.backward_data(d_dec_, d_pred_, P + layout_.pred_w, false);
-    block_backward(dec_layers_, dec_, layout_.decoder, P, Gr, BlockShape{N_, G_, G_, D, nullptr}, d_dec_,
+    pred_linear_.backward_weights(grads + layout_.pred_w, grads + layout_.pred_b, d_pred_, dec_.x_out);
+    pred_linear_.backward_data(d_dec_, d_pred_, params + layout_.pred_w, false);
+    block_backward(dec_layers_, dec_, layout_.decoder, params, grads, BlockShape{N_, grid_, grid_, D, nullptr}, d_dec_,
                    BlockScratch{d_c_, d_4c_, nullptr});
     // d_dec_ now holds d(decoder input): the mask token takes the masked cells, proj the others.
-    float* dtok = Gr + layout_.mask_token;
+    float* dtok = grads + layout_.mask_token;
     for (int64_t r = 0; r < M; r++) {
         if (!mask_[(size_t)r]) continue;
         float* d = d_dec_ + r * D;
         for (int64_t c = 0; c < D; c++) dtok[c] += d[c];
         std::memset(d, 0, (size_t)D * sizeof(float));
     }
-    proj_.backward_weights(Gr + layout_.proj_w, Gr + layout_.proj_b, d_dec_, enc_out_);
-    proj_.backward_data(d_enc_, d_dec_, P + layout_.proj_w, false);
+    proj_.backward_weights(grads + layout_.proj_w, grads + layout_.proj_b, d_dec_, enc_out_);
+    proj_.backward_data(d_enc_, d_dec_, params + layout_.proj_w, false);
     const double t0 = now_seconds();
-    encoder_.backward(P, Gr, d_enc_);
+    encoder_.backward(params, grads, d_enc_);
     enc_bwd_s_ = now_seconds() - t0;
 }
 

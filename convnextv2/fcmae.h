@@ -1,11 +1,11 @@
 // FCMAE pre-training: a masked ConvNeXt V2 encoder, a one-block decoder and a
 // normalised-pixel loss on the masked patches.
 //
-//   encoder (masked, convnextv2/model.h) -> final map [N, G, G, C3], zero at masked patches
+//   encoder (masked, convnextv2/model.h) -> final map [N, grid, grid, C3], zero at masked patches
 //   proj: 1x1 conv C3 -> D (512)            -> mask token at masked cells (proj output discarded there)
-//   decoder.0: one dense ConvNeXt V2 block of width D on the G x G grid
-//   pred: 1x1 conv D -> P*P*Cin             (P = pixels per patch side = 8 x stem stride)
-//   loss: per masked patch, target = (pixels - mean) / sqrt(unbiased var + 1e-6) over its P*P*Cin
+//   decoder.0: one dense ConvNeXt V2 block of width D on the grid x grid patch grid
+//   pred: 1x1 conv D -> patch*patch*Cin     (patch = pixels per patch side = 8 x stem stride)
+//   loss: per masked patch, target = (pixels - mean) / sqrt(unbiased var + 1e-6) over its patch*patch*Cin
 //         values, ordered (row, col, channel); MSE averaged within the patch, then over every masked
 //         patch of the batch.
 //
@@ -46,12 +46,12 @@ public:
     const FcmaeLayout& layout() const { return layout_; }
     const ModelConfig& config() const { return cfg_; }
     int64_t batch() const { return N_; }
-    int64_t grid() const { return G_; }
-    int64_t patch() const { return P_; }
-    int64_t patch_values() const { return P_ * P_ * cfg_.in_chans; }
+    int64_t grid() const { return grid_; }
+    int64_t patch() const { return patch_; }
+    int64_t patch_values() const { return patch_ * patch_ * cfg_.in_chans; }
     const ConvNeXtV2& encoder() const { return encoder_; }
 
-    // This step's mask: drawn from a key, or given ([N, G*G], 1 = removed).
+    // This step's mask: drawn from a key, or given ([N, grid*grid], 1 = removed).
     void draw_mask(uint64_t key);
     void set_mask(const uint8_t* mask);
     const std::vector<uint8_t>& mask() const { return mask_; }
@@ -61,7 +61,7 @@ public:
     // Accumulates every parameter's gradient of the loss into grads.
     void backward(const float* params, float* grads);
 
-    // Predictions [N, G*G, P*P*Cin] (normalised-pixel space) of the last forward, and the (mean, sd)
+    // Predictions [N, grid*grid, patch*patch*Cin] (normalised-pixel space) of the last forward, and the (mean, sd)
     // of each masked patch's pixels that map them back: pixels = prediction * sd + mean.
     const float* prediction() const { return pred_; }
     const float* patch_stats() const { return patch_stats_.data(); }
@@ -71,7 +71,7 @@ public:
 private:
     ModelConfig cfg_;
     FcmaeLayout layout_;
-    int64_t N_, G_, P_;
+    int64_t N_, grid_, patch_;
     ConvNeXtV2 encoder_;
     std::vector<uint8_t> mask_;
     int64_t masked_ = 0;              // removed patches in mask_

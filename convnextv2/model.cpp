@@ -18,14 +18,14 @@ ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, const ModelOptions
     CNX_CHECK(batch >= 1, "batch must be positive");
     CNX_CHECK(!masked() || !opt.with_head, "a masked model is an encoder (no head)");
     CNX_CHECK(opt.mask_ratio <= 1.0, "mask ratio above 1");
-    const int64_t G = cfg_.stage_size(3);
-    keep_ = masked() ? mask_keep_count(G * G, opt.mask_ratio) : G * G;
+    const int64_t grid = cfg_.stage_size(3);
+    keep_ = masked() ? mask_keep_count(grid * grid, opt.mask_ratio) : grid * grid;
     for (int s = 0; s < kStages; s++) {
         StageActs& st = stages_[s];
         st.H = st.W = cfg_.stage_size(s);
         st.C = cfg_.dims[s];
         st.T = N_ * st.H * st.W;
-        const int64_t tile = st.H / G;
+        const int64_t tile = st.H / grid;
         st.rows = masked() ? N_ * keep_ * tile * tile : st.T;
     }
 }
@@ -48,10 +48,10 @@ ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, const ModelOptions
     const StageActs& s0 = stages_[0];
     stem_linear_.init(s0.T, (int64_t)k * k * cfg_.in_chans, s0.C);
     stem_ln_.init(s0.T, s0.C);
-    const int64_t G = grid();
+    const int64_t grid = this->grid();
     for (int s = 0; s < kStages; s++) {
         const StageActs& st = stages_[s];
-        const int64_t tile = st.H / G;
+        const int64_t tile = st.H / grid;
         layers_[s].init(N_, st.H, st.W, st.C, st.rows, masked() ? keep_ * tile * tile : st.H * st.W);
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
@@ -138,10 +138,10 @@ void ConvNeXtV2::plan(Arena& a) {
 
 void ConvNeXtV2::set_mask(const uint8_t* mask) {
     CNX_CHECK(masked(), "set_mask on a dense model");
-    const int64_t G = grid();
+    const int64_t grid = this->grid();
     for (int s = 0; s < kStages; s++) {
         const StageActs& st = stages_[s];
-        active_[s].build(mask, N_, G, st.H / G, st.C);
+        active_[s].build(mask, N_, grid, st.H / grid, st.C);
         CNX_CHECK(active_[s].rows == st.rows, "the mask keeps a different number of patches than planned");
         active_[s].plan_depthwise(layers_[s].dw);
         if (s > 0) masked_patch_offsets(ds_off_[s], active_[s - 1], active_[s]);
@@ -154,15 +154,14 @@ BlockShape ConvNeXtV2::shape(int s) const {
     return BlockShape{N_, st.H, st.W, st.C, masked() ? &active_[s] : nullptr};
 }
 
-const float* ConvNeXtV2::forward(const float* P, const float* images, float drop_path, uint64_t drop_key) {
+const float* ConvNeXtV2::forward(const float* params, const float* images, float drop_path, uint64_t drop_key) {
     CNX_CHECK(opt_.training || drop_path == 0.0f, "drop path in an inference model");
     CNX_CHECK(!masked() || mask_set_, "masked model: set_mask before forward");
     const int k = cfg_.stem_stride;
     const StageActs& s0 = stages_[0];
     patch_gather(stem_patches_, images, N_, cfg_.input_size, cfg_.input_size, cfg_.in_chans, k);
-    stem_linear_.forward(stem_out_, stem_patches_, P + layout_.stem_w, P + layout_.stem_b);
-    stem_ln_.forward(s0.x0, nullptr, stem_mean_, stem_rstd_, stem_out_, nullptr, P + layout_.stem_ln_w,
-                     P + layout_.stem_ln_b);
+    stem_linear_.forward(stem_out_, stem_patches_, params + layout_.stem_w, params + layout_.stem_b);
+    stem_ln_.forward(s0.x0, stem_mean_, stem_rstd_, stem_out_, params + layout_.stem_ln_w, params + layout_.stem_ln_b);
     if (masked()) zero_regions(s0.x0, active_[0].masked, s0.H, s0.W, s0.C);
     int block_index = 0;
     const int total_blocks = cfg_.num_blocks();
@@ -171,14 +170,14 @@ const float* ConvNeXtV2::forward(const float* P, const float* images, float drop
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
             const int64_t* prev_off = masked() ? active_[s - 1].dense_off.data() : nullptr;
-            ds_ln_[s].forward(st.ds_patches, ds_off_[s].data(), st.ds_mean, st.ds_rstd, prev.out(), prev_off,
-                              P + layout_.ds_ln_w[s], P + layout_.ds_ln_b[s]);
+            ds_ln_[s].forward(Rows(st.ds_patches, ds_off_[s].data()), st.ds_mean, st.ds_rstd, ConstRows(prev.out(), prev_off),
+                              params + layout_.ds_ln_w[s], params + layout_.ds_ln_b[s]);
             if (masked()) {
-                ds_linear_[s].forward(st.ds_out, st.ds_patches, P + layout_.ds_w[s], P + layout_.ds_b[s]);
+                ds_linear_[s].forward(st.ds_out, st.ds_patches, params + layout_.ds_w[s], params + layout_.ds_b[s]);
                 scatter_rows(st.x0, st.ds_out, active_[s].dense_off.data(), st.rows, st.C);
                 zero_regions(st.x0, active_[s].masked, st.H, st.W, st.C);
             } else {
-                ds_linear_[s].forward(st.x0, st.ds_patches, P + layout_.ds_w[s], P + layout_.ds_b[s]);
+                ds_linear_[s].forward(st.x0, st.ds_patches, params + layout_.ds_w[s], params + layout_.ds_b[s]);
             }
         }
         for (int j = 0; j < cfg_.depths[s]; j++, block_index++) {
@@ -188,27 +187,26 @@ const float* ConvNeXtV2::forward(const float* P, const float* images, float drop
                 Rng rng(stream_key(drop_key, kRngDropPath, (uint64_t)block_index));
                 drop_path_scales(b.drop_scale, N_, b.drop_rate, rng);
             }
-            block_forward(layers_[s], b, layout_.blocks[s][(size_t)j], P, shape(s));
+            block_forward(layers_[s], b, layout_.blocks[s][(size_t)j], params, shape(s));
         }
     }
     const StageActs& s3 = stages_[3];
     if (!opt_.with_head) return s3.out();
     avgpool_forward(pooled_, s3.out(), N_, s3.H * s3.W, s3.C);
-    head_ln_.forward(normed_, nullptr, head_mean_, head_rstd_, pooled_, nullptr, P + layout_.norm_w,
-                     P + layout_.norm_b);
-    head_linear_.forward(logits_, normed_, P + layout_.head_w, P + layout_.head_b);
+    head_ln_.forward(normed_, head_mean_, head_rstd_, pooled_, params + layout_.norm_w, params + layout_.norm_b);
+    head_linear_.forward(logits_, normed_, params + layout_.head_w, params + layout_.head_b);
     return logits_;
 }
 
-void ConvNeXtV2::backward(const float* P, float* G, const float* d_out) {
+void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out) {
     CNX_CHECK(opt_.training, "backward on an inference model");
     const StageActs& s3 = stages_[3];
     int cur = 0;
     if (opt_.with_head) {
-        head_linear_.backward_weights(G + layout_.head_w, G + layout_.head_b, d_out, normed_);
-        head_linear_.backward_data(d_normed_, d_out, P + layout_.head_w, false);
-        head_ln_.backward(d_pooled_, nullptr, G + layout_.norm_w, G + layout_.norm_b, d_normed_, nullptr, pooled_,
-                          nullptr, head_mean_, head_rstd_, P + layout_.norm_w);
+        head_linear_.backward_weights(grads + layout_.head_w, grads + layout_.head_b, d_out, normed_);
+        head_linear_.backward_data(d_normed_, d_out, params + layout_.head_w, false);
+        head_ln_.backward(d_pooled_, grads + layout_.norm_w, grads + layout_.norm_b, d_normed_, pooled_, head_mean_,
+                          head_rstd_, params + layout_.norm_w);
         avgpool_backward(d_x_[cur], d_pooled_, N_, s3.H * s3.W, s3.C);
     } else {
         std::memcpy(d_x_[cur], d_out, (size_t)(s3.T * s3.C) * sizeof(float));
@@ -218,8 +216,8 @@ void ConvNeXtV2::backward(const float* P, float* G, const float* d_out) {
         StageActs& st = stages_[s];
         if (masked()) zero_regions(d_dw_, active_[s].masked, st.H, st.W, st.C);
         for (int j = cfg_.depths[s] - 1; j >= 0; j--)
-            block_backward(layers_[s], st.blocks[(size_t)j], layout_.blocks[s][(size_t)j], P, G, shape(s), d_x_[cur],
-                           scratch);
+            block_backward(layers_[s], st.blocks[(size_t)j], layout_.blocks[s][(size_t)j], params, grads, shape(s),
+                           d_x_[cur], scratch);
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
             const int64_t* prev_off = masked() ? active_[s - 1].dense_off.data() : nullptr;
@@ -228,10 +226,11 @@ void ConvNeXtV2::backward(const float* P, float* G, const float* d_out) {
                 gather_rows(d_c_, d_x_[cur], active_[s].dense_off.data(), st.rows, st.C);
                 d_ds = d_c_;
             }
-            ds_linear_[s].backward_weights(G + layout_.ds_w[s], G + layout_.ds_b[s], d_ds, st.ds_patches);
-            ds_linear_[s].backward_data(d_4c_, d_ds, P + layout_.ds_w[s], false);
-            ds_ln_[s].backward(d_x_[1 - cur], prev_off, G + layout_.ds_ln_w[s], G + layout_.ds_ln_b[s], d_4c_,
-                               ds_off_[s].data(), prev.out(), prev_off, st.ds_mean, st.ds_rstd, P + layout_.ds_ln_w[s]);
+            ds_linear_[s].backward_weights(grads + layout_.ds_w[s], grads + layout_.ds_b[s], d_ds, st.ds_patches);
+            ds_linear_[s].backward_data(d_4c_, d_ds, params + layout_.ds_w[s], false);
+            ds_ln_[s].backward(Rows(d_x_[1 - cur], prev_off), grads + layout_.ds_ln_w[s], grads + layout_.ds_ln_b[s],
+                               ConstRows(d_4c_, ds_off_[s].data()), ConstRows(prev.out(), prev_off), st.ds_mean,
+                               st.ds_rstd, params + layout_.ds_ln_w[s]);
             cur = 1 - cur;
         }
     }
@@ -239,9 +238,9 @@ void ConvNeXtV2::backward(const float* P, float* G, const float* d_out) {
     // then the patch conv's weight gradient (no image gradient).
     const StageActs& s0 = stages_[0];
     if (masked()) zero_regions(d_x_[cur], active_[0].masked, s0.H, s0.W, s0.C);
-    stem_ln_.backward(d_x_[cur], nullptr, G + layout_.stem_ln_w, G + layout_.stem_ln_b, d_x_[cur], nullptr,
-                      stem_out_, nullptr, stem_mean_, stem_rstd_, P + layout_.stem_ln_w);
-    stem_linear_.backward_weights(G + layout_.stem_w, G + layout_.stem_b, d_x_[cur], stem_patches_);
+    stem_ln_.backward(d_x_[cur], grads + layout_.stem_ln_w, grads + layout_.stem_ln_b, d_x_[cur], stem_out_, stem_mean_,
+                      stem_rstd_, params + layout_.stem_ln_w);
+    stem_linear_.backward_weights(grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_patches_);
 }
 
 }  // namespace cnx

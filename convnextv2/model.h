@@ -10,7 +10,7 @@
 // visible tiles; the final map is zero at masked patches.
 //
 // Glossary: N batch, T tokens of a stage (N*H*W), rows the computed tokens, C channels, K classes,
-// P the flat parameters, G their gradients, G x G the patch grid (the final stage's side).
+// params the flat parameters, grads their gradients, grid x grid the patch grid (the final stage's side).
 #pragma once
 
 #include <cstdint>
@@ -63,7 +63,7 @@ public:
     const ActiveSet& active(int s) const { return active_[s]; }
 
     // images [N, S, S, in_chans] (normalised, NHWC). Returns logits [N, K], or for an encoder the
-    // final stage map [N, G, G, C3] (zero at masked patches).
+    // final stage map [N, grid, grid, C3] (zero at masked patches).
     // drop_path: max stochastic-depth rate (linear over blocks); drop_key: this step's random stream.
     const float* forward(const float* params, const float* images, float drop_path = 0.0f, uint64_t drop_key = 0);
     // Accumulates parameter gradients into grads, given d(logits) or d(final map) (training models).

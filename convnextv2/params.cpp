@@ -24,18 +24,18 @@ int64_t add_param(ParamLayout& L, const std::string& name, std::vector<int64_t> 
 }
 
 BlockParams add_block_params(ParamLayout& L, const std::string& p, int64_t C, int id) {
-    const TensorLayout P = TensorLayout::Plain;
+    const TensorLayout plain = TensorLayout::Plain;
     BlockParams bp;
     bp.dw_w = add_param(L, p + "dwconv.weight", {C, 1, 7, 7}, TensorLayout::Depthwise, false, id);
-    bp.dw_b = add_param(L, p + "dwconv.bias", {C}, P, true, id);
-    bp.ln_w = add_param(L, p + "norm.weight", {C}, P, true, id);
-    bp.ln_b = add_param(L, p + "norm.bias", {C}, P, true, id);
-    bp.pw1_w = add_param(L, p + "pwconv1.weight", {4 * C, C}, P, false, id);
-    bp.pw1_b = add_param(L, p + "pwconv1.bias", {4 * C}, P, true, id);
-    bp.grn_gamma = add_param(L, p + "grn.gamma", {1, 1, 1, 4 * C}, P, true, id);
-    bp.grn_beta = add_param(L, p + "grn.beta", {1, 1, 1, 4 * C}, P, true, id);
-    bp.pw2_w = add_param(L, p + "pwconv2.weight", {C, 4 * C}, P, false, id);
-    bp.pw2_b = add_param(L, p + "pwconv2.bias", {C}, P, true, id);
+    bp.dw_b = add_param(L, p + "dwconv.bias", {C}, plain, true, id);
+    bp.ln_w = add_param(L, p + "norm.weight", {C}, plain, true, id);
+    bp.ln_b = add_param(L, p + "norm.bias", {C}, plain, true, id);
+    bp.pw1_w = add_param(L, p + "pwconv1.weight", {4 * C, C}, plain, false, id);
+    bp.pw1_b = add_param(L, p + "pwconv1.bias", {4 * C}, plain, true, id);
+    bp.grn_gamma = add_param(L, p + "grn.gamma", {1, 1, 1, 4 * C}, plain, true, id);
+    bp.grn_beta = add_param(L, p + "grn.beta", {1, 1, 1, 4 * C}, plain, true, id);
+    bp.pw2_w = add_param(L, p + "pwconv2.weight", {C, 4 * C}, plain, false, id);
+    bp.pw2_b = add_param(L, p + "pwconv2.bias", {C}, plain, true, id);
     return bp;
 }
 
@@ -58,20 +58,20 @@ ParamLayout make_param_layout(const ModelConfig& cfg, bool with_head) {
     int before[kStages + 1] = {0};
     for (int s = 0; s < kStages; s++) before[s + 1] = before[s] + cfg.depths[s];
     L.num_layers = before[kStages];
-    const TensorLayout P = TensorLayout::Plain;
+    const TensorLayout plain = TensorLayout::Plain;
     const int k = cfg.stem_stride;
 
     L.stem_w = b.add("downsample_layers.0.0.weight", {D[0], cfg.in_chans, k, k}, TensorLayout::ConvOIHW, false, 1);
-    L.stem_b = b.add("downsample_layers.0.0.bias", {D[0]}, P, true, 1);
-    L.stem_ln_w = b.add("downsample_layers.0.1.weight", {D[0]}, P, true, 1);
-    L.stem_ln_b = b.add("downsample_layers.0.1.bias", {D[0]}, P, true, 1);
+    L.stem_b = b.add("downsample_layers.0.0.bias", {D[0]}, plain, true, 1);
+    L.stem_ln_w = b.add("downsample_layers.0.1.weight", {D[0]}, plain, true, 1);
+    L.stem_ln_b = b.add("downsample_layers.0.1.bias", {D[0]}, plain, true, 1);
     for (int s = 1; s < kStages; s++) {
         std::string p = "downsample_layers." + std::to_string(s) + ".";
         int id = before[s] + 1;
-        L.ds_ln_w[s] = b.add(p + "0.weight", {D[s - 1]}, P, true, id);
-        L.ds_ln_b[s] = b.add(p + "0.bias", {D[s - 1]}, P, true, id);
+        L.ds_ln_w[s] = b.add(p + "0.weight", {D[s - 1]}, plain, true, id);
+        L.ds_ln_b[s] = b.add(p + "0.bias", {D[s - 1]}, plain, true, id);
         L.ds_w[s] = b.add(p + "1.weight", {D[s], D[s - 1], 2, 2}, TensorLayout::ConvOIHW, false, id);
-        L.ds_b[s] = b.add(p + "1.bias", {D[s]}, P, true, id);
+        L.ds_b[s] = b.add(p + "1.bias", {D[s]}, plain, true, id);
     }
     for (int s = 0; s < kStages; s++) {
         const int64_t C = D[s];
@@ -83,10 +83,10 @@ ParamLayout make_param_layout(const ModelConfig& cfg, bool with_head) {
     L.has_head = with_head;
     if (with_head) {
         int id = L.num_layers + 1;
-        L.norm_w = b.add("norm.weight", {D[3]}, P, true, id);
-        L.norm_b = b.add("norm.bias", {D[3]}, P, true, id);
-        L.head_w = b.add("head.weight", {cfg.num_classes, D[3]}, P, false, id);
-        L.head_b = b.add("head.bias", {cfg.num_classes}, P, true, id);
+        L.norm_w = b.add("norm.weight", {D[3]}, plain, true, id);
+        L.norm_b = b.add("norm.bias", {D[3]}, plain, true, id);
+        L.head_w = b.add("head.weight", {cfg.num_classes, D[3]}, plain, false, id);
+        L.head_b = b.add("head.bias", {cfg.num_classes}, plain, true, id);
     }
     return L;
 }

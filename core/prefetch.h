@@ -1,8 +1,6 @@
-// Software prefetch the compiler keeps. GCC 12 deems a function that holds only __builtin_prefetch
-// calls pure and deletes the calls to it (the LayerNorm prefetch vanished that way, and so did the
-// depthwise row prefetch once it moved into a shared helper); a volatile asm statement stays.
-// Reads and writes alike use prefetcht0, which is also what __builtin_prefetch emits for writes
-// without -mprfchw.
+// Software prefetch the compiler keeps: a volatile asm statement, since a compiler may delete the calls
+// to a function that holds only __builtin_prefetch (it deems it pure). Reads and writes alike use
+// prefetcht0, what __builtin_prefetch emits for writes without -mprfchw.
 #pragma once
 
 #include <cstdint>

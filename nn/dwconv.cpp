@@ -8,15 +8,11 @@ namespace cnx {
 
 namespace {
 
-// Masked tiles of the large maps (images over kDwPrefetchImageBytes) run in calls of kDwStreamRows
-// output rows while the rows ahead are prefetched, across tile boundaries: the tiles are short rows
-// (1.5-2.7 KB at stage 1) scattered over the map, which the hardware prefetchers follow late, and
-// the kernel's own prefetch cannot reach the next tile, so each tile's first rows waited on memory.
-// Rows ahead: kDwStreamIn input rows, kDwStreamOut output rows (4-8 each read alike). Stage 1 at
-// mask ratio 0.6, 2 threads, caches cold (the dense layer ran in between): forward 1.05-1.2x,
-// backward-data 1.1-1.3x faster; warm caches: forward alike, backward-data up to 8% slower. Calls
-// of 2 rows: the kernel's own prefetch (two rows ahead) then falls outside the call, so no row is
-// prefetched twice (calls of 4 rows read alike).
+// Masked tiles of the large maps (dw_large_image) run in calls of kDwStreamRows output rows while
+// the rows ahead are prefetched, across tile boundaries: the tiles are short rows scattered over the
+// map, which the hardware prefetchers follow late, and the kernel's own prefetch cannot reach the
+// next tile. Rows ahead: kDwStreamIn input rows, kDwStreamOut output rows. Calls of 2 rows: the
+// kernel's own prefetch (two rows ahead) then falls outside the call, so no row is prefetched twice.
 constexpr int64_t kDwStreamRows = 2, kDwStreamIn = 8, kDwStreamOut = 4;
 
 // The rows a thread's tiles [b, e) read (the input window's rows, each band's columns) and write
@@ -71,8 +67,9 @@ void DwConv::init(int64_t N, int64_t H, int64_t W, int64_t C) {
 }
 
 void DwConv::set_tiles(const std::vector<DwTile>& tiles) {
+    algo_ = DwAlgo::kRegions;
     tiles_ = tiles;
-    stream_ = H_ * W_ * C_ * (int64_t)sizeof(float) > kDwPrefetchImageBytes &&
+    stream_ = dw_large_image(dw_whole(H_, W_, C_)) &&
               std::any_of(tiles_.begin(), tiles_.end(), [&](const DwTile& t) { return t.w1 - t.w0 < W_; });
     // A region's multiply-adds per channel, band by band of input rows: (input rows of the band in
     // reach, summed over its rows) x (input columns of the band in reach, summed over its columns).
@@ -95,18 +92,17 @@ void DwConv::set_tiles(const std::vector<DwTile>& tiles) {
 
 void DwConv::forward(float* dst, const float* src, const float* wei, const float* bias) const {
     const Kernels& k = kernels();
-    if (pairs()) {
-        parallel_for_weighted(sparse_->pair_cost, [&](int64_t b, int64_t e, int) { k.dwconv_pairs_fwd(dst, src, wei, bias, pairs_range(b, e)); });
-        return;
-    }
-    if (sparse_) {
-        parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_fwd(dst, src, wei, bias, sparse_range(b, e)); });
-        return;
-    }
     const int64_t img = H_ * W_ * C_;
-    parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
-        run_tiles(src, dst, b, e, [&](const DwTile& t, const DwGeom& g) { k.dwconv_fwd(dst + t.n * img, src + t.n * img, wei, bias, g); });
-    });
+    switch (algo_) {
+    case DwAlgo::kRegions:
+        return parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
+            run_tiles(src, dst, b, e, [&](const DwTile& t, const DwGeom& g) { k.dwconv_fwd(dst + t.n * img, src + t.n * img, wei, bias, g); });
+        });
+    case DwAlgo::kLists:
+        return parallel_for_weighted(lists_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_fwd(dst, src, wei, bias, lists_call(b, e)); });
+    case DwAlgo::kPairs:
+        return parallel_for_weighted(pairs_->cost, [&](int64_t b, int64_t e, int) { k.dwconv_pairs_fwd(dst, src, wei, bias, pairs_call(b, e)); });
+    }
 }
 
 template <class F>
@@ -138,35 +134,25 @@ void DwConv::run_tiles(const float* in, const float* out, int64_t b, int64_t e, 
 
 void DwConv::backward_data(float* d_src, const float* d_dst, const float* wei) const {
     const Kernels& k = kernels();
-    if (pairs()) {
-        parallel_for_weighted(sparse_->pair_cost, [&](int64_t b, int64_t e, int) { k.dwconv_pairs_bwd_data(d_src, d_dst, wei, pairs_range(b, e)); });
-        return;
-    }
-    if (sparse_) {
-        parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_bwd_data(d_src, d_dst, wei, sparse_range(b, e)); });
-        return;
-    }
     const int64_t img = H_ * W_ * C_;
-    parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
-        run_tiles(d_dst, d_src, b, e, [&](const DwTile& t, const DwGeom& g) { k.dwconv_bwd_data(d_src + t.n * img, d_dst + t.n * img, wei, g); });
-    });
+    switch (algo_) {
+    case DwAlgo::kRegions:
+        return parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
+            run_tiles(d_dst, d_src, b, e, [&](const DwTile& t, const DwGeom& g) { k.dwconv_bwd_data(d_src + t.n * img, d_dst + t.n * img, wei, g); });
+        });
+    case DwAlgo::kLists:
+        return parallel_for_weighted(lists_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_bwd_data(d_src, d_dst, wei, lists_call(b, e)); });
+    case DwAlgo::kPairs:
+        return parallel_for_weighted(pairs_->cost, [&](int64_t b, int64_t e, int) { k.dwconv_pairs_bwd_data(d_src, d_dst, wei, pairs_call(b, e)); });
+    }
 }
 
 void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src) {
     const Kernels& k = kernels();
     const int64_t img = H_ * W_ * C_;
     partials_.clear();
-    if (pairs()) {
-        parallel_for_weighted(sparse_->pair_cost, [&](int64_t b, int64_t e, int th) {
-            float* part = partials_.slice(th);
-            k.dwconv_pairs_bwd_wei(part, part + kDwTaps * C_, d_dst, src, pairs_range(b, e));
-        });
-    } else if (sparse_) {
-        parallel_for_weighted(sparse_->begin, [&](int64_t b, int64_t e, int th) {
-            float* part = partials_.slice(th);
-            k.dwconv_sparse_bwd_wei(part, part + kDwTaps * C_, d_dst, src, sparse_range(b, e));
-        });
-    } else {
+    switch (algo_) {
+    case DwAlgo::kRegions:
         parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int th) {
             float* part = partials_.slice(th);
             for (int64_t i = b; i < e; i++) {
@@ -174,6 +160,19 @@ void DwConv::backward_weights(float* d_wei, float* d_bias, const float* d_dst, c
                 k.dwconv_bwd_wei(part, part + kDwTaps * C_, d_dst + t.n * img, src + t.n * img, geom(t));
             }
         });
+        break;
+    case DwAlgo::kLists:
+        parallel_for_weighted(lists_->begin, [&](int64_t b, int64_t e, int th) {
+            float* part = partials_.slice(th);
+            k.dwconv_sparse_bwd_wei(part, part + kDwTaps * C_, d_dst, src, lists_call(b, e));
+        });
+        break;
+    case DwAlgo::kPairs:
+        parallel_for_weighted(pairs_->cost, [&](int64_t b, int64_t e, int th) {
+            float* part = partials_.slice(th);
+            k.dwconv_pairs_bwd_wei(part, part + kDwTaps * C_, d_dst, src, pairs_call(b, e));
+        });
+        break;
     }
     partials_.reduce_into(d_wei, 0, kDwTaps * C_);
     partials_.reduce_into(d_bias, kDwTaps * C_, C_);

@@ -48,46 +48,46 @@ void Grn::finish_stats(float* gx, float* nx) const {
     }
 }
 
-void Grn::forward(float* y, float* gx, float* nx, const float* x, const float* gamma, const float* beta) {
+void Grn::forward(float* dst, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
     const Kernels& k = kernels();
     const int64_t C = C_;
     part_a_.clear();
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
-        k.grn_sumsq(part_a_.slice(t) + n * C, x + b * C, e - b, C);
+        k.grn_sumsq(part_a_.slice(t) + n * C, src + b * C, e - b, C);
     });
     for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
     part_a_.reduce_into(gx);
     finish_stats(gx, nx);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_apply(y + b * C, x + b * C, nx + n * C, gamma, beta, e - b, C);
+        k.grn_apply(dst + b * C, src + b * C, nx + n * C, gamma, beta, e - b, C);
     });
 }
 
-void Grn::forward_gelu(float* y, float* x, float* gx, float* nx, const float* h, const float* gamma, const float* beta) {
+void Grn::forward_gelu(float* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
     const Kernels& k = kernels();
     const int64_t C = C_;
     part_a_.clear();
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
-        k.grn_gelu_sumsq(x + b * C, part_a_.slice(t) + n * C, h + b * C, e - b, C);
+        k.grn_gelu_sumsq(act + b * C, part_a_.slice(t) + n * C, src + b * C, e - b, C);
     });
     for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
     part_a_.reduce_into(gx);
     finish_stats(gx, nx);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_apply(y + b * C, x + b * C, nx + n * C, gamma, beta, e - b, C);
+        k.grn_apply(dst + b * C, act + b * C, nx + n * C, gamma, beta, e - b, C);
     });
 }
 
-void Grn::backward_reduce(float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+void Grn::backward_reduce(float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,
                           const float* nx, const float* gamma) {
     const Kernels& k = kernels();
     const int64_t C = C_;
     part_a_.clear();
     part_b_.clear();
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
-        k.grn_bwd_reduce(part_a_.slice(t) + n * C, part_b_.slice(t) + n * C, dy + b * C, x + b * C, e - b, C);
+        k.grn_bwd_reduce(part_a_.slice(t) + n * C, part_b_.slice(t) + n * C, d_dst + b * C, src + b * C, e - b, C);
     });
-    // k_ temporarily holds S = sum dy*x per sample; the bias gradient is sum dy over every row.
+    // k_ temporarily holds S = sum d_dst*src per sample; the bias gradient is sum d_dst over every row.
     float* S = k_.data();
     for (int64_t i = 0; i < N_ * C; i++) S[i] = 0.0f;
     part_a_.reduce_into(S);
@@ -99,7 +99,7 @@ void Grn::backward_reduce(float* d_gamma, float* d_beta, const float* dy, const 
         for (int64_t c = 0; c < C; c++) mean += g[c];
         mean /= (float)C;
         const float denom = mean + kGrnEps;
-        // dNx = gamma * S;  dG[c] = dNx[c]/denom - (1/C) sum_c' dNx[c'] G[c'] / denom^2
+        // d_nx = gamma * S;  d_gx[c] = d_nx[c]/denom - (1/C) sum_c' d_nx[c'] gx[c'] / denom^2
         float dot = 0.0f;
         for (int64_t c = 0; c < C; c++) {
             d_gamma[c] += nx[n * C + c] * s[c];
@@ -107,29 +107,30 @@ void Grn::backward_reduce(float* d_gamma, float* d_beta, const float* dy, const 
         }
         const float shared = dot / ((float)C * denom * denom);
         for (int64_t c = 0; c < C; c++) {
-            float dG = gamma[c] * s[c] / denom - shared;
-            s[c] = g[c] > 0.0f ? dG / g[c] : 0.0f;  // the norm's gradient x/G is 0 where G = 0
+            const float d_gx = gamma[c] * s[c] / denom - shared;
+            s[c] = g[c] > 0.0f ? d_gx / g[c] : 0.0f;  // the norm's gradient src/gx is 0 where gx = 0
         }
     }
 }
 
-void Grn::backward(float* dx, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+void Grn::backward(float* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,
                    const float* nx, const float* gamma) {
     const Kernels& k = kernels();
     const int64_t C = C_;
-    backward_reduce(d_gamma, d_beta, dy, x, gx, nx, gamma);
+    backward_reduce(d_gamma, d_beta, d_dst, src, gx, nx, gamma);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_bwd_apply(dx + b * C, dy + b * C, x + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
+        k.grn_bwd_apply(d_src + b * C, d_dst + b * C, src + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
     });
 }
 
-void Grn::backward_gelu(float* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
-                        const float* gx, const float* nx, const float* gamma) {
+void Grn::backward_gelu(float* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
+                        const float* src, const float* gx, const float* nx, const float* gamma) {
     const Kernels& k = kernels();
     const int64_t C = C_;
-    backward_reduce(d_gamma, d_beta, dy, x, gx, nx, gamma);
+    backward_reduce(d_gamma, d_beta, d_dst, act, gx, nx, gamma);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_bwd_apply_gelu(dh + b * C, dy + b * C, x + b * C, h + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
+        k.grn_bwd_apply_gelu(d_src + b * C, d_dst + b * C, act + b * C, src + b * C, nx + n * C, gamma,
+                             k_.data() + n * C, e - b, C);
     });
 }
 

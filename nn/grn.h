@@ -1,7 +1,7 @@
 // Global Response Normalization over compact token rows: sample n owns rows [n*R, (n+1)*R) of a
 // [N*R, C] matrix (R = tokens per sample: H*W dense, or the visible tokens of a masked sample).
 // Statistics are per sample over its rows (the dense GRN, and the paper's masked GRN).
-//   G = ||x||_2 over rows, Nx = G / (mean_c G + 1e-6), y = gamma * (x * Nx) + beta + x
+//   gx = ||src||_2 over rows, nx = gx / (mean_c gx + 1e-6), dst = gamma * (src * nx) + beta + src
 #pragma once
 
 #include <cstdint>
@@ -32,15 +32,15 @@ public:
 private:
     int64_t N_ = 0, R_ = 0, max_R_ = 0, C_ = 0;
     GradPartials part_a_, part_b_;  // per thread [N][C] partial sums
-    FloatBuffer k_;                 // [N][C] backward coefficient dG/G
+    FloatBuffer k_;                 // [N][C] backward coefficient d gx / gx
 
     // Calls f(n, row_begin, row_end, thread) for each sample segment of each thread's slice of all rows.
     template <class F>
     void for_sample_segments(F&& f);
-    // gx holds sum of squares per sample on entry; gx = ||x||, nx = gx / (mean + eps) on return.
+    // gx holds sum of squares per sample on entry; gx = ||src||, nx = gx / (mean + eps) on return.
     void finish_stats(float* gx, float* nx) const;
-    // The reduction pass of backward: d_gamma, d_beta accumulated, k_ = dG/G per sample.
-    void backward_reduce(float* d_gamma, float* d_beta, const float* dy, const float* x, const float* gx,
+    // The reduction pass of backward: d_gamma, d_beta accumulated, k_ = d gx / gx per sample.
+    void backward_reduce(float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,
                          const float* nx, const float* gamma);
 };
 

@@ -16,35 +16,24 @@ void LayerNorm::set_rows(int64_t rows) {
     rows_ = rows;
 }
 
-// Row r's start when rows are contiguous (off == null) or given by offsets.
-static inline float* rows_from(float* base, const int64_t* off, int64_t r, int64_t C) {
-    return off ? base : base + r * C;
-}
-static inline const int64_t* offs_from(const int64_t* off, int64_t r) { return off ? off + r : nullptr; }
-
-void LayerNorm::forward(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                        const int64_t* src_off, const float* gamma, const float* beta) const {
+void LayerNorm::forward(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const {
     const Kernels& k = kernels();
     const int64_t C = C_;
     parallel_for(rows_, [&](int64_t b, int64_t e, int) {
-        k.layernorm_fwd(rows_from(dst, dst_off, b, C), offs_from(dst_off, b), mean ? mean + b : nullptr,
-                        rstd ? rstd + b : nullptr, rows_from(const_cast<float*>(src), src_off, b, C),
-                        offs_from(src_off, b), gamma, beta, e - b, C, kLayerNormEps);
+        k.layernorm_fwd(dst.from(b, C), mean ? mean + b : nullptr, rstd ? rstd + b : nullptr, src.from(b, C), gamma,
+                        beta, e - b, C, kLayerNormEps);
     });
 }
 
-void LayerNorm::backward(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
-                         const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+void LayerNorm::backward(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                          const float* rstd, const float* gamma) {
     const Kernels& k = kernels();
     const int64_t C = C_;
     partials_.clear();
     parallel_for(rows_, [&](int64_t b, int64_t e, int t) {
         float* part = partials_.slice(t);
-        k.layernorm_bwd(rows_from(d_src, d_src_off, b, C), offs_from(d_src_off, b), part, part + C,
-                        rows_from(const_cast<float*>(d_dst), d_dst_off, b, C), offs_from(d_dst_off, b),
-                        rows_from(const_cast<float*>(src), src_off, b, C), offs_from(src_off, b), mean + b,
-                        rstd + b, gamma, e - b, C);
+        k.layernorm_bwd(d_src.from(b, C), part, part + C, d_dst.from(b, C), src.from(b, C), mean + b, rstd + b, gamma,
+                        e - b, C);
     });
     partials_.reduce_into(d_gamma, 0, C);
     partials_.reduce_into(d_beta, C, C);

@@ -1,9 +1,10 @@
-// LayerNorm over channels (eps 1e-6) for token rows, threaded over rows. The optional element-offset
-// arrays (see simd/layernorm/layernorm.h) gather or scatter rows; null means contiguous rows of C.
+// LayerNorm over channels (eps 1e-6) for token rows, threaded over rows. Rows may be gathered or
+// scattered through element offsets (core/tensor.h); a plain pointer means contiguous rows of C.
 #pragma once
 
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "nn/parallel.h"
 
 namespace cnx {
@@ -17,11 +18,9 @@ public:
     void set_rows(int64_t rows);  // for a varying number of visible rows (<= the planned count)
 
     // dst = LN(src); mean/rstd [rows] saved for backward (may be null in inference).
-    void forward(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                 const int64_t* src_off, const float* gamma, const float* beta) const;
+    void forward(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const;
     // d_src written; d_gamma, d_beta accumulated.
-    void backward(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
-                  const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+    void backward(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                   const float* rstd, const float* gamma);
 
 private:

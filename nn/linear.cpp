@@ -73,7 +73,7 @@ void Linear::init(int64_t M, int64_t K, int64_t N) {
     M_ = M;
     K_ = K;
     N_ = N;
-    db_partials_.init(N);
+    bias_partials_.init(N);
     if (M == 0) return;
     // forward: x [M,K] times W^T [K,N] (W stored [N,K]) + b -> y [M,N]
     const auto x = md({M, K}, {K, 1}), wT = md({K, N}, {1, K}), b = md({1, N}, {N, 1}), y = md({M, N}, {N, 1});
@@ -89,30 +89,30 @@ void Linear::init(int64_t M, int64_t K, int64_t N) {
 
 const char* Linear::forward_impl() const { return M_ ? fwd_.pd.impl_info_str() : "none"; }
 
-void Linear::forward(float* y, const float* x, const float* W, const float* b) {
+void Linear::forward(float* dst, const float* src, const float* wei, const float* bias) {
     if (M_ == 0) return;
-    (b ? fwd_ : fwd_nobias_).run(x, W, b, y);
+    (bias ? fwd_ : fwd_nobias_).run(src, wei, bias, dst);
 }
 
-void Linear::backward_data(float* dx, const float* dy, const float* W, bool accumulate) {
+void Linear::backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate) {
     if (M_ == 0) return;
-    (accumulate ? bwd_data_acc_ : bwd_data_).run(dy, W, nullptr, dx);
+    (accumulate ? bwd_data_acc_ : bwd_data_).run(d_dst, wei, nullptr, d_src);
 }
 
-void Linear::backward_weights(float* dW, float* db, const float* dy, const float* x) {
+void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src) {
     if (M_ == 0) return;
-    bwd_wei_.run(dy, x, nullptr, dW);
-    if (!db) return;
-    db_partials_.clear();
+    bwd_wei_.run(d_dst, src, nullptr, d_wei);
+    if (!d_bias) return;
+    bias_partials_.clear();
     const int64_t N = N_;
     parallel_for(M_, [&](int64_t b, int64_t e, int t) {
-        float* acc = db_partials_.slice(t);
+        float* acc = bias_partials_.slice(t);
         for (int64_t r = b; r < e; r++) {
-            const float* row = dy + r * N;
+            const float* row = d_dst + r * N;
             for (int64_t c = 0; c < N; c++) acc[c] += row[c];
         }
     });
-    db_partials_.reduce_into(db);
+    bias_partials_.reduce_into(d_bias);
 }
 
 }  // namespace cnx

@@ -1,9 +1,9 @@
-// Linear layer y[M,N] = x[M,K] W[N,K]^T + b[N] on oneDNN's matmul primitive.
+// Linear layer dst[M,N] = src[M,K] wei[N,K]^T + bias[N] on oneDNN's matmul primitive.
 //
-// Weights keep PyTorch's (out, in) layout: forward reads W through a transposed memory descriptor,
-// backward-data reads it as stored, backward-weights reads dy transposed. All primitives are created
+// Weights keep PyTorch's (out, in) layout: forward reads wei through a transposed memory descriptor,
+// backward-data reads it as stored, backward-weights reads d_dst transposed. All primitives are created
 // in init() (plan time) for a fixed M; a step only re-points the memory handles and executes.
-// Gradients of W and b accumulate (+=); the bias gradient is our own deterministic column sum.
+// Gradients of wei and bias accumulate (+=); the bias gradient is our own deterministic column sum.
 #pragma once
 
 #include <cstdint>
@@ -24,12 +24,12 @@ public:
     int64_t in_features() const { return K_; }
     int64_t out_features() const { return N_; }
 
-    // y = x W^T + b  (b may be null).
-    void forward(float* y, const float* x, const float* W, const float* b);
-    // dx = dy W  (or dx += dy W when accumulate).
-    void backward_data(float* dx, const float* dy, const float* W, bool accumulate);
-    // dW += dy^T x;  db += column sums of dy (db may be null).
-    void backward_weights(float* dW, float* db, const float* dy, const float* x);
+    // dst = src wei^T + bias  (bias may be null).
+    void forward(float* dst, const float* src, const float* wei, const float* bias);
+    // d_src = d_dst wei  (or d_src += d_dst wei when accumulate).
+    void backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate);
+    // d_wei += d_dst^T src;  d_bias += column sums of d_dst (d_bias may be null).
+    void backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src);
 
     // Name of the oneDNN implementation chosen for the forward (for --verbose logs).
     const char* forward_impl() const;
@@ -46,7 +46,7 @@ private:
     };
     int64_t M_ = 0, K_ = 0, N_ = 0;
     Gemm fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;
-    GradPartials db_partials_;
+    GradPartials bias_partials_;
 };
 
 }  // namespace cnx

@@ -85,10 +85,8 @@ public:
     int64_t size() const { return size_; }
 
 private:
-    // Slices start 64-byte aligned with 32 KB between them. Closer, a thread whose slice lay just
-    // above another's ran its small masked depthwise calls up to 1.8x slower whenever the other
-    // thread wrote its own slice (seen on this Zen 5 machine at 16-28 KB apart, not at 32 KB;
-    // most likely a prefetcher pulling the neighbour's lines away).
+    // Slices start 64-byte aligned with 32 KB between them: closer, one thread's writes slowed the
+    // small calls of the thread whose slice lay just above (a prefetcher pulling lines away).
     static constexpr int64_t kGapFloats = 32 * 1024 / sizeof(float);
     FloatBuffer buf_;
     int64_t size_ = 0, stride_ = 0;

@@ -1,5 +1,5 @@
 // Vector traits for the SIMD kernel templates: Avx512 (16 lanes) and Avx2 (8 lanes, FMA). A kernel
-// family writes its body once as a template over these traits (simd/<family>/<family>_simd.h); the
+// family writes its body once as templates over these traits (simd/<family>/*_simd.h); the
 // files simd/kernels_avx512.cpp and simd/kernels_avx2.cpp instantiate it for the rows of the kernel
 // list (simd/kernels.inc), and only they get the ISA flags.
 //
@@ -18,9 +18,8 @@
 namespace cnx {
 namespace {
 
-// A whole vector of lanes, in place of a tail mask: plain loads and stores. Kernels pass it for the
-// full channel groups because masked loads are much slower on some CPUs (Zen 5: a depthwise 7x7 ran
-// 1.7x faster on plain loads).
+// A whole vector of lanes, in place of a tail mask: plain loads and stores, which are much faster
+// than masked ones on some CPUs. Kernels pass it for the full channel groups.
 struct FullMask {};
 
 // f(c, mask) for each channel group of a row of C: FullMask for the whole vectors, a tail mask for
@@ -134,13 +133,12 @@ struct Avx2 {
 #endif
 
 // The math below works on K independent vectors at once, statement by statement, so their long
-// dependency chains (~100 cycles for the normal CDF) interleave in program order: one vector at a
-// time left the core waiting on latencies (GELU at a third of this machine's memory bandwidth).
-// always_inline: out of line, GCC passed the K vectors of every step through memory.
+// dependency chains (~100 cycles for the normal CDF) interleave in program order instead of leaving
+// the core waiting on latencies. always_inline: out of line, the K vectors would pass through memory.
 #define CNX_K _Pragma("GCC unroll 8") for (int k = 0; k < K; k++)
 
-// How many vectors the GELU kernels pass to normal_cdf at once: 8 measured 1.2x faster than 4 (the
-// core then has work for its FMA pipes while each chain waits on latencies).
+// How many vectors the GELU kernels pass to normal_cdf at once: enough independent chains to keep the
+// FMA pipes busy while each waits on latencies.
 constexpr int kCdfBlock = 8;
 
 // exp(a + b) for a "hi + lo" argument (|b| small against |a| or both small), about 1 ulp: the

@@ -353,7 +353,7 @@ TEST_CASE("layernorm: every variant against the formula, contiguous and gathered
                 fill(b.p(), C, (uint64_t)C * 3 + 3);
                 fill(dy.p(), span, (uint64_t)C * 3 + 4);
                 std::vector<float> mean((size_t)rows), rstd((size_t)rows);
-                fwd(y.p(), offs, mean.data(), rstd.data(), x.p(), offs, g.p(), b.p(), rows, C, 1e-6f);
+                fwd(Rows(y.p(), offs), mean.data(), rstd.data(), ConstRows(x.p(), offs), g.p(), b.p(), rows, C, 1e-6f);
                 std::vector<double> want_y(y.p(), y.p() + span), want_dx(dx.p(), dx.p() + span);
                 std::vector<double> want_dg((size_t)C, 0.0), want_db((size_t)C, 0.0);
                 for (int64_t r = 0; r < rows; r++) {
@@ -385,7 +385,8 @@ TEST_CASE("layernorm: every variant against the formula, contiguous and gathered
                 auto cy = test::compare(y.p(), want_y.data(), span, 2e-5, 2e-5);
                 CHECK_CLOSE(cy, y.p(), (const float*)nullptr);
                 CHECK(y.canaries_intact());
-                bwd(dx.p(), offs, dg.p(), db.p(), dy.p(), offs, x.p(), offs, mean.data(), rstd.data(), g.p(), rows, C);
+                bwd(Rows(dx.p(), offs), dg.p(), db.p(), ConstRows(dy.p(), offs), ConstRows(x.p(), offs), mean.data(),
+                    rstd.data(), g.p(), rows, C);
                 auto cdx = test::compare(dx.p(), want_dx.data(), span, 1e-4, 1e-4);
                 CHECK_CLOSE(cdx, dx.p(), (const float*)nullptr);
                 if (C > 1) check_trustworthy(cdx, rows * C);
@@ -513,6 +514,16 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                 make_mask(mask.data(), N, grid * grid, ratio, 100 + (uint64_t)tile);
                 ActiveSet as;
                 as.build(mask.data(), N, grid, tile, C);
+                // the set holds only the work of the algorithm its tiles take; the others are built
+                // here, so that each algorithm's kernels are checked at every tile size they can run
+                CHECK(as.algo == (tile == 1 ? DwAlgo::kLists : tile == 2 ? DwAlgo::kPairs : DwAlgo::kRegions));
+                CHECK(as.lists.begin.empty() == (as.algo != DwAlgo::kLists));
+                CHECK(as.pairs.begin.empty() == (as.algo != DwAlgo::kPairs));
+                if (as.algo != DwAlgo::kRegions) {
+                    CHECK(as.visible.empty());
+                    as.build_regions(mask.data());
+                }
+                if (tile <= kDwSparseTile && as.algo != DwAlgo::kLists) as.build_lists(mask.data());
                 const int64_t img = S * S * C;
                 std::vector<float> x = test::random_vector(N * img, 1 + (uint64_t)tile), gy = test::random_vector(N * img, 2);
                 std::vector<float> w = test::random_vector(49 * C, 3), b = test::random_vector(C, 4);
@@ -581,9 +592,8 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                 if (ratio < 1) check_trustworthy(cw, 49 * C);
                 CHECK_CLOSE(test::compare(gb.data(), wgb.data(), C, 1e-4, 1e-4), gb.data(), (const float*)nullptr);
                 // tiny tiles: the neighbour lists give the same values at every visible site
-                CHECK((as.sparse_plan() != nullptr) == (tile <= kDwSparseTile));
-                if (as.sparse_plan()) {
-                    const DwSparsePlan& p = as.sparse;
+                if (tile <= kDwSparseTile) {
+                    const DwListsPlan& p = as.lists;
                     CHECK(p.site.size() == (size_t)as.rows);
                     const DwSparse sp{p.site.data(), p.begin.data(), p.tap.data(), p.nbr.data(), C, 0, (int64_t)p.site.size()};
                     std::vector<float> sy((size_t)(N * img), -5.0f), sgx((size_t)(N * img), 0.0f),
@@ -610,14 +620,14 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
                     // sites off the lists keep their values
                     for (const TileRegion& t : as.masked) CHECK(sy[(size_t)((t.n * S + t.h0) * S + t.w0) * C] == -5.0f);
                     // 2x2 tiles: the tile-pair kernels, in two calls split at a tile, give the same
-                    CHECK(p.pair_begin.empty() == (tile != kDwPairTile));
-                    if (!p.pair_begin.empty()) {
-                        const int64_t tiles = (int64_t)p.pair_cost.size() - 1, mid = tiles / 3;
+                    if (tile == kDwPairTile) {
+                        const DwPairsPlan& q = as.pairs;
+                        const int64_t tiles = (int64_t)q.cost.size() - 1, mid = tiles / 3;
                         CHECK(tiles * kDwPairTile * kDwPairTile == as.rows);
                         std::vector<float> py((size_t)(N * img), -5.0f), pgx((size_t)(N * img), 0.0f);
                         std::vector<float> pgw((size_t)(49 * C), 0.0f), pgb((size_t)C, 0.0f);
                         for (auto [t0, t1] : {std::pair<int64_t, int64_t>{0, mid}, {mid, tiles}}) {
-                            const DwPairs pp{p.pair_begin.data(), p.pair_tile.data(), p.pair_out.data(), p.pair_in.data(), S, C, t0, t1};
+                            const DwPairs pp{q.begin.data(), q.tile.data(), q.out.data(), q.in.data(), S, C, t0, t1};
                             pairs_fwd(py.data(), x.data(), w.data(), b.data(), pp);
                             pairs_data(pgx.data(), gy.data(), w.data(), pp);
                             pairs_wei(pgw.data(), pgb.data(), gy.data(), x.data(), pp);

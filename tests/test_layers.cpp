@@ -65,12 +65,12 @@ TEST_CASE("layernorm backward vs finite differences, plain and with scattered ro
         ln.init(rows, C);
         std::vector<float> y((size_t)(rows * C)), mean((size_t)rows), rstd((size_t)rows);
         auto loss = [&]() {
-            ln.forward(y.data(), o, mean.data(), rstd.data(), x.data(), nullptr, g.data(), b.data());
+            ln.forward(Rows(y.data(), o), mean.data(), rstd.data(), x.data(), g.data(), b.data());
             return dot(y, dy);
         };
         loss();
         std::vector<float> dx((size_t)(rows * C)), dg((size_t)C, 0.0f), db((size_t)C, 0.0f);
-        ln.backward(dx.data(), nullptr, dg.data(), db.data(), dy.data(), o, x.data(), nullptr, mean.data(), rstd.data(), g.data());
+        ln.backward(dx.data(), dg.data(), db.data(), ConstRows(dy.data(), o), x.data(), mean.data(), rstd.data(), g.data());
         fd_check("dx", x, dx, loss);
         fd_check("dgamma", g, dg, loss);
         fd_check("dbeta", b, db, loss);

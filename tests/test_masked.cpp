@@ -87,7 +87,7 @@ struct Reference {
         s0.x0.resize((size_t)(s0.T * s0.C));
         patch_gather(stem_patches.data(), images, N, cfg.input_size, cfg.input_size, cfg.in_chans, k);
         stem_lin.forward(stem_out.data(), stem_patches.data(), P + L.stem_w, P + L.stem_b);
-        stem_ln.forward(s0.x0.data(), nullptr, stem_mean.data(), stem_rstd.data(), stem_out.data(), nullptr, P + L.stem_ln_w, P + L.stem_ln_b);
+        stem_ln.forward(s0.x0.data(), stem_mean.data(), stem_rstd.data(), stem_out.data(), P + L.stem_ln_w, P + L.stem_ln_b);
         mul_rows(s0.x0.data(), vis[0], s0.C);
         for (int s = 0; s < kStages; s++) {
             Stage& S = st[s];
@@ -98,8 +98,8 @@ struct Reference {
                 S.ds_mean.resize((size_t)p.T);
                 S.ds_rstd.resize((size_t)p.T);
                 S.x0.resize((size_t)(T * C));
-                S.ds_ln.forward(S.ds_in_ln.data(), S.ds_off.data(), S.ds_mean.data(), S.ds_rstd.data(), p.blocks.back().x_out.data(), nullptr,
-                                P + L.ds_ln_w[s], P + L.ds_ln_b[s]);
+                S.ds_ln.forward(Rows(S.ds_in_ln.data(), S.ds_off.data()), S.ds_mean.data(), S.ds_rstd.data(),
+                                p.blocks.back().x_out.data(), P + L.ds_ln_w[s], P + L.ds_ln_b[s]);
                 S.ds_lin.forward(S.x0.data(), S.ds_in_ln.data(), P + L.ds_w[s], P + L.ds_b[s]);
                 mul_rows(S.x0.data(), vis[s], C);
             }
@@ -116,7 +116,7 @@ struct Reference {
                 b.gx.resize((size_t)(N * 4 * C));
                 b.nx.resize((size_t)(N * 4 * C));
                 S.layers.dw.forward(b.dw.data(), b.xm.data(), P + w.dw_w, P + w.dw_b);
-                S.layers.ln.forward(b.ln.data(), nullptr, b.mean.data(), b.rstd.data(), b.dw.data(), nullptr, P + w.ln_w, P + w.ln_b);
+                S.layers.ln.forward(b.ln.data(), b.mean.data(), b.rstd.data(), b.dw.data(), P + w.ln_w, P + w.ln_b);
                 S.layers.pw1.forward(b.h.data(), b.ln.data(), P + w.pw1_w, P + w.pw1_b);
                 gelu_forward(b.g.data(), b.h.data(), T * 4 * C);
                 b.gv = b.g;
@@ -149,8 +149,8 @@ struct Reference {
                 gelu_backward(d4.data(), d4.data(), b.h.data(), T * 4 * C);
                 S.layers.pw1.backward_weights(Gr + w.pw1_w, Gr + w.pw1_b, d4.data(), b.ln.data());
                 S.layers.pw1.backward_data(d1.data(), d4.data(), P + w.pw1_w, false);
-                S.layers.ln.backward(d1.data(), nullptr, Gr + w.ln_w, Gr + w.ln_b, d1.data(), nullptr, b.dw.data(), nullptr, b.mean.data(),
-                                     b.rstd.data(), P + w.ln_w);
+                S.layers.ln.backward(d1.data(), Gr + w.ln_w, Gr + w.ln_b, d1.data(), b.dw.data(), b.mean.data(), b.rstd.data(),
+                                     P + w.ln_w);
                 S.layers.dw.backward_weights(Gr + w.dw_w, Gr + w.dw_b, d1.data(), b.xm.data());
                 S.layers.dw.backward_data(dxm.data(), d1.data(), P + w.dw_w);
                 mul_rows(dxm.data(), vis[s], C);
@@ -162,13 +162,13 @@ struct Reference {
                 std::vector<float> dpatch((size_t)(p.T * p.C)), dprev((size_t)(p.T * p.C));
                 S.ds_lin.backward_weights(Gr + L.ds_w[s], Gr + L.ds_b[s], dx.data(), S.ds_in_ln.data());
                 S.ds_lin.backward_data(dpatch.data(), dx.data(), P + L.ds_w[s], false);
-                S.ds_ln.backward(dprev.data(), nullptr, Gr + L.ds_ln_w[s], Gr + L.ds_ln_b[s], dpatch.data(), S.ds_off.data(),
-                                 p.blocks.back().x_out.data(), nullptr, S.ds_mean.data(), S.ds_rstd.data(), P + L.ds_ln_w[s]);
+                S.ds_ln.backward(dprev.data(), Gr + L.ds_ln_w[s], Gr + L.ds_ln_b[s], ConstRows(dpatch.data(), S.ds_off.data()),
+                                 p.blocks.back().x_out.data(), S.ds_mean.data(), S.ds_rstd.data(), P + L.ds_ln_w[s]);
                 dx = dprev;
             }
         }
-        stem_ln.backward(dx.data(), nullptr, Gr + L.stem_ln_w, Gr + L.stem_ln_b, dx.data(), nullptr, stem_out.data(), nullptr,
-                         stem_mean.data(), stem_rstd.data(), P + L.stem_ln_w);
+        stem_ln.backward(dx.data(), Gr + L.stem_ln_w, Gr + L.stem_ln_b, dx.data(), stem_out.data(), stem_mean.data(),
+                         stem_rstd.data(), P + L.stem_ln_w);
         stem_lin.backward_weights(Gr + L.stem_w, Gr + L.stem_b, dx.data(), stem_patches.data());
     }
 };

@@ -47,8 +47,8 @@ static int bench_pretrain(const ModelConfig& cfg, const BenchOptions& b) {
     const int64_t batch = b.batch, size = cfg.input_size;
     Fcmae net(cfg, batch, b.mask_ratio, true);
     const ParamLayout& L = net.layout().all;
-    FloatBuffer P((size_t)L.total), G((size_t)L.total), M((size_t)L.total), V((size_t)L.total);
-    init_params(P.data(), L, 1);
+    FloatBuffer params((size_t)L.total), grads((size_t)L.total), exp_avg((size_t)L.total), exp_avg_sq((size_t)L.total);
+    init_params(params.data(), L, 1);
     AdamW opt;
     opt.init(fcmae_param_groups(net.layout(), 0.05f), AdamWConfig{0.9, 0.95, 1e-8});
     Rng rng(stream_key(7, kRngSynthetic));
@@ -58,11 +58,11 @@ static int bench_pretrain(const ModelConfig& cfg, const BenchOptions& b) {
     double loss = 0;
     for (int64_t i = 0; i < b.warmup + b.steps; i++) {
         double t0 = now_seconds();
-        G.zero();
+        grads.zero();
         net.draw_mask(stream_key(3, (uint64_t)i));
-        loss = net.forward(P.data(), images.data());
-        net.backward(P.data(), G.data());
-        opt.update(P.data(), M.data(), V.data(), G.data(), 1e-4, i + 1);
+        loss = net.forward(params.data(), images.data());
+        net.backward(params.data(), grads.data());
+        opt.update(params.data(), exp_avg.data(), exp_avg_sq.data(), grads.data(), 1e-4, i + 1);
         double dt = now_seconds() - t0;
         if (i >= b.warmup) {
             times.push_back(dt);
@@ -97,13 +97,13 @@ static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
     if (!train) drop_path = 0;
     ConvNeXtV2 net(cfg, batch, train);
     const ParamLayout& L = net.layout();
-    FloatBuffer P((size_t)L.total), G, M, V;
-    init_params(P.data(), L, 1);
+    FloatBuffer params((size_t)L.total), grads, exp_avg, exp_avg_sq;
+    init_params(params.data(), L, 1);
     AdamW opt;
     if (train) {
-        G.resize((size_t)L.total);
-        M.resize((size_t)L.total);
-        V.resize((size_t)L.total);
+        grads.resize((size_t)L.total);
+        exp_avg.resize((size_t)L.total);
+        exp_avg_sq.resize((size_t)L.total);
         opt.init(param_groups(L, 0.05f, 1.0f), AdamWConfig());
     }
     Rng rng(stream_key(7, kRngSynthetic));
@@ -117,13 +117,13 @@ static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
     for (int64_t i = 0; i < b.warmup + b.steps; i++) {
         double t0 = now_seconds();
         if (train) {
-            G.zero();
-            const float* z = net.forward(P.data(), images.data(), (float)drop_path, stream_key(1, (uint64_t)i));
+            grads.zero();
+            const float* z = net.forward(params.data(), images.data(), (float)drop_path, stream_key(1, (uint64_t)i));
             loss = cross_entropy(net.dlogits(), z, labels.data(), batch, classes, 0.0f);
-            net.backward(P.data(), G.data(), net.dlogits());
-            opt.update(P.data(), M.data(), V.data(), G.data(), 1e-4f, i + 1);
+            net.backward(params.data(), grads.data(), net.dlogits());
+            opt.update(params.data(), exp_avg.data(), exp_avg_sq.data(), grads.data(), 1e-4f, i + 1);
         } else {
-            net.forward(P.data(), images.data());
+            net.forward(params.data(), images.data());
         }
         double dt = now_seconds() - t0;
         if (i >= b.warmup) times.push_back(dt);
@@ -162,7 +162,7 @@ int cmd_bench(const Argv& argv) {
     b.json = a.flag("json", "print one JSON object");
     b.verbose = a.flag("verbose", "log kernels and oneDNN implementations");
     if (a.help()) {
-        std::printf("%s", a.usage("--model M --batch-size B --input-size S [--mode train|infer|pretrain] [--mask-ratio R] [--steps N] [--json]").c_str());
+        std::printf("%s", a.usage("--model exp_avg --batch-size B --input-size S [--mode train|infer|pretrain] [--mask-ratio R] [--steps N] [--json]").c_str());
         return 0;
     }
     a.finish();

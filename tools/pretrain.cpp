@@ -41,24 +41,24 @@ public:
 
     // std 0.02 for every conv and linear weight and the mask token (not the official code's std 1.0
     // overrides: see README.md, FCMAE).
-    void init_params(float* P) override { cnx::init_params(P, model_.layout().all, opt_.seed, 0.02f, 1.0f); }
+    void init_params(float* params) override { cnx::init_params(params, model_.layout().all, opt_.seed, 0.02f, 1.0f); }
 
-    double train_step(const float* P, float* G, const float* images, const int32_t*, int64_t step, int64_t*) override {
+    double train_step(const float* params, float* grads, const float* images, const int32_t*, int64_t step, int64_t*) override {
         model_.draw_mask(stream_key(opt_.seed, kRngMask, (uint64_t)step));
-        const double loss = model_.forward(P, images);
-        if (std::isfinite(loss)) model_.backward(P, G);
+        const double loss = model_.forward(params, images);
+        if (std::isfinite(loss)) model_.backward(params, grads);
         return loss;
     }
 
-    EpochReport evaluate(const float* P, const float* E, int64_t epoch) override {
+    EpochReport evaluate(const float* params, const float* ema, int64_t epoch) override {
         EpochReport r;
-        const double loss = held_out_loss(P, true, epoch);
+        const double loss = held_out_loss(params, true, epoch);
         r.metrics.set("test_loss", loss);
         r.summary = strfmt("held-out loss %.4f", loss);
         r.score = -loss;
         r.test_loss = loss;
-        if (E) {
-            const double el = held_out_loss(E, false, epoch);
+        if (ema) {
+            const double el = held_out_loss(ema, false, epoch);
             r.metrics.set("ema_test_loss", el);
             r.summary += strfmt(" | EMA %.4f", el);
             if (el < loss) {
@@ -77,7 +77,7 @@ private:
     Fcmae model_;
     Fcmae eval_model_;
 
-    double held_out_loss(const float* P, bool picture, int64_t epoch) {
+    double held_out_loss(const float* params, bool picture, int64_t epoch) {
         const Dataset& d = data_.test;
         const int64_t B = eval_model_.batch(), n = std::min(kEvalImages, d.size());
         Batch batch(B, eval_t_);
@@ -87,7 +87,7 @@ private:
             for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = (b * B + i) % d.size();
             batch.fill(d, 0);
             eval_model_.draw_mask(eval_mask_key(opt_.seed, b));
-            sum += eval_model_.forward(P, batch.images.data());
+            sum += eval_model_.forward(params, batch.images.data());
             if (picture && b == 0) write_picture(batch.images.data(), epoch);
         }
         return sum / (double)batches;
@@ -95,8 +95,8 @@ private:
 
     // Rows of (original | masked input | reconstruction) for the first held-out images.
     void write_picture(const float* images, int64_t epoch) {
-        const int64_t S = cfg_.input_size, C = cfg_.in_chans, G = eval_model_.grid(), Pp = eval_model_.patch();
-        const int64_t K = eval_model_.patch_values(), L = G * G;
+        const int64_t S = cfg_.input_size, C = cfg_.in_chans, grid = eval_model_.grid(), patch = eval_model_.patch();
+        const int64_t K = eval_model_.patch_values(), L = grid * grid;
         const int64_t rows = std::min(kPictureRows, eval_model_.batch());
         const int64_t up = std::max<int64_t>(1, 96 / S), cell = S * up, gap = 4;
         Image img;
@@ -115,13 +115,13 @@ private:
             for (int64_t l = 0; l < L; l++) {
                 const int64_t r = n * L + l;
                 if (!mask[(size_t)r]) continue;
-                const int64_t py = l / G, px = l % G;
+                const int64_t py = l / grid, px = l % grid;
                 const float mean = stats[2 * r], sd = stats[2 * r + 1];
                 const float* pr = pred + r * K;
-                for (int64_t p = 0; p < Pp; p++)
-                    for (int64_t q = 0; q < Pp * C; q++) {
-                        const size_t o = (size_t)(((py * Pp + p) * S + px * Pp) * C + q);
-                        recon[o] = pr[p * Pp * C + q] * sd + mean;
+                for (int64_t p = 0; p < patch; p++)
+                    for (int64_t q = 0; q < patch * C; q++) {
+                        const size_t o = (size_t)(((py * patch + p) * S + px * patch) * C + q);
+                        recon[o] = pr[p * patch * C + q] * sd + mean;
                         masked_in[o] = (0.5f - cfg_.mean[(size_t)(q % C)]) / cfg_.std[(size_t)(q % C)];  // grey
                     }
             }

@@ -59,9 +59,9 @@ public:
     }
     const char* gemm_impl() const override { return net_.gemm_impl(); }
 
-    void init_params(float* P) override {
+    void init_params(float* params) override {
         const ParamLayout& L = net_.layout();
-        cnx::init_params(P, L, opt_.seed, 0.02f, (float)opt_.head_init_scale);
+        cnx::init_params(params, L, opt_.seed, 0.02f, (float)opt_.head_init_scale);
         if (opt_.init.empty()) return;
         SafetensorsReader f(opt_.init);
         const std::string prefix = f.has("encoder.downsample_layers.0.0.weight") ? "encoder." : "";
@@ -72,36 +72,36 @@ public:
         if (ic.in_chans != cfg_.in_chans || ic.stem_stride != cfg_.stem_stride)
             fail("%s: stem takes %d channels with stride %d, but this run needs %d channels with stride %d",
                  opt_.init.c_str(), ic.in_chans, ic.stem_stride, cfg_.in_chans, cfg_.stem_stride);
-        LoadReport rep = load_params(f, L, P, prefix, LoadMode::Backbone);
-        reinit_head(P, L, opt_.seed, 2e-5f);
+        LoadReport rep = load_params(f, L, params, prefix, LoadMode::Backbone);
+        reinit_head(params, L, opt_.seed, 2e-5f);
         if (!opt_.quiet)
             std::fprintf(stderr, "init: %d tensors from %s%s; head re-initialised (std 2e-5), layer decay %g\n",
                          rep.loaded, opt_.init.c_str(), prefix.empty() ? "" : " (the encoder of a pre-training checkpoint)",
                          opt_.layer_decay);
     }
 
-    double train_step(const float* P, float* G, const float* images, const int32_t* labels, int64_t step,
+    double train_step(const float* params, float* grads, const float* images, const int32_t* labels, int64_t step,
                       int64_t* correct) override {
         const int64_t K = cfg_.num_classes;
-        const float* z = net_.forward(P, images, (float)opt_.drop_path, stream_key(opt_.seed, kRngDropPath, (uint64_t)step));
+        const float* z = net_.forward(params, images, (float)opt_.drop_path, stream_key(opt_.seed, kRngDropPath, (uint64_t)step));
         const double loss = cross_entropy(net_.dlogits(), z, labels, opt_.batch, K, (float)opt_.smoothing);
         if (!std::isfinite(loss)) return loss;
         *correct += count_topk_correct(z, labels, opt_.batch, K, 1);
-        net_.backward(P, G, net_.dlogits());
+        net_.backward(params, grads, net_.dlogits());
         return loss;
     }
 
-    EpochReport evaluate(const float* P, const float* E, int64_t) override {
+    EpochReport evaluate(const float* params, const float* ema, int64_t) override {
         EpochReport r;
-        EvalResult ev = cnx::evaluate(eval_net_, P, data_.test, eval_t_);
+        EvalResult ev = cnx::evaluate(eval_net_, params, data_.test, eval_t_);
         r.metrics.set("test_loss", ev.loss).set("test_acc", ev.top1).set("test_top5", ev.top5);
         r.summary = strfmt("test loss %.4f acc %.2f%% top-5 %.2f%%", ev.loss, 100 * ev.top1, 100 * ev.top5);
         r.score = ev.top1;
         r.test_acc = ev.top1;
         r.test_top5 = ev.top5;
         r.test_loss = ev.loss;
-        if (E) {
-            EvalResult em = cnx::evaluate(eval_net_, E, data_.test, eval_t_);
+        if (ema) {
+            EvalResult em = cnx::evaluate(eval_net_, ema, data_.test, eval_t_);
             r.metrics.set("ema_test_loss", em.loss).set("ema_test_acc", em.top1).set("ema_test_top5", em.top5);
             r.summary += strfmt(" | EMA acc %.2f%%", 100 * em.top1);
             if (em.top1 > ev.top1) {

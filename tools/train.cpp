@@ -117,7 +117,7 @@ private:
     int64_t n_train_ = 0, spe_ = 0, total_steps_ = 0;
     Transform train_t_;
     std::unique_ptr<Task> task_;
-    FloatBuffer P_, G_, M_, V_, E_;
+    FloatBuffer params_, grads_, exp_avg_, exp_avg_sq_, ema_;  // flat, one layout (AdamW moments m, v)
     bool use_ema_ = false;
     AdamW adamw_;
     std::unique_ptr<Batch> batch_;
@@ -163,8 +163,8 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     if (resume) {
         restore_tensors(*state);
     } else {
-        task_->init_params(P_.data());
-        if (use_ema_) std::copy(P_.data(), P_.data() + P_.size(), E_.data());
+        task_->init_params(params_.data());
+        if (use_ema_) std::copy(params_.data(), params_.data() + params_.size(), ema_.data());
         rs_.threads = threads;
         write_file_atomic(path_join(opt_.out, "metrics.jsonl"), "");  // a fresh run starts a fresh log
     }
@@ -238,11 +238,11 @@ void TrainingRun::build_task() {
     eval_t.train = false;
     task_ = pretrain() ? make_pretrain_task(cfg_, opt_, data_, eval_t) : make_supervised_task(cfg_, opt_, data_, eval_t);
     const size_t np = (size_t)task_->layout().total;
-    P_.resize(np);
-    G_.resize(np);
-    M_.resize(np);
-    V_.resize(np);
-    if (use_ema_) E_.resize(np);
+    params_.resize(np);
+    grads_.resize(np);
+    exp_avg_.resize(np);
+    exp_avg_sq_.resize(np);
+    if (use_ema_) ema_.resize(np);
 }
 
 void TrainingRun::restore_run_state(const SafetensorsReader& state, int64_t requested_threads) {
@@ -261,10 +261,10 @@ void TrainingRun::restore_run_state(const SafetensorsReader& state, int64_t requ
 
 void TrainingRun::restore_tensors(const SafetensorsReader& state) {
     const ParamLayout& L = task_->layout();
-    load_params(state, L, P_.data(), "");
-    load_params(state, L, M_.data(), "optimizer.exp_avg.");
-    load_params(state, L, V_.data(), "optimizer.exp_avg_sq.");
-    if (use_ema_) load_params(state, L, E_.data(), "ema.");
+    load_params(state, L, params_.data(), "");
+    load_params(state, L, exp_avg_.data(), "optimizer.exp_avg.");
+    load_params(state, L, exp_avg_sq_.data(), "optimizer.exp_avg_sq.");
+    if (use_ema_) load_params(state, L, ema_.data(), "ema.");
 }
 
 void TrainingRun::print_header(bool resume) const {
@@ -290,10 +290,10 @@ void TrainingRun::save_state() {
     w.set_metadata(kOptionsKey, opt_.to_json().dump());
     w.set_metadata(kStateKey, rs_.to_json().dump());
     const ParamLayout& L = task_->layout();
-    add_params(w, L, P_.data(), "");
-    add_params(w, L, M_.data(), "optimizer.exp_avg.");
-    add_params(w, L, V_.data(), "optimizer.exp_avg_sq.");
-    if (use_ema_) add_params(w, L, E_.data(), "ema.");
+    add_params(w, L, params_.data(), "");
+    add_params(w, L, exp_avg_.data(), "optimizer.exp_avg.");
+    add_params(w, L, exp_avg_sq_.data(), "optimizer.exp_avg_sq.");
+    if (use_ema_) add_params(w, L, ema_.data(), "ema.");
     w.write(state_path_);
     saved_step_ = rs_.step;
 }
@@ -304,8 +304,8 @@ double TrainingRun::step(int64_t epoch, int64_t it, const std::vector<int64_t>& 
     batch_->fill(data_.train, stream_key(opt_.seed, kRngAugment, (uint64_t)epoch), perm.data() + it * opt_.batch);
     const double lr =
         lr_at((double)epoch + (double)it / (double)spe_, opt_.lr, opt_.min_lr, opt_.warmup_epochs, (double)opt_.epochs);
-    G_.zero();
-    const double loss = task_->train_step(P_.data(), G_.data(), batch_->images.data(), batch_->labels.data(), rs_.step,
+    grads_.zero();
+    const double loss = task_->train_step(params_.data(), grads_.data(), batch_->images.data(), batch_->labels.data(), rs_.step,
                                           &rs_.epoch_correct);
     if (!std::isfinite(loss)) {
         progress_.done();
@@ -315,8 +315,8 @@ double TrainingRun::step(int64_t epoch, int64_t it, const std::vector<int64_t>& 
         fail("step %lld: the loss is %g (training diverged; try a lower --lr). Checkpoints in %s are unchanged.",
              (long long)rs_.step + 1, loss, opt_.out.c_str());
     }
-    adamw_.update(P_.data(), M_.data(), V_.data(), G_.data(), lr, rs_.step + 1);
-    if (use_ema_) ema_update(E_.data(), P_.data(), (int64_t)P_.size(), (float)opt_.ema);
+    adamw_.update(params_.data(), exp_avg_.data(), exp_avg_sq_.data(), grads_.data(), lr, rs_.step + 1);
+    if (use_ema_) ema_update(ema_.data(), params_.data(), (int64_t)params_.size(), (float)opt_.ema);
     rs_.step++;
     steps_this_run_++;
     rs_.epoch_loss_sum += loss;
@@ -346,7 +346,7 @@ void TrainingRun::end_epoch(int64_t epoch) {
     const double train_loss = rs_.epoch_loss_sum / (double)spe_;
     const double train_acc = (double)rs_.epoch_correct / (double)rs_.epoch_seen;
     const double ips = (double)rs_.epoch_seen / std::max(rs_.epoch_train_s, 1e-9);
-    EpochReport rep = task_->evaluate(P_.data(), use_ema_ ? E_.data() : nullptr, epoch);
+    EpochReport rep = task_->evaluate(params_.data(), use_ema_ ? ema_.data() : nullptr, epoch);
     const double epoch_time = rs_.epoch_train_s + (now_seconds() - t0);
 
     Json m = Json::object();
@@ -361,12 +361,12 @@ void TrainingRun::end_epoch(int64_t epoch) {
     std::vector<std::pair<std::string, std::string>> meta = {{"convnextv2.task", opt_.task},
                                                              {"convnextv2.epoch", std::to_string(epoch + 1)}};
     const ParamLayout& L = task_->layout();
-    save_weights(path_join(opt_.out, "last.safetensors"), cfg_, L, P_.data(), meta);
+    save_weights(path_join(opt_.out, "last.safetensors"), cfg_, L, params_.data(), meta);
     if (!rs_.has_best || rep.score > rs_.best_score) {
         rs_.best_score = rep.score;
         rs_.has_best = true;
         meta.push_back({"convnextv2.weights", rep.ema_better ? "ema" : "raw"});
-        save_weights(path_join(opt_.out, "best.safetensors"), cfg_, L, rep.ema_better ? E_.data() : P_.data(), meta);
+        save_weights(path_join(opt_.out, "best.safetensors"), cfg_, L, rep.ema_better ? ema_.data() : params_.data(), meta);
     }
     rs_.epoch_loss_sum = rs_.epoch_train_s = 0;
     rs_.epoch_correct = rs_.epoch_seen = 0;

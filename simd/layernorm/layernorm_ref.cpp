@@ -5,14 +5,11 @@
 
 namespace cnx {
 
-static inline int64_t row_at(const int64_t* off, int64_t r, int64_t C) { return off ? off[r] : r * C; }
-
-void layernorm_fwd_ref(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                       const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
-                       float eps) {
+void layernorm_fwd_ref(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
+                       int64_t rows, int64_t C, float eps) {
     for (int64_t r = 0; r < rows; r++) {
-        const float* x = src + row_at(src_off, r, C);
-        float* y = dst + row_at(dst_off, r, C);
+        const float* x = src.row(r, C);
+        float* y = dst.row(r, C);
         float sum = 0.0f;
         for (int64_t c = 0; c < C; c++) sum += x[c];
         float mu = sum / (float)C;
@@ -29,13 +26,12 @@ void layernorm_fwd_ref(float* dst, const int64_t* dst_off, float* mean, float* r
     }
 }
 
-void layernorm_bwd_ref(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
-                       const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+void layernorm_bwd_ref(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                        const float* rstd, const float* gamma, int64_t rows, int64_t C) {
     for (int64_t r = 0; r < rows; r++) {
-        const float* x = src + row_at(src_off, r, C);
-        const float* dy = d_dst + row_at(d_dst_off, r, C);
-        float* dx = d_src + row_at(d_src_off, r, C);
+        const float* x = src.row(r, C);
+        const float* dy = d_dst.row(r, C);
+        float* dx = d_src.row(r, C);
         float mu = mean[r], rs = rstd[r];
         float sum_g = 0.0f, sum_gx = 0.0f;
         for (int64_t c = 0; c < C; c++) {

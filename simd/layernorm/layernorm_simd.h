@@ -12,14 +12,11 @@
 namespace cnx {
 namespace {
 
-inline int64_t ln_row(const int64_t* off, int64_t r, int64_t C) { return off ? off[r] : r * C; }
-
 // Rows are handled K at a time with independent chains, so the latencies of the horizontal sums and
-// the square root overlap instead of stalling every row (C = 40: 8 -> 15+ GB/s on one thread).
+// the square root overlap instead of stalling every row.
 template <class T, int K>
-inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                               const int64_t* src_off, const float* gamma, const float* beta, int64_t r0, int64_t C,
-                               float eps) {
+inline void layernorm_fwd_rows(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                               const float* beta, int64_t r0, int64_t C, float eps) {
     using V = typename T::V;
     const float* x[K];
     float* y[K];
@@ -27,8 +24,8 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
     float mu[K], rs[K];
     #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
-        x[k] = src + ln_row(src_off, r0 + k, C);
-        y[k] = dst + ln_row(dst_off, r0 + k, C);
+        x[k] = src.row(r0 + k, C);
+        y[k] = dst.row(r0 + k, C);
         s[k] = q[k] = T::zero();
     }
     for_each_group<T>(C, [&](int64_t c, auto m) {
@@ -68,28 +65,26 @@ inline void layernorm_fwd_rows(float* dst, const int64_t* dst_off, float* mean, 
 }
 
 // Software prefetch of the rows `ahead` rows on: a row block depends on its own loads (sum, then
-// variance, then the affine pass), so the hardware prefetcher alone left one thread at ~5 GB/s.
+// variance, then the affine pass), which the hardware prefetcher alone does not run ahead of.
 inline int64_t ln_prefetch_rows(int64_t C) { return std::max<int64_t>(8, 4096 / (C * 4)); }
-inline void ln_prefetch(const float* base, const int64_t* off, int64_t r, int64_t rows, int64_t C) {
-    if (r < rows) prefetch_bytes(base + ln_row(off, r, C), C * (int64_t)sizeof(float));
+inline void ln_prefetch(ConstRows t, int64_t r, int64_t rows, int64_t C) {
+    if (r < rows) prefetch_bytes(t.row(r, C), C * (int64_t)sizeof(float));
 }
 
 template <class T>
-void layernorm_fwd_simd(float* dst, const int64_t* dst_off, float* mean, float* rstd, const float* src,
-                        const int64_t* src_off, const float* gamma, const float* beta, int64_t rows, int64_t C,
-                        float eps) {
+void layernorm_fwd_simd(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
+                        int64_t rows, int64_t C, float eps) {
     const int64_t ahead = ln_prefetch_rows(C);
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
-        for (int k = 0; k < 4; k++) ln_prefetch(src, src_off, r + k + ahead, rows, C);
-        layernorm_fwd_rows<T, 4>(dst, dst_off, mean, rstd, src, src_off, gamma, beta, r, C, eps);
+        for (int k = 0; k < 4; k++) ln_prefetch(src, r + k + ahead, rows, C);
+        layernorm_fwd_rows<T, 4>(dst, mean, rstd, src, gamma, beta, r, C, eps);
     }
-    for (; r < rows; r++) layernorm_fwd_rows<T, 1>(dst, dst_off, mean, rstd, src, src_off, gamma, beta, r, C, eps);
+    for (; r < rows; r++) layernorm_fwd_rows<T, 1>(dst, mean, rstd, src, gamma, beta, r, C, eps);
 }
 
 template <class T, int K>
-inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta,
-                               const float* d_dst, const int64_t* d_dst_off, const float* src, const int64_t* src_off,
+inline void layernorm_bwd_rows(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src,
                                const float* mean, const float* rstd, const float* gamma, int64_t r0, int64_t C) {
     using V = typename T::V;
     const float* x[K];
@@ -98,9 +93,9 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
     V vmu[K], vrs[K], sg[K], sgx[K], mg[K], mgx[K];
     #pragma GCC unroll 8
     for (int k = 0; k < K; k++) {
-        x[k] = src + ln_row(src_off, r0 + k, C);
-        dy[k] = d_dst + ln_row(d_dst_off, r0 + k, C);
-        dx[k] = d_src + ln_row(d_src_off, r0 + k, C);
+        x[k] = src.row(r0 + k, C);
+        dy[k] = d_dst.row(r0 + k, C);
+        dx[k] = d_src.row(r0 + k, C);
         vmu[k] = T::set1(mean[r0 + k]);
         vrs[k] = T::set1(rstd[r0 + k]);
         sg[k] = sgx[k] = T::zero();
@@ -139,20 +134,18 @@ inline void layernorm_bwd_rows(float* d_src, const int64_t* d_src_off, float* d_
 
 // d_src may alias d_dst: each row's gradient is read in full before that row is written.
 template <class T>
-void layernorm_bwd_simd(float* d_src, const int64_t* d_src_off, float* d_gamma, float* d_beta, const float* d_dst,
-                        const int64_t* d_dst_off, const float* src, const int64_t* src_off, const float* mean,
+void layernorm_bwd_simd(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                         const float* rstd, const float* gamma, int64_t rows, int64_t C) {
     const int64_t ahead = ln_prefetch_rows(C);
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
         for (int k = 0; k < 4; k++) {
-            ln_prefetch(src, src_off, r + k + ahead, rows, C);
-            ln_prefetch(d_dst, d_dst_off, r + k + ahead, rows, C);
+            ln_prefetch(src, r + k + ahead, rows, C);
+            ln_prefetch(d_dst, r + k + ahead, rows, C);
         }
-        layernorm_bwd_rows<T, 4>(d_src, d_src_off, d_gamma, d_beta, d_dst, d_dst_off, src, src_off, mean, rstd, gamma, r, C);
+        layernorm_bwd_rows<T, 4>(d_src, d_gamma, d_beta, d_dst, src, mean, rstd, gamma, r, C);
     }
-    for (; r < rows; r++)
-        layernorm_bwd_rows<T, 1>(d_src, d_src_off, d_gamma, d_beta, d_dst, d_dst_off, src, src_off, mean, rstd, gamma, r, C);
+    for (; r < rows; r++) layernorm_bwd_rows<T, 1>(d_src, d_gamma, d_beta, d_dst, src, mean, rstd, gamma, r, C);
 }
 
 }  // namespace
