@@ -31,15 +31,15 @@ inline void for_each_group(int64_t C, F&& f) {
     if (c < C) f(c, T::tail(C - c));
 }
 
-// f(c, G, mask) over a row of C channels in chunks of G = kMax, ..., 4, 2, 1 whole vectors (kMax one
-// of 8, 4, 2, 1), then one tail vector; G is a std::integral_constant, so the callee can keep G
-// accumulators in registers (its loops over G must unroll for that).
+// f(c, kGroups, mask) over a row of C channels in chunks of kGroups = kMax, ..., 4, 2, 1 whole vectors
+// (channel groups; kMax one of 8, 4, 2, 1), then one tail vector; kGroups is a std::integral_constant,
+// so the callee can keep kGroups accumulators in registers (its loops over kGroups must unroll).
 template <class T, int kMax = 8, class F>
 inline void for_each_chunk(int64_t C, F&& f) {
     static_assert(kMax == 8 || kMax == 4 || kMax == 2 || kMax == 1, "chunks of 8, 4, 2 or 1 vectors");
     int64_t c = 0;
-    auto whole = [&](auto G) {
-        for (; c + G * T::kWidth <= C; c += G * T::kWidth) f(c, G, FullMask{});
+    auto whole = [&](auto kGroups) {
+        for (; c + kGroups * T::kWidth <= C; c += kGroups * T::kWidth) f(c, kGroups, FullMask{});
     };
     if constexpr (kMax >= 8) whole(std::integral_constant<int, 8>{});
     if constexpr (kMax >= 4) whole(std::integral_constant<int, 4>{});

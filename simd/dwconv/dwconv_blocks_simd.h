@@ -32,16 +32,16 @@ static_assert(12 + kDwK - 1 <= 32, "the column loops must unroll fully");
 inline void dw_opaque(const float*& p) { asm("" : "+r"(p)); }
 
 // The column walk of one row block: for each input column w - 3 + qi in reach (every one when
-// kInterior, else those with bit qi of `cols`), for each of the G channel groups, its vector x, and
+// kInterior, else those with bit qi of `cols`), for each of the kGroups channel groups, its vector x, and
 // f(i, r, b, x) for every output column w + r that reads it through kernel column b = qi - r.
-template <class T, int G, int R, bool kInterior, class M, class F>
+template <class T, int kGroups, int R, bool kInterior, class M, class F>
 __attribute__((always_inline)) inline void dw_walk_columns(const float* xp, int64_t C, uint32_t cols, M m, F&& f) {
 #pragma GCC unroll 32
     for (int qi = 0; qi < R + kDwK - 1; qi++, xp += C) {
         dw_opaque(xp);
         if (!kInterior && !((cols >> qi) & 1u)) continue;
 #pragma GCC unroll 4
-        for (int i = 0; i < G; i++) {
+        for (int i = 0; i < kGroups; i++) {
             const typename T::V x = T::load(xp + i * T::kWidth, m);
 #pragma GCC unroll 32
             for (int r = 0; r < R; r++) {
@@ -115,10 +115,10 @@ inline void for_each_col_block(const DwGeom& g, int64_t w0, int64_t w1, F&& f) {
     blocks(std::integral_constant<int, 1>{}, w1);
 }
 
-// f(c, G, mask, kMaxR) over the channels of a region in the chunks its kernels take: one channel
+// f(c, kGroups, mask, kMaxR) over the channels of a region in the chunks its kernels take: one channel
 // group at a time in column blocks of up to dw_block, or, for masked tiles 4 or 8 wide on AVX-512
 // (narrower than a full block, a whole number of 4-wide blocks), two groups per 4-wide block: twice
-// the FMA chains and half the blocks. The 7-wide stage-4 map keeps its 7-wide blocks. G and kMaxR
+// the FMA chains and half the blocks. The 7-wide stage-4 map keeps its 7-wide blocks. kGroups and kMaxR
 // are std::integral_constant.
 // The convolutions take an 8-wide tile (stage 1) in one 8-wide block per group: fewer weight loads
 // per FMA, and a channel tail no longer runs in 4-wide blocks alone (not the weight gradient: its 7
@@ -129,13 +129,13 @@ inline void dw_for_each_chunk(const DwGeom& g, F&& f) {
     if constexpr (T::kWidth == 16) {
         const int64_t w = g.w1 - g.w0;
         if (kConv && (w == 7 || w == 14))
-            return for_each_chunk<T, 2>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, 7>{}); });
+            return for_each_chunk<T, 2>(g.C, [&](int64_t c, auto kGroups, auto m) { f(c, kGroups, m, std::integral_constant<int, 7>{}); });
         if (kConv && w == 8)
-            return for_each_chunk<T, 1>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, 8>{}); });
+            return for_each_chunk<T, 1>(g.C, [&](int64_t c, auto kGroups, auto m) { f(c, kGroups, m, std::integral_constant<int, 8>{}); });
         if (w < dw_block<T>() && w % 4 == 0)
-            return for_each_chunk<T, 2>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, 4>{}); });
+            return for_each_chunk<T, 2>(g.C, [&](int64_t c, auto kGroups, auto m) { f(c, kGroups, m, std::integral_constant<int, 4>{}); });
     }
-    for_each_chunk<T, 1>(g.C, [&](int64_t c, auto G, auto m) { f(c, G, m, std::integral_constant<int, dw_block<T>()>{}); });
+    for_each_chunk<T, 1>(g.C, [&](int64_t c, auto kGroups, auto m) { f(c, kGroups, m, std::integral_constant<int, dw_block<T>()>{}); });
 }
 
 }  // namespace

@@ -30,9 +30,9 @@ __attribute__((always_inline)) inline void dwp_out_sites(F&& f) {
             if (dwp_out_used(kRow, oy) && dwp_out_used(kCol, ox)) f(oy, ox);
 }
 
-// For each site (iy, ix) of Q a class uses and each of the G groups: its vector x from xq, and
+// For each site (iy, ix) of Q a class uses and each of the kGroups groups: its vector x from xq, and
 // f(oy, ox, u, v, i, x) for every site of P it meets through tap offset (u, v) = (iy - oy, ix - ox).
-template <class T, int G, int kRow, int kCol, class M, class F>
+template <class T, int kGroups, int kRow, int kCol, class M, class F>
 __attribute__((always_inline)) inline void dwp_products(const float* xq, int64_t W, int64_t C, M m, F&& f) {
     constexpr int P = kDwPairTile;
 #pragma GCC unroll 2
@@ -40,7 +40,7 @@ __attribute__((always_inline)) inline void dwp_products(const float* xq, int64_t
 #pragma GCC unroll 2
         for (int ix = 0; ix < P; ix++)
 #pragma GCC unroll 2
-            for (int i = 0; i < G; i++) {
+            for (int i = 0; i < kGroups; i++) {
                 if (!dwp_in_used(kRow, iy) || !dwp_in_used(kCol, ix)) continue;
                 const typename T::V x = T::load(xq + (iy * W + ix) * C + i * T::kWidth, m);
 #pragma GCC unroll 2
@@ -51,7 +51,7 @@ __attribute__((always_inline)) inline void dwp_products(const float* xq, int64_t
             }
 }
 
-template <class T, int G, int kRow, int kCol, class M>
+template <class T, int kGroups, int kRow, int kCol, class M>
 inline void dwp_class(float* d_wei, const float* d_dst, const float* src, const DwPairs& pp, int k, int32_t e0,
                       int32_t e1, int64_t c, M m) {
     using V = typename T::V;
@@ -59,33 +59,33 @@ inline void dwp_class(float* d_wei, const float* d_dst, const float* src, const 
     constexpr int P = kDwPairTile;
     const int64_t C = pp.C, W = pp.W;
     if (e0 == e1) return;
-    V acc[3][3][G];  // tap (3 + 2dy + u, 3 + 2dx + v) at [u + 1][v + 1]
+    V acc[3][3][kGroups];  // tap (3 + 2dy + u, 3 + 2dx + v) at [u + 1][v + 1]
 #pragma GCC unroll 3
     for (int u = 0; u < 3; u++)
 #pragma GCC unroll 3
         for (int v = 0; v < 3; v++)
 #pragma GCC unroll 2
-            for (int i = 0; i < G; i++) acc[u][v][i] = T::zero();
+            for (int i = 0; i < kGroups; i++) acc[u][v][i] = T::zero();
     // The centre tap takes 4 products per pair, a chain of 4 FMA latencies: the products of output
     // row 1 go to a second sum.
-    V centre2[G];
+    V centre2[kGroups];
 #pragma GCC unroll 2
-    for (int i = 0; i < G; i++) centre2[i] = T::zero();
+    for (int i = 0; i < kGroups; i++) centre2[i] = T::zero();
     for (int32_t e = e0; e < e1; e++) {
         const float* go = d_dst + (int64_t)pp.out[e] * C + c;
         const float* xq = src + (int64_t)pp.in[e] * C + c;
-        V g[P][P][G];
+        V g[P][P][kGroups];
         dwp_out_sites<kRow, kCol>([&](int oy, int ox) {
 #pragma GCC unroll 2
-            for (int i = 0; i < G; i++) g[oy][ox][i] = T::load(go + (oy * W + ox) * C + i * VW, m);
+            for (int i = 0; i < kGroups; i++) g[oy][ox][i] = T::load(go + (oy * W + ox) * C + i * VW, m);
         });
-        dwp_products<T, G, kRow, kCol>(xq, W, C, m, [&](int oy, int ox, int u, int v, int i, V x) {
+        dwp_products<T, kGroups, kRow, kCol>(xq, W, C, m, [&](int oy, int ox, int u, int v, int i, V x) {
             V& a = u == 0 && v == 0 && oy == 1 ? centre2[i] : acc[u + 1][v + 1][i];
             a = T::fmadd(g[oy][ox][i], x, a);
         });
     }
 #pragma GCC unroll 2
-    for (int i = 0; i < G; i++) acc[1][1][i] = T::add(acc[1][1][i], centre2[i]);
+    for (int i = 0; i < kGroups; i++) acc[1][1][i] = T::add(acc[1][1][i], centre2[i]);
     const int dy = k / 5 - 2, dx = k % 5 - 2;
 #pragma GCC unroll 3
     for (int u = -1; u <= 1; u++)
@@ -94,7 +94,7 @@ inline void dwp_class(float* d_wei, const float* d_dst, const float* src, const 
             if (!dwp_meets(kRow, u) || !dwp_meets(kCol, v)) continue;
             float* kr = d_wei + ((kDwPad + P * dy + u) * kDwK + (kDwPad + P * dx + v)) * C + c;
 #pragma GCC unroll 2
-            for (int i = 0; i < G; i++) T::store(kr + i * VW, m, T::add(T::load(kr + i * VW, m), acc[u + 1][v + 1][i]));
+            for (int i = 0; i < kGroups; i++) T::store(kr + i * VW, m, T::add(T::load(kr + i * VW, m), acc[u + 1][v + 1][i]));
         }
 }
 
@@ -103,10 +103,10 @@ inline void dwp_class(float* d_wei, const float* d_dst, const float* src, const 
 constexpr int64_t kDwPairBlock = 32;
 
 // The driver of the tile-pair kernels: blocks of kDwPairBlock tiles; in a block, the channel chunks
-// (2 vectors on AVX-512, 1 on AVX2: a class's 9 x G tap vectors, 4 x G vectors of one tile and an
+// (2 vectors on AVX-512, 1 on AVX2: a class's 9 x kGroups tap vectors, 4 x kGroups vectors of one tile and an
 // input vector fit the registers); in a chunk, the 25 classes (class 12 first when kMidFirst):
-// f(k, e0, e1, c, G, mask, kRow, kCol) for class k's pairs [e0, e1) in the block, then
-// chunk_done(e0, e1, c, G, mask) with class 12's pairs (every tile of the block once).
+// f(k, e0, e1, c, kGroups, mask, kRow, kCol) for class k's pairs [e0, e1) in the block, then
+// chunk_done(e0, e1, c, kGroups, mask) with class 12's pairs (every tile of the block once).
 template <class T, bool kMidFirst, class F, class Done>
 void dwp_drive(const DwPairs& pp, F&& f, Done&& chunk_done) {
     using ic_lo = std::integral_constant<int, -1>;
@@ -122,15 +122,15 @@ void dwp_drive(const DwPairs& pp, F&& f, Done&& chunk_done) {
             hi[k] = lo[k];
             while (hi[k] < end[k] && pp.tile[hi[k]] < t_end) hi[k]++;
         }
-        for_each_chunk<T, T::kWidth == 16 ? 2 : 1>(pp.C, [&](int64_t c, auto G, auto m) {
+        for_each_chunk<T, T::kWidth == 16 ? 2 : 1>(pp.C, [&](int64_t c, auto kGroups, auto m) {
             for (int n = 0; n < kDwPairClasses; n++) {
                 const int k = !kMidFirst ? n : n == 0 ? kMid : n <= kMid ? n - 1 : n;
                 const int dy = k / 5 - 2, dx = k % 5 - 2;
-                auto run = [&](auto kRow, auto kCol) { f(k, lo[k], hi[k], c, G, m, kRow, kCol); };
+                auto run = [&](auto kRow, auto kCol) { f(k, lo[k], hi[k], c, kGroups, m, kRow, kCol); };
                 auto cols = [&](auto kRow) { dx == -2 ? run(kRow, ic_lo{}) : dx == 2 ? run(kRow, ic_hi{}) : run(kRow, ic_mid{}); };
                 dy == -2 ? cols(ic_lo{}) : dy == 2 ? cols(ic_hi{}) : cols(ic_mid{});
             }
-            chunk_done(lo[kMid], hi[kMid], c, G, m);
+            chunk_done(lo[kMid], hi[kMid], c, kGroups, m);
         });
         for (int k = 0; k < kDwPairClasses; k++) lo[k] = hi[k];
     }
@@ -142,12 +142,12 @@ template <class T>
 void dwp_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
     dwp_drive<T, false>(
         pp,
-        [&](int k, int32_t e0, int32_t e1, int64_t c, auto G, auto m, auto kRow, auto kCol) {
-            dwp_class<T, G, kRow, kCol>(d_wei, d_dst, src, pp, k, e0, e1, c, m);
+        [&](int k, int32_t e0, int32_t e1, int64_t c, auto kGroups, auto m, auto kRow, auto kCol) {
+            dwp_class<T, kGroups, kRow, kCol>(d_wei, d_dst, src, pp, k, e0, e1, c, m);
         },
         // bias: a sum per site of the tile (4 chains)
-        [&](int32_t e0, int32_t e1, int64_t c, auto G, auto m) {
-            for (int i = 0; i < G; i++) {
+        [&](int32_t e0, int32_t e1, int64_t c, auto kGroups, auto m) {
+            for (int i = 0; i < kGroups; i++) {
                 const int64_t ci = c + i * T::kWidth;
                 typename T::V b[kDwPairTile * kDwPairTile];
                 for (int q = 0; q < kDwPairTile * kDwPairTile; q++) b[q] = T::zero();
@@ -164,7 +164,7 @@ void dwp_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* s
 // class's 9 tap vectors in registers (flipped for backward-data: P's input gradient from Q's output
 // gradient), each pair loading and storing P's 4 sites once for up to 16 products. kInit: the
 // outputs start from the bias (class 12, Q = P, first in the forward) instead of their old values.
-template <class T, int G, int kRow, int kCol, bool kFlip, bool kInit, class M>
+template <class T, int kGroups, int kRow, int kCol, bool kFlip, bool kInit, class M>
 inline void dwp_conv_class(float* out, const float* in, const float* wei, const float* bias, const DwPairs& pp, int k,
                            int32_t e0, int32_t e1, int64_t c, M m) {
     using V = typename T::V;
@@ -173,7 +173,7 @@ inline void dwp_conv_class(float* out, const float* in, const float* wei, const 
     const int64_t C = pp.C, W = pp.W;
     if (e0 == e1) return;
     const int dy = k / 5 - 2, dx = k % 5 - 2;
-    V w[3][3][G];  // tap (3 + 2dy + u, 3 + 2dx + v) at [u + 1][v + 1]
+    V w[3][3][kGroups];  // tap (3 + 2dy + u, 3 + 2dx + v) at [u + 1][v + 1]
 #pragma GCC unroll 3
     for (int u = -1; u <= 1; u++)
 #pragma GCC unroll 3
@@ -182,22 +182,22 @@ inline void dwp_conv_class(float* out, const float* in, const float* wei, const 
             const int64_t tap = (kDwPad + P * dy + u) * kDwK + (kDwPad + P * dx + v);
             const float* kr = wei + (kFlip ? kDwTaps - 1 - tap : tap) * C + c;
 #pragma GCC unroll 2
-            for (int i = 0; i < G; i++) w[u + 1][v + 1][i] = T::load(kr + i * VW, m);
+            for (int i = 0; i < kGroups; i++) w[u + 1][v + 1][i] = T::load(kr + i * VW, m);
         }
     for (int32_t e = e0; e < e1; e++) {
         float* po = out + (int64_t)pp.out[e] * C + c;
         const float* xq = in + (int64_t)pp.in[e] * C + c;
-        V acc[P][P][G];
+        V acc[P][P][kGroups];
         dwp_out_sites<kRow, kCol>([&](int oy, int ox) {
 #pragma GCC unroll 2
-            for (int i = 0; i < G; i++) acc[oy][ox][i] = T::load((kInit ? bias + c : po + (oy * W + ox) * C) + i * VW, m);
+            for (int i = 0; i < kGroups; i++) acc[oy][ox][i] = T::load((kInit ? bias + c : po + (oy * W + ox) * C) + i * VW, m);
         });
-        dwp_products<T, G, kRow, kCol>(xq, W, C, m, [&](int oy, int ox, int u, int v, int i, V x) {
+        dwp_products<T, kGroups, kRow, kCol>(xq, W, C, m, [&](int oy, int ox, int u, int v, int i, V x) {
             acc[oy][ox][i] = T::fmadd(w[u + 1][v + 1][i], x, acc[oy][ox][i]);
         });
         dwp_out_sites<kRow, kCol>([&](int oy, int ox) {
 #pragma GCC unroll 2
-            for (int i = 0; i < G; i++) T::store(po + (oy * W + ox) * C + i * VW, m, acc[oy][ox][i]);
+            for (int i = 0; i < kGroups; i++) T::store(po + (oy * W + ox) * C + i * VW, m, acc[oy][ox][i]);
         });
     }
 }
@@ -207,11 +207,11 @@ template <class T, bool kFlip>
 void dwp_conv(float* out, const float* in, const float* wei, const float* bias, const DwPairs& pp) {
     dwp_drive<T, !kFlip>(
         pp,
-        [&](int k, int32_t e0, int32_t e1, int64_t c, auto G, auto m, auto kRow, auto kCol) {
+        [&](int k, int32_t e0, int32_t e1, int64_t c, auto kGroups, auto m, auto kRow, auto kCol) {
             if constexpr (!kFlip && kRow == 0 && kCol == 0)
                 if (k == kDwPairClasses / 2)
-                    return dwp_conv_class<T, G, kRow, kCol, kFlip, true>(out, in, wei, bias, pp, k, e0, e1, c, m);
-            dwp_conv_class<T, G, kRow, kCol, kFlip, false>(out, in, wei, bias, pp, k, e0, e1, c, m);
+                    return dwp_conv_class<T, kGroups, kRow, kCol, kFlip, true>(out, in, wei, bias, pp, k, e0, e1, c, m);
+            dwp_conv_class<T, kGroups, kRow, kCol, kFlip, false>(out, in, wei, bias, pp, k, e0, e1, c, m);
         },
         [](int32_t, int32_t, int64_t, auto, auto) {});
 }

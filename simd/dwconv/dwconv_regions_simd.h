@@ -19,20 +19,20 @@ inline int dw_a_hi(const DwGeom& g, int64_t h) { return h + kDwPad >= g.ih1 ? (i
 // out[h][w] (=bias, or +=) sum_{a,b} K(a,b) * in[h+a-3][w+b-3] for w in [w, w+R) of one row h.
 // K(a,b) = wei[a][b], or wei[6-a][6-b] when kFlip (the backward-data correlation).
 // Interior blocks (every input column of their reach inside the window) skip the column checks;
-// the others test bit qi of their input row's band mask for input column w - 3 + qi. G channel
+// the others test bit qi of their input row's band mask for input column w - 3 + qi. kGroups channel
 // groups from c, kRows output rows from h: two rows share each kernel row's weights and run twice
 // the FMA chains.
-template <class T, int G, int R, int kRows, bool kFlip, bool kAccumulate, bool kInterior, class M>
+template <class T, int kGroups, int R, int kRows, bool kFlip, bool kAccumulate, bool kInterior, class M>
 inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
                          M m, int64_t h, int64_t w, DwBlockCols cols) {
     using V = typename T::V;
     constexpr int64_t VW = T::kWidth;
     const int64_t W = g.W, C = g.C;
-    V acc[kRows][G][R];
+    V acc[kRows][kGroups][R];
     // Accumulating (backward-data), the old values are added at the end: loaded first, the FMA
     // chains would wait on those loads (a stream from memory) at the start of every block.
 #pragma GCC unroll 4
-    for (int i = 0; i < G; i++) {
+    for (int i = 0; i < kGroups; i++) {
         const V init = kAccumulate ? T::zero() : T::load(bias + c + i * VW, m);
 #pragma GCC unroll 2
         for (int j = 0; j < kRows; j++)
@@ -43,9 +43,9 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
     const int a_lo = dw_a_lo(g, h + kRows - 1), a_hi = dw_a_hi(g, h);
     const DwBandRows bands(g);
     for (int a = a_lo; a < a_hi; a++) {
-        V k[G][kDwK];
+        V k[kGroups][kDwK];
 #pragma GCC unroll 4
-        for (int i = 0; i < G; i++)
+        for (int i = 0; i < kGroups; i++)
 #pragma GCC unroll 32
             for (int b = 0; b < kDwK; b++) {
                 const int tap = kFlip ? (kDwK - 1 - a) * kDwK + (kDwK - 1 - b) : a * kDwK + b;
@@ -56,7 +56,7 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
             const int64_t ih = h + j + a - kDwPad;
             if (kRows > 1 && (ih < g.ih0 || ih >= g.ih1)) continue;
             const float* xp = in + (ih * W + (w - kDwPad)) * C + c;  // input column w - 3
-            dw_walk_columns<T, G, R, kInterior>(xp, C, cols.band[bands.of(ih)], m, [&](int i, int r, int b, V x) {
+            dw_walk_columns<T, kGroups, R, kInterior>(xp, C, cols.band[bands.of(ih)], m, [&](int i, int r, int b, V x) {
                 acc[j][i][r] = T::fmadd(k[i][b], x, acc[j][i][r]);
             });
         }
@@ -66,7 +66,7 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 #pragma GCC unroll 32
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int i = 0; i < G; i++) {
+            for (int i = 0; i < kGroups; i++) {
                 float* o = out + (((h + j) * W) + w + r) * C + c + i * VW;
                 T::store(o, m, kAccumulate ? T::add(T::load(o, m), acc[j][i][r]) : acc[j][i][r]);
             }
@@ -77,7 +77,7 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 // Full groups use plain loads; only the last, partial one a tail mask.
 // Rows go in twos: a block whose two rows' accumulators fill at most half the registers takes
 // both rows at once, sharing each kernel row's weights with twice the FMA chains (AVX-512: 8-wide
-// stage-1 tiles, 4-wide stage-2 tiles, row ends, 16 accumulators + 7 G weights; AVX2: every 4-wide
+// stage-1 tiles, 4-wide stage-2 tiles, row ends, 16 accumulators + 7 kGroups weights; AVX2: every 4-wide
 // block, 8 accumulators + 7 weights + 1 input fill its 16 registers); AVX-512's 12-wide blocks run
 // the two rows one after the other.
 // Software prefetch of the rows the region will need, within the region: one row ahead of
@@ -97,43 +97,43 @@ void dw_conv_region(float* out, const float* in, const float* wei, const float* 
                 dw_prefetch_in_row(in, g, h + j + 2 + kDwPad);
             }
         }
-        dw_for_each_chunk<T, true>(g, [&](int64_t c, auto G, auto m, auto kMaxR) {
+        dw_for_each_chunk<T, true>(g, [&](int64_t c, auto kGroups, auto m, auto kMaxR) {
             for_each_col_block<T, kMaxR, true>(g, g.w0, g.w1, [&](int64_t w, auto R, auto interior, DwBlockCols cols) {
-                if constexpr (2 * G * R <= dw_registers<T>() / 2) {
-                    if (rows == 2) return dw_row_block<T, G, R, 2, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
+                if constexpr (2 * kGroups * R <= dw_registers<T>() / 2) {
+                    if (rows == 2) return dw_row_block<T, kGroups, R, 2, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h, w, cols);
                 }
                 for (int j = 0; j < rows; j++)
-                    dw_row_block<T, G, R, 1, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h + j, w, cols);
+                    dw_row_block<T, kGroups, R, 1, kFlip, kAccumulate, interior>(out, in, wei, bias, g, c, m, h + j, w, cols);
             });
         });
         h += rows;
     }
 }
 
-// acc[i][b] += sum_{r} g[w+r] * src_row[w+r+b-3] for one row block and G channel groups from c
+// acc[i][b] += sum_{r} g[w+r] * src_row[w+r+b-3] for one row block and kGroups channel groups from c
 // (kernel row fixed by the caller).
-template <class T, int G, int R, bool kInterior, class M>
+template <class T, int kGroups, int R, bool kInterior, class M>
 inline void dw_wei_block(typename T::V (*acc)[kDwK], const float* g_row, const float* src_row, const DwGeom& geo,
                          M m, int64_t w, uint32_t cols) {
     using V = typename T::V;
     constexpr int64_t W = T::kWidth;
     const int64_t C = geo.C;
-    V g[G][R];
+    V g[kGroups][R];
 #pragma GCC unroll 32
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int i = 0; i < G; i++) g[i][r] = T::load(g_row + (w + r) * C + i * W, m);
+        for (int i = 0; i < kGroups; i++) g[i][r] = T::load(g_row + (w + r) * C + i * W, m);
     const float* xp = src_row + (w - kDwPad) * C;  // input column w - 3
-    dw_walk_columns<T, G, R, kInterior>(xp, C, cols, m, [&](int i, int r, int b, V x) {
+    dw_walk_columns<T, kGroups, R, kInterior>(xp, C, cols, m, [&](int i, int r, int b, V x) {
         acc[i][b] = T::fmadd(g[i][r], x, acc[i][b]);
     });
 }
 
-// G channel groups over a region, kernel rows outer: the accumulators of a kernel row stay in
+// kGroups channel groups over a region, kernel rows outer: the accumulators of a kernel row stay in
 // registers across the region's rows, at the price of reading the window 7 times per group. Column
 // blocks outside the rows (a strip of the region at a time: faster on the small maps and masked
-// tiles). Blocks of at most kMaxR columns (G x (kMaxR + 7) + G vectors must fit the registers).
-template <class T, int G, int kMaxR, class M>
+// tiles). Blocks of at most kMaxR columns (kGroups x (kMaxR + 7) + kGroups vectors must fit the registers).
+template <class T, int kGroups, int kMaxR, class M>
 inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo,
                           int64_t c, M m) {
     using V = typename T::V;
@@ -141,24 +141,24 @@ inline void dw_wei_groups(float* d_wei, float* d_bias, const float* d_dst, const
     const int64_t W = geo.W, C = geo.C;
     const DwBandRows bands(geo);
     for (int a = 0; a < kDwK; a++) {
-        V acc[G][kDwK];
+        V acc[kGroups][kDwK];
 #pragma GCC unroll 4
-        for (int i = 0; i < G; i++)
+        for (int i = 0; i < kGroups; i++)
 #pragma GCC unroll 8
             for (int b = 0; b < kDwK; b++) acc[i][b] = T::load(d_wei + (a * kDwK + b) * C + c + i * VW, m);
         // output rows whose input row h + a - 3 lies inside the window
         const int64_t h_lo = std::max(geo.h0, geo.ih0 - a + kDwPad), h_hi = std::min(geo.h1, geo.ih1 - a + kDwPad);
         for_each_col_block<T, kMaxR>(geo, geo.w0, geo.w1, [&](int64_t w, auto R, auto interior, DwBlockCols cols) {
             for (int64_t h = h_lo; h < h_hi; h++)
-                dw_wei_block<T, G, R, interior>(acc, d_dst + h * W * C + c, src + (h + a - kDwPad) * W * C + c, geo, m, w,
+                dw_wei_block<T, kGroups, R, interior>(acc, d_dst + h * W * C + c, src + (h + a - kDwPad) * W * C + c, geo, m, w,
                                                 cols.band[bands.of(h + a - kDwPad)]);
         });
 #pragma GCC unroll 4
-        for (int i = 0; i < G; i++)
+        for (int i = 0; i < kGroups; i++)
 #pragma GCC unroll 8
             for (int b = 0; b < kDwK; b++) T::store(d_wei + (a * kDwK + b) * C + c + i * VW, m, acc[i][b]);
     }
-    for (int i = 0; i < G; i++) {
+    for (int i = 0; i < kGroups; i++) {
         const int64_t ci = c + i * VW;
         V bacc = T::load(d_bias + ci, m);
         for (int64_t h = geo.h0; h < geo.h1; h++)
@@ -175,8 +175,8 @@ constexpr int64_t kDwWeiGroupOuterBytes = 384 * 1024;
 template <class T>
 void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo) {
     auto groups = [&](const DwGeom& r) {
-        dw_for_each_chunk<T, false>(r, [&](int64_t c, auto G, auto m, auto kMaxR) {
-            dw_wei_groups<T, G, kMaxR>(d_wei, d_bias, d_dst, src, r, c, m);
+        dw_for_each_chunk<T, false>(r, [&](int64_t c, auto kGroups, auto m, auto kMaxR) {
+            dw_wei_groups<T, kGroups, kMaxR>(d_wei, d_bias, d_dst, src, r, c, m);
         });
     };
     // (A one-row region would see the other rows of a banded window as bands of its own: banded

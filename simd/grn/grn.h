@@ -1,16 +1,16 @@
 // Global Response Normalization (ConvNeXt V2), split into the passes a caller strings together per
 // sample over its rows x[r, c] (r: the sample's tokens, c < C channels):
-//   G[c]  = sqrt(sum_r x[r,c]^2)                     grn_sumsq (accumulates sum_r x^2)
-//   Nx[c] = G[c] / (mean_c' G[c'] + 1e-6)            (tiny, done by the caller)
-//   y     = gamma * (x * Nx) + beta + x               grn_apply
+//   gx[c] = sqrt(sum_r x[r,c]^2)                     grn_sumsq (accumulates sum_r x^2)
+//   nx[c] = gx[c] / (mean_c' gx[c'] + 1e-6)          (tiny, done by the caller)
+//   y     = gamma * (x * nx) + beta + x               grn_apply
 // Backward, with dy given:
 //   S[c] = sum_r dy*x,  B[c] = sum_r dy               grn_bwd_reduce (accumulates)
-//   dgamma += Nx*S, dbeta += B, dNx = gamma*S, dG from dNx   (caller)
-//   dx = dy * (1 + gamma*Nx) + x * k[c],  k = dG / G  grn_bwd_apply
+//   dgamma += nx*S, dbeta += B, d_nx = gamma*S, d_gx from d_nx   (caller)
+//   dx = dy * (1 + gamma*nx) + x * k[c],  k = d gx / gx   grn_bwd_apply
 //
 // In a block GRN follows GELU (x = gelu(h)), so two fused passes save a trip through memory each way:
 //   grn_gelu_sumsq:     x = gelu(h) written, sum_r x^2 accumulated        (GELU forward + statistics)
-//   grn_bwd_apply_gelu: dh = (dy * (1 + gamma*Nx) + x * k) * gelu'(h)    (GRN apply + GELU backward)
+//   grn_bwd_apply_gelu: dh = (dy * (1 + gamma*nx) + x * k) * gelu'(h)    (GRN apply + GELU backward)
 #pragma once
 
 #include <cstdint>

@@ -21,8 +21,8 @@ template <class T, bool kGelu>
 void grn_sumsq_pass(float* out, float* sumsq, const float* in, int64_t rows, int64_t C) {
     using V = typename T::V;
     constexpr int64_t W = T::kWidth;
-    for_each_chunk<T, grn_groups<T>()>(C, [&](int64_t c0, auto G, auto m) {
-        constexpr int kG = decltype(G)::value;
+    for_each_chunk<T, grn_groups<T>()>(C, [&](int64_t c0, auto kGroups, auto m) {
+        constexpr int kG = decltype(kGroups)::value;
         V acc[kG];
 #pragma GCC unroll 8
         for (int g = 0; g < kG; g++) acc[g] = T::zero();
@@ -104,8 +104,8 @@ template <class T>
 void grn_bwd_reduce_simd(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {
     using V = typename T::V;
     constexpr int64_t W = T::kWidth;
-    for_each_chunk<T, grn_groups<T>() / 2>(C, [&](int64_t c0, auto G, auto m) {
-        constexpr int kG = decltype(G)::value;
+    for_each_chunk<T, grn_groups<T>() / 2>(C, [&](int64_t c0, auto kGroups, auto m) {
+        constexpr int kG = decltype(kGroups)::value;
         V as[kG], ab[kG];
 #pragma GCC unroll 8
         for (int g = 0; g < kG; g++) as[g] = ab[g] = T::zero();
