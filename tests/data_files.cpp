@@ -84,6 +84,20 @@ std::string encode_jpeg(const Image& img, const JpegOptions& options) {
     return bytes;
 }
 
+Image noise_image(int h, int w, int c) {
+    Image img;
+    img.h = h;
+    img.w = w;
+    img.c = c;
+    uint32_t state = 12345;
+    img.pixels.resize((size_t)h * w * c);
+    for (uint8_t& p : img.pixels) {
+        state = state * 1664525u + 1013904223u;
+        p = (uint8_t)(state >> 24);
+    }
+    return img;
+}
+
 Run cli(const std::string& args) {
     const std::string bin = binary_path("convnextv2");
     CNX_CHECK(file_exists(bin), "build the program first (make all)");

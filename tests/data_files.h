@@ -31,6 +31,9 @@ struct JpegOptions {
     size_t metadata_bytes = 0;          // APP1 segments before the frame header
 };
 std::string encode_jpeg(const Image& img, const JpegOptions& options = {});
+// An h x w image of c channels of pseudo-random bytes (the same every call): it barely compresses,
+// so a compressed file of it is mostly image data.
+Image noise_image(int h, int w, int c);
 
 // build/convnextv2 run with `args`: its exit status and its stdout and stderr together.
 struct Run {

@@ -25,6 +25,7 @@ using namespace cnx;
 using test::be32;
 using test::encode_jpeg;
 using test::JpegOptions;
+using test::noise_image;
 
 namespace {
 
@@ -77,20 +78,6 @@ int count_of(const std::string& text, const std::string& part) {
     return n;
 }
 
-// Noise, so that compressed files are mostly image data.
-Image noise(int h, int w, int c) {
-    Image img;
-    img.h = h;
-    img.w = w;
-    img.c = c;
-    uint32_t state = 12345;
-    img.pixels.resize((size_t)h * w * c);
-    for (uint8_t& p : img.pixels) {
-        state = state * 1664525u + 1013904223u;
-        p = (uint8_t)(state >> 24);
-    }
-    return img;
-}
 
 std::string encode_png(const Image& img) {
     const std::string path = path_join(test::temp_dir("png"), "image.png");
@@ -151,7 +138,7 @@ std::string decode_error(const std::string& bytes, const std::string& name) {
 }  // namespace
 
 TEST_CASE("image limits: a header declaring more pixels than the limit is refused before decoding") {
-    std::string bomb_jpeg = encode_jpeg(noise(16, 16, 3));
+    std::string bomb_jpeg = encode_jpeg(noise_image(16, 16, 3));
     const size_t sof = find_jpeg_marker(bomb_jpeg, 0xc0);
     put_be16(bomb_jpeg, sof + 5, 65500);  // height
     put_be16(bomb_jpeg, sof + 7, 65500);  // width
@@ -173,16 +160,16 @@ TEST_CASE("image limits: a header declaring more pixels than the limit is refuse
     CHECK(peak_rss_kb() - rss_before_kb < 200 * 1024);
 
     // The limit is process-wide: lowering it refuses small images, raising it lets them through.
-    const std::string png = encode_png(noise(15, 16, 3));
+    const std::string png = encode_png(noise_image(15, 16, 3));
     {
         PixelLimit limit(16 * 15 - 1);
         CHECK(decode_error(png, "small.png").find("small.png: 16x15 image (240 pixels) is over the limit of 239 pixels") == 0);
-        CHECK_THROWS_WITH_AS(decode_image(encode_jpeg(noise(15, 16, 3)), "small.jpg", 3),
+        CHECK_THROWS_WITH_AS(decode_image(encode_jpeg(noise_image(15, 16, 3)), "small.jpg", 3),
                              doctest::Contains("16x15 image (240 pixels) is over the limit of 239 pixels"), Error);
     }
     {
         PixelLimit limit(2 * 16 * 15);  // no more than half of it: no warning either
-        CHECK(decode_image(png, "small.png", 3).pixels == noise(15, 16, 3).pixels);
+        CHECK(decode_image(png, "small.png", 3).pixels == noise_image(15, 16, 3).pixels);
     }
     CHECK(input_limits().max_image_pixels == 178956970);
 
@@ -204,7 +191,7 @@ TEST_CASE("image limits: a header declaring more pixels than the limit is refuse
 }
 
 TEST_CASE("image limits: truncated JPEG and PNG files are errors, not grey-padded images") {
-    const Image img = noise(96, 96, 3);
+    const Image img = noise_image(96, 96, 3);
     const std::string messages[] = {"truncated JPEG (the data ends before the image does)",
                                     "corrupt PNG (truncated: the data ends before the image does)"};
     for (bool progressive : {false, true}) {
@@ -238,14 +225,14 @@ TEST_CASE("image limits: the JPEG decoder's work is bounded (scan limit, memory 
         endless.scans.push_back({1, {0}, k, k, 0, 10});
         for (int al = 9; al >= 0; al--) endless.scans.push_back({1, {0}, k, k, al + 1, al});
     }
-    const std::string many_scans = encode_jpeg(noise(8, 8, 1), endless);
+    const std::string many_scans = encode_jpeg(noise_image(8, 8, 1), endless);
     CHECK(decode_error(many_scans, "scans.jpg") ==
           "scans.jpg: JPEG with more than 500 scans, a guard against hostile progressive files");
 
     // Progressive files keep all coefficients in memory, under the bound derived from the size.
     JpegOptions progressive;
     progressive.progressive = true;
-    for (const Image& img : {noise(8, 8, 1), noise(1, 300, 3), noise(300, 1, 3), noise(150, 200, 3)}) {
+    for (const Image& img : {noise_image(8, 8, 1), noise_image(1, 300, 3), noise_image(300, 1, 3), noise_image(150, 200, 3)}) {
         const Image decoded = decode_image(encode_jpeg(img, progressive), "progressive.jpg", 3);
         CHECK(decoded.h == img.h);
         CHECK(decoded.w == img.w);
@@ -254,7 +241,7 @@ TEST_CASE("image limits: the JPEG decoder's work is bounded (scan limit, memory 
 
 TEST_CASE("image limits: in-memory decoding and header-only reads") {
     const std::string dir = test::temp_dir("header");
-    const Image img = noise(40, 50, 3);
+    const Image img = noise_image(40, 50, 3);
     const std::string jpeg = encode_jpeg(img), png = encode_png(img);
     for (const std::string* bytes : {&jpeg, &png}) {
         const std::string path = path_join(dir, bytes == &jpeg ? "a.jpg" : "a.png");

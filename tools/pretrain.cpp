@@ -25,14 +25,10 @@ uint64_t eval_mask_key(uint64_t seed, int64_t b) { return stream_key(seed, kRngM
 class PretrainTask : public Task {
 public:
     PretrainTask(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
-        : cfg_(cfg),
-          opt_(opt),
-          data_(data),
-          eval_t_(eval_t),
+        : Task(cfg, opt, data, eval_t),
           model_(cfg, opt.batch, opt.mask_ratio, true),
           eval_model_(cfg, std::min<int64_t>({opt.eval_batch, 64, data.test.size()}), opt.mask_ratio, false) {}
 
-    const ModelConfig& config() const override { return cfg_; }
     const ParamLayout& layout() const override { return model_.layout().all; }
     std::vector<ParamGroup> param_groups() const override {
         return fcmae_param_groups(model_.layout(), (float)opt_.weight_decay);
@@ -70,10 +66,6 @@ public:
     }
 
 private:
-    ModelConfig cfg_;
-    TrainOptions opt_;
-    const DataSplits& data_;
-    Transform eval_t_;
     Fcmae model_;
     Fcmae eval_model_;
 

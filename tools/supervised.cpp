@@ -45,14 +45,10 @@ namespace {
 class SupervisedTask : public Task {
 public:
     SupervisedTask(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
-        : cfg_(cfg),
-          opt_(opt),
-          data_(data),
-          eval_t_(eval_t),
+        : Task(cfg, opt, data, eval_t),
           net_(cfg, opt.batch, true),
           eval_net_(cfg, std::min<int64_t>(opt.eval_batch, data.test.size()), false) {}
 
-    const ModelConfig& config() const override { return cfg_; }
     const ParamLayout& layout() const override { return net_.layout(); }
     std::vector<ParamGroup> param_groups() const override {
         return cnx::param_groups(net_.layout(), (float)opt_.weight_decay, (float)opt_.layer_decay);
@@ -113,10 +109,6 @@ public:
     }
 
 private:
-    ModelConfig cfg_;
-    TrainOptions opt_;
-    const DataSplits& data_;
-    Transform eval_t_;
     ConvNeXtV2 net_;
     ConvNeXtV2 eval_net_;
 };

@@ -119,7 +119,7 @@ struct EvalResult {
 // Evaluates params on a dataset with an inference model (any batch; the last batch is padded).
 EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t);
 
-// What differs between supervised training and pre-training.
+// An epoch's evaluation, as a task reports it.
 struct EpochReport {
     Json metrics = Json::object();  // fields for the metrics line
     std::string summary;            // "test loss ... acc ..." for the epoch line
@@ -128,10 +128,13 @@ struct EpochReport {
     double test_acc = 0, test_top5 = 0, test_loss = 0;
 };
 
+// What differs between supervised training and pre-training; a task holds what both need.
 class Task {
 public:
+    Task(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
+        : cfg_(cfg), opt_(opt), data_(data), eval_t_(eval_t) {}
     virtual ~Task() = default;
-    virtual const ModelConfig& config() const = 0;
+    const ModelConfig& config() const { return cfg_; }
     virtual const ParamLayout& layout() const = 0;  // flat layout with the checkpoint names
     virtual std::vector<ParamGroup> param_groups() const = 0;
     virtual void init_params(float* params) = 0;    // a fresh run (not a resume)
@@ -142,9 +145,14 @@ public:
     // After each epoch: evaluate the weights (and the EMA weights when given).
     virtual EpochReport evaluate(const float* params, const float* ema, int64_t epoch) = 0;
     virtual const char* gemm_impl() const = 0;
+
+protected:
+    ModelConfig cfg_;
+    TrainOptions opt_;
+    const DataSplits& data_;
+    Transform eval_t_;
 };
 
-struct DataSplits;
 std::unique_ptr<Task> make_supervised_task(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data,
                                            const Transform& eval_t);
 std::unique_ptr<Task> make_pretrain_task(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data,

@@ -67,14 +67,6 @@ std::string gzip(const std::string& data) {
     return out;
 }
 
-Image pattern(int h, int w, int channels) {
-    Image img;
-    img.h = h;
-    img.w = w;
-    img.c = channels;
-    for (int i = 0; i < h * w * channels; i++) img.pixels.push_back((uint8_t)(i * 53 % 256));
-    return img;
-}
 
 }  // namespace
 
@@ -168,13 +160,13 @@ int main() {
     // image: PNG RGB and gray, JPEG baseline RGB and progressive gray.
     {
         const std::string d = dir_of("image");
-        write_png(path_join(d, "rgb.png"), pattern(6, 7, 3));
-        write_png(path_join(d, "gray.png"), pattern(5, 9, 1));
+        write_png(path_join(d, "rgb.png"), test::noise_image(6, 7, 3));
+        write_png(path_join(d, "gray.png"), test::noise_image(5, 9, 1));
         test::JpegOptions baseline, progressive;
         baseline.quality = progressive.quality = 80;
         progressive.progressive = true;
-        put("image", "rgb.jpg", test::encode_jpeg(pattern(9, 10, 3), baseline));
-        put("image", "gray_progressive.jpg", test::encode_jpeg(pattern(17, 12, 1), progressive));
+        put("image", "rgb.jpg", test::encode_jpeg(test::noise_image(9, 10, 3), baseline));
+        put("image", "gray_progressive.jpg", test::encode_jpeg(test::noise_image(17, 12, 1), progressive));
     }
     std::printf("seeds written to tests/fuzz/corpus/\n");
     return 0;
