@@ -35,6 +35,47 @@ SafetensorsReader::SafetensorsReader(std::string bytes, const std::string& path)
     parse();
 }
 
+// One tensor's header entry, every field checked against the data section of `data_size` bytes.
+static SafetensorsEntry parse_entry(const std::string& path, const std::string& name, const Json& v,
+                                    uint64_t data_size) {
+    const char* p = path.c_str();
+    const char* nm = name.c_str();
+    if (!v.is_object()) fail("%s: tensor '%s': entry is not an object", p, nm);
+    const Json* dt = v.find("dtype");
+    const Json* sh = v.find("shape");
+    const Json* off = v.find("data_offsets");
+    if (!dt || !dt->is_string()) fail("%s: tensor '%s': missing or bad 'dtype'", p, nm);
+    if (!sh || !sh->is_array()) fail("%s: tensor '%s': missing or bad 'shape'", p, nm);
+    if (!off || !off->is_array() || off->size() != 2) fail("%s: tensor '%s': missing or bad 'data_offsets'", p, nm);
+    SafetensorsEntry e;
+    e.name = name;
+    e.dtype = dt->as_string();
+    int esize = dtype_size(e.dtype);
+    if (esize == 0) fail("%s: tensor '%s': unknown dtype '%s'", p, nm, e.dtype.c_str());
+    e.count = 1;
+    for (const Json& d : sh->items()) {
+        int64_t dim = 0;
+        if (!d.as_integer(0, INT64_MAX, &dim)) fail("%s: tensor '%s': bad shape dimension", p, nm);
+        if (!checked_mul(e.count, dim, &e.count) || !checked_mul(e.count, esize, nullptr))
+            fail("%s: tensor '%s': shape %s is too large", p, nm, sh->dump().c_str());
+        e.shape.push_back(dim);
+    }
+    int64_t offsets[2];
+    for (int k = 0; k < 2; k++)
+        if (!(*off)[(size_t)k].as_integer(0, INT64_MAX, &offsets[k])) fail("%s: tensor '%s': bad data_offsets", p, nm);
+    e.begin = (uint64_t)offsets[0];
+    e.end = (uint64_t)offsets[1];
+    if (e.begin > e.end || e.end > data_size)
+        fail("%s: tensor '%s': data_offsets [%llu, %llu] out of range (data section has %llu bytes)", p, nm,
+             (unsigned long long)e.begin, (unsigned long long)e.end, (unsigned long long)data_size);
+    const uint64_t expect = (uint64_t)e.count * (uint64_t)esize;
+    if (e.end - e.begin != expect)
+        fail("%s: tensor '%s': shape %s of %s needs %llu bytes but data_offsets span %llu", p, nm,
+             e.shape_string().c_str(), e.dtype.c_str(), (unsigned long long)expect,
+             (unsigned long long)(e.end - e.begin));
+    return e;
+}
+
 void SafetensorsReader::parse() {
     const char* p = path_.c_str();
     if (bytes_.size() < 8) fail("%s: not a safetensors file (%zu bytes, shorter than the 8-byte header length)", p, bytes_.size());
@@ -64,41 +105,7 @@ void SafetensorsReader::parse() {
             }
             continue;
         }
-        const char* nm = name.c_str();
-        if (!v.is_object()) fail("%s: tensor '%s': entry is not an object", p, nm);
-        const Json* dt = v.find("dtype");
-        const Json* sh = v.find("shape");
-        const Json* off = v.find("data_offsets");
-        if (!dt || !dt->is_string()) fail("%s: tensor '%s': missing or bad 'dtype'", p, nm);
-        if (!sh || !sh->is_array()) fail("%s: tensor '%s': missing or bad 'shape'", p, nm);
-        if (!off || !off->is_array() || off->size() != 2) fail("%s: tensor '%s': missing or bad 'data_offsets'", p, nm);
-        SafetensorsEntry e;
-        e.name = name;
-        e.dtype = dt->as_string();
-        int esize = dtype_size(e.dtype);
-        if (esize == 0) fail("%s: tensor '%s': unknown dtype '%s'", p, nm, e.dtype.c_str());
-        e.count = 1;
-        for (const Json& d : sh->items()) {
-            int64_t dim = 0;
-            if (!d.as_integer(0, INT64_MAX, &dim)) fail("%s: tensor '%s': bad shape dimension", p, nm);
-            if (!checked_mul(e.count, dim, &e.count) || !checked_mul(e.count, esize, nullptr))
-                fail("%s: tensor '%s': shape %s is too large", p, nm, sh->dump().c_str());
-            e.shape.push_back(dim);
-        }
-        int64_t offsets[2];
-        for (int k = 0; k < 2; k++)
-            if (!(*off)[(size_t)k].as_integer(0, INT64_MAX, &offsets[k])) fail("%s: tensor '%s': bad data_offsets", p, nm);
-        e.begin = (uint64_t)offsets[0];
-        e.end = (uint64_t)offsets[1];
-        if (e.begin > e.end || e.end > data_size)
-            fail("%s: tensor '%s': data_offsets [%llu, %llu] out of range (data section has %llu bytes)", p, nm,
-                 (unsigned long long)e.begin, (unsigned long long)e.end, (unsigned long long)data_size);
-        const uint64_t expect = (uint64_t)e.count * (uint64_t)esize;
-        if (e.end - e.begin != expect)
-            fail("%s: tensor '%s': shape %s of %s needs %llu bytes but data_offsets span %llu", p, nm,
-                 e.shape_string().c_str(), e.dtype.c_str(), (unsigned long long)expect,
-                 (unsigned long long)(e.end - e.begin));
-        entries_.push_back(std::move(e));
+        entries_.push_back(parse_entry(path_, name, v, data_size));
     }
     by_name_.resize(entries_.size());
     for (size_t k = 0; k < entries_.size(); k++) by_name_[k] = k;
