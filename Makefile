@@ -10,7 +10,9 @@
 
 CXX      ?= g++
 BUILD    ?= build
-OPT      ?= -O2
+# Release builds compile CNX_DCHECK (the kernels' preconditions) out; `make check` and the fuzzers
+# set their own OPT without -DNDEBUG, so they run with every check.
+OPT      ?= -O2 -DNDEBUG
 CXXFLAGS ?=
 OMPFLAGS ?= -fopenmp
 CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra $(OMPFLAGS) -fno-math-errno -I. -MMD -MP

@@ -21,6 +21,8 @@
 using namespace cnx;
 using test::idx_images;
 using test::idx_labels;
+using test::ChildRun;
+using test::run_in_child;
 using test::write_gz;
 
 namespace {
@@ -54,34 +56,20 @@ struct ChildLoad {
 };
 
 ChildLoad load_in_child(const std::function<void()>& load) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
+    const ChildRun child = run_in_child([&](int fd) {
         rusage before, after;
         getrusage(RUSAGE_SELF, &before);
         const std::string error = error_of(load);
         getrusage(RUSAGE_SELF, &after);
         const std::string report = std::to_string((after.ru_maxrss - before.ru_maxrss) * 1024LL) + "\n" + error;
-        const bool written = write(fds[1], report.data(), report.size()) == (ssize_t)report.size();
-        _exit(written ? 0 : 1);
-    }
-    close(fds[1]);
-    std::string report;
-    char buf[4096];
-    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) report.append(buf, (size_t)n);
-    close(fds[0]);
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-    const size_t eol = report.find('\n');
+        if (write(fd, report.data(), report.size()) != (ssize_t)report.size()) _exit(1);
+    });
+    REQUIRE((WIFEXITED(child.status) && WEXITSTATUS(child.status) == 0));
+    const size_t eol = child.output.find('\n');
     REQUIRE(eol != std::string::npos);
     ChildLoad r;
-    r.peak_rise_bytes = std::stoll(report.substr(0, eol));
-    r.error = report.substr(eol + 1);
+    r.peak_rise_bytes = std::stoll(child.output.substr(0, eol));
+    r.error = child.output.substr(eol + 1);
     return r;
 }
 

@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -181,6 +182,27 @@ int run_command(const std::string& cmd, std::string* output) {
     int status = pclose(p);
     if (output) *output = out;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+ChildRun run_in_child(const std::function<void(int fd)>& body) {
+    int fds[2];
+    CNX_CHECK(pipe(fds) == 0, "pipe");
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    CNX_CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        for (int sig : {SIGABRT, SIGSEGV, SIGFPE, SIGILL, SIGBUS}) std::signal(sig, SIG_DFL);
+        close(fds[0]);
+        body(fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    ChildRun r;
+    char buf[4096];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) r.output.append(buf, (size_t)n);
+    close(fds[0]);
+    CNX_CHECK(waitpid(pid, &r.status, 0) == pid, "waitpid");
+    return r;
 }
 
 }  // namespace test

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,15 @@ std::string binary_path(const std::string& name);  // $CNX_TEST_BIN_DIR or build
 std::string temp_dir(const std::string& tag);
 // Runs a shell command; returns its exit status and captured stdout+stderr.
 int run_command(const std::string& cmd, std::string* output);
+
+// What a forked child wrote to the pipe it was given, and its wait status.
+struct ChildRun {
+    std::string output;
+    int status = 0;
+};
+// Runs body(fd) in a forked child that exits 0 when body returns; fd is the write end of a pipe the
+// parent reads to the end. An abort stays the child's own (doctest's signal handlers are reset).
+ChildRun run_in_child(const std::function<void(int fd)>& body);
 
 }  // namespace test
 }  // namespace cnx

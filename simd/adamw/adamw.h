@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "core/check.h"
+
 namespace cnx {
 
 struct AdamWStep {
@@ -22,5 +24,11 @@ struct AdamWStep {
 AdamWStep adamw_step(double lr, double weight_decay, double beta1, double beta2, double eps, int64_t step);
 
 using adamw_t = void(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
+
+// What every AdamW kernel asks of its caller (checked in debug and sanitizer builds).
+inline void adamw_dcheck(int64_t n, const AdamWStep* s) {
+    CNX_DCHECK(n >= 0, "adamw: negative length");
+    CNX_DCHECK(s != nullptr, "adamw: no step factors");
+}
 
 }  // namespace cnx

@@ -18,6 +18,7 @@ AdamWStep adamw_step(double lr, double weight_decay, double beta1, double beta2,
 }
 
 void adamw_ref(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
+    adamw_dcheck(n, s);
     for (int64_t i = 0; i < n; i++) {
         float g = grad[i];
         float p = param[i] * s->decay;

@@ -10,6 +10,7 @@ namespace {
 
 template <class T>
 void adamw_simd(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
+    adamw_dcheck(n, s);
     using V = typename T::V;
     const V decay = T::set1(s->decay);
     const V step_size = T::set1(s->step_size);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "core/check.h"
 #include "simd/dwconv/dwconv_algo.h"
 
 namespace cnx {
@@ -19,6 +20,13 @@ struct DwSparse {
     int64_t C;
     int64_t s0, s1;
 };
+// What every list kernel asks of its caller (checked in debug and sanitizer builds).
+inline void dw_dcheck(const DwSparse& sp) {
+    CNX_DCHECK(sp.C >= 1, "dwconv lists: no channels");
+    CNX_DCHECK(0 <= sp.s0 && sp.s0 <= sp.s1, "dwconv lists: bad site range");
+    CNX_DCHECK(sp.s0 == sp.s1 || (sp.site && sp.begin && sp.tap && sp.nbr), "dwconv lists: no lists");
+}
+
 // dst[site] = bias + sum_e wei[tap[e]] * src[nbr[e]].
 using dwconv_sparse_fwd_t = void(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
 // d_src[site] += sum_e wei[48 - tap[e]] * d_dst[nbr[e]] (the neighbour relation is symmetric, so the

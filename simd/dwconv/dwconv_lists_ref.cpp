@@ -4,6 +4,7 @@
 namespace cnx {
 
 void dwconv_sparse_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+    dw_dcheck(sp);
     const int64_t C = sp.C;
     for (int64_t s = sp.s0; s < sp.s1; s++) {
         float* out = dst + (int64_t)sp.site[s] * C;
@@ -17,6 +18,7 @@ void dwconv_sparse_fwd_ref(float* dst, const float* src, const float* wei, const
 }
 
 void dwconv_sparse_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp) {
+    dw_dcheck(sp);
     const int64_t C = sp.C;
     for (int64_t s = sp.s0; s < sp.s1; s++) {
         float* out = d_src + (int64_t)sp.site[s] * C;
@@ -29,6 +31,7 @@ void dwconv_sparse_bwd_data_ref(float* d_src, const float* d_dst, const float* w
 }
 
 void dwconv_sparse_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp) {
+    dw_dcheck(sp);
     const int64_t C = sp.C;
     for (int64_t s = sp.s0; s < sp.s1; s++) {
         const float* gr = d_dst + (int64_t)sp.site[s] * C;

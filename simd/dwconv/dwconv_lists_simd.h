@@ -38,6 +38,7 @@ inline void dws_conv_chunk(float* out, const float* in, const float* wei, const 
 // Chunks of up to 8 vectors.
 template <class T, bool kFlip, bool kAccumulate>
 void dws_conv(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp) {
+    dw_dcheck(sp);
     for_each_chunk<T>(sp.C, [&](int64_t c, auto kGroups, auto m) {
         for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, kGroups, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, m);
     });
@@ -97,6 +98,7 @@ inline void dws_wei_chunk(float* d_wei, float* d_bias, const float* d_dst, const
 // of up to 8 vectors on AVX-512, 4 on AVX2 (two sites' d_dst vectors stay in registers).
 template <class T>
 void dws_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwSparse& sp) {
+    dw_dcheck(sp);
     for_each_chunk<T, T::kWidth == 16 ? 8 : 4>(sp.C, [&](int64_t c, auto kGroups, auto m) {
         int64_t s = sp.s0;
         for (; s + 2 <= sp.s1; s += 2) dws_wei_chunk<T, kGroups>(d_wei, d_bias, d_dst, src, sp, s, s + 1, c, m);

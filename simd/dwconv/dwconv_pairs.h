@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/check.h"
 #include "simd/dwconv/dwconv_algo.h"
 
 namespace cnx {
@@ -33,6 +34,13 @@ inline void dw_pairs_range(const DwPairs& pp, int k, int32_t* e0, int32_t* e1) {
     *e0 = (int32_t)(std::lower_bound(first, last, (int32_t)pp.t0) - pp.tile);
     *e1 = (int32_t)(std::lower_bound(first, last, (int32_t)pp.t1) - pp.tile);
 }
+// What every pair kernel asks of its caller (checked in debug and sanitizer builds).
+inline void dw_dcheck(const DwPairs& pp) {
+    CNX_DCHECK(pp.C >= 1 && pp.W >= kDwPairTile, "dwconv pairs: bad map shape");
+    CNX_DCHECK(0 <= pp.t0 && pp.t0 <= pp.t1, "dwconv pairs: bad tile range");
+    CNX_DCHECK(pp.begin && (pp.t0 == pp.t1 || (pp.tile && pp.out && pp.in)), "dwconv pairs: no pairs");
+}
+
 // dst[site of P] = bias + sum over P's pairs of wei[tap] * src[site of Q], for the tiles P of the call.
 using dwconv_pairs_fwd_t = void(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp);
 // d_src[site of P] += sum over P's pairs of wei[48 - tap] * d_dst[site of Q] (pairs are symmetric).

@@ -43,6 +43,7 @@ static void pairs_accumulate_ref(float* out, const float* in, const float* wei, 
 }
 
 void dwconv_pairs_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwPairs& pp) {
+    dw_dcheck(pp);
     pair_tile_sites(pp, [&](int64_t t) {
         for (int64_t c = 0; c < pp.C; c++) dst[t * pp.C + c] = bias[c];
     });
@@ -50,10 +51,12 @@ void dwconv_pairs_fwd_ref(float* dst, const float* src, const float* wei, const 
 }
 
 void dwconv_pairs_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwPairs& pp) {
+    dw_dcheck(pp);
     pairs_accumulate_ref(d_src, d_dst, wei, pp, true);
 }
 
 void dwconv_pairs_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
+    dw_dcheck(pp);
     const int64_t C = pp.C;
     pair_tile_sites(pp, [&](int64_t t) {
         for (int64_t c = 0; c < C; c++) d_bias[c] += d_dst[t * C + c];

@@ -140,6 +140,7 @@ void dwp_drive(const DwPairs& pp, F&& f, Done&& chunk_done) {
 // lists' kernel (dws_bwd_wei) loads and stores a gradient row per product.
 template <class T>
 void dwp_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwPairs& pp) {
+    dw_dcheck(pp);
     dwp_drive<T, false>(
         pp,
         [&](int k, int32_t e0, int32_t e1, int64_t c, auto kGroups, auto m, auto kRow, auto kCol) {
@@ -205,6 +206,7 @@ inline void dwp_conv_class(float* out, const float* in, const float* wei, const 
 // Forward (kFlip false: class 12 first, starting from the bias) and backward-data (kFlip: adds).
 template <class T, bool kFlip>
 void dwp_conv(float* out, const float* in, const float* wei, const float* bias, const DwPairs& pp) {
+    dw_dcheck(pp);
     dwp_drive<T, !kFlip>(
         pp,
         [&](int k, int32_t e0, int32_t e1, int64_t c, auto kGroups, auto m, auto kRow, auto kCol) {

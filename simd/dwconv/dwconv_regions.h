@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/check.h"
 #include "core/prefetch.h"
 #include "simd/dwconv/dwconv_algo.h"
 
@@ -84,6 +85,18 @@ inline void dw_prefetch_in_row(const float* in, const DwGeom& g, int64_t ih) {
 
 // True when the image is over kDwPrefetchImageBytes.
 inline bool dw_large_image(const DwGeom& g) { return g.H * g.W * g.C * (int64_t)sizeof(float) > kDwPrefetchImageBytes; }
+
+// What every region kernel asks of its caller (checked in debug and sanitizer builds): the region,
+// the window and the band columns lie within the image; a call on some rows keeps its region's bands.
+inline void dw_dcheck(const DwGeom& g) {
+    auto span_in = [](int64_t lo, int64_t hi, int64_t n) { return 0 <= lo && lo <= hi && hi <= n; };
+    CNX_DCHECK(g.C >= 1, "dwconv: no channels");
+    CNX_DCHECK(span_in(g.h0, g.h1, g.H) && span_in(g.w0, g.w1, g.W), "dwconv: region outside the image");
+    CNX_DCHECK(span_in(g.ih0, g.ih1, g.H) && span_in(g.iw0, g.iw1, g.W), "dwconv: window outside the image");
+    CNX_DCHECK(g.tw0 < 0 || span_in(g.tw0, g.tw1, g.W), "dwconv: top band outside the image");
+    CNX_DCHECK(g.bw0 < 0 || span_in(g.bw0, g.bw1, g.W), "dwconv: bottom band outside the image");
+    CNX_DCHECK(dw_top_end(g) <= g.h0 && dw_bottom_begin(g) >= g.h1, "dwconv: bands overlap the region");
+}
 
 // The whole image as region and window.
 inline DwGeom dw_whole(int64_t H, int64_t W, int64_t C) { return DwGeom{H, W, C, 0, H, 0, W, 0, H, 0, W}; }

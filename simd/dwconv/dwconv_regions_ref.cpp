@@ -5,6 +5,7 @@
 namespace cnx {
 
 void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g) {
+    dw_dcheck(g);
     const int64_t W = g.W, C = g.C;
     for (int64_t h = g.h0; h < g.h1; h++) {
         for (int64_t w = g.w0; w < g.w1; w++) {
@@ -23,6 +24,7 @@ void dwconv_fwd_ref(float* dst, const float* src, const float* wei, const float*
 }
 
 void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwGeom& g) {
+    dw_dcheck(g);
     const int64_t W = g.W, C = g.C;
     for (int64_t h = g.h0; h < g.h1; h++) {
         for (int64_t w = g.w0; w < g.w1; w++) {
@@ -40,6 +42,7 @@ void dwconv_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, con
 }
 
 void dwconv_bwd_wei_ref(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& g) {
+    dw_dcheck(g);
     const int64_t W = g.W, C = g.C;
     for (int64_t h = g.h0; h < g.h1; h++) {
         for (int64_t w = g.w0; w < g.w1; w++) {

@@ -86,6 +86,7 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 // (Masked tiles of such images get theirs from the layer, across tiles.)
 template <class T, bool kFlip, bool kAccumulate>
 void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
+    dw_dcheck(g);
     const bool prefetch = dw_large_image(g);
     for (int64_t h = g.h0; h < g.h1;) {
         const int rows = h + 1 < g.h1 ? 2 : 1;
@@ -174,6 +175,7 @@ constexpr int64_t kDwWeiGroupOuterBytes = 384 * 1024;
 
 template <class T>
 void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const float* src, const DwGeom& geo) {
+    dw_dcheck(geo);
     auto groups = [&](const DwGeom& r) {
         dw_for_each_chunk<T, false>(r, [&](int64_t c, auto kGroups, auto m, auto kMaxR) {
             dw_wei_groups<T, kGroups, kMaxR>(d_wei, d_bias, d_dst, src, r, c, m);

@@ -8,6 +8,7 @@
 namespace cnx {
 
 void gelu_fwd_ref(float* y, const float* x, int64_t n) {
+    gelu_dcheck(y, x, n);
     for (int64_t i = 0; i < n; i++) {
         double v = x[i];
         y[i] = (float)(0.5 * v * std::erfc(-v * M_SQRT1_2));
@@ -15,6 +16,7 @@ void gelu_fwd_ref(float* y, const float* x, int64_t n) {
 }
 
 void gelu_bwd_ref(float* dx, const float* dy, const float* x, int64_t n) {
+    gelu_dcheck(dx, x, n);
     for (int64_t i = 0; i < n; i++) {
         double v = x[i];
         double cdf = 0.5 * std::erfc(-v * M_SQRT1_2);

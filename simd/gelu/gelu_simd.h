@@ -7,48 +7,35 @@
 namespace cnx {
 namespace {
 
-// Blocks of kCdfBlock full vectors (their math interleaved, simd/vec.h), then a masked tail vector.
+// Chunks of up to kCdfBlock vectors (their math interleaved, simd/vec.h), then a masked tail vector.
 
 template <class T>
 void gelu_fwd_simd(float* y, const float* x, int64_t n) {
+    gelu_dcheck(y, x, n);
     using V = typename T::V;
-    constexpr int64_t W = T::kWidth, K = kCdfBlock;
-    const FullMask full{};
-    int64_t i = 0;
-    for (; i + K * W <= n; i += K * W) {
+    for_each_chunk<T, kCdfBlock>(n, [&](int64_t i, auto kVectors, auto m) {
+        constexpr int K = decltype(kVectors)::value;
         V v[K], c[K];
-        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * T::kWidth, m);
         normal_cdf<T, K>(c, nullptr, v);
-        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) T::store(y + i + k * W, full, T::mul(v[k], c[k]));
-    }
-    for (; i < n; i += W) {
-        const auto m = T::tail(n - i);
-        V v[1], c[1];
-        v[0] = T::load(x + i, m);
-        normal_cdf<T, 1>(c, nullptr, v);
-        T::store(y + i, m, T::mul(v[0], c[0]));
-    }
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) T::store(y + i + k * T::kWidth, m, T::mul(v[k], c[k]));
+    });
 }
 
 template <class T>
 void gelu_bwd_simd(float* dx, const float* dy, const float* x, int64_t n) {
+    gelu_dcheck(dx, x, n);
     using V = typename T::V;
-    constexpr int64_t W = T::kWidth, K = kCdfBlock;
-    const FullMask full{};
-    int64_t i = 0;
-    for (; i + K * W <= n; i += K * W) {
+    for_each_chunk<T, kCdfBlock>(n, [&](int64_t i, auto kVectors, auto m) {
+        constexpr int K = decltype(kVectors)::value;
         V v[K], c[K], p[K];
-        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * W, full);
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) v[k] = T::load(x + i + k * T::kWidth, m);
         normal_cdf<T, K>(c, p, v);
-        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) T::store(dx + i + k * W, full, T::mul(T::load(dy + i + k * W, full), T::fmadd(v[k], p[k], c[k])));
-    }
-    for (; i < n; i += W) {
-        const auto m = T::tail(n - i);
-        V v[1], c[1], p[1];
-        v[0] = T::load(x + i, m);
-        normal_cdf<T, 1>(c, p, v);
-        T::store(dx + i, m, T::mul(T::load(dy + i, m), T::fmadd(v[0], p[0], c[0])));
-    }
+        _Pragma("GCC unroll 8") for (int k = 0; k < K; k++) {
+            const V d = T::fmadd(v[k], p[k], c[k]);
+            T::store(dx + i + k * T::kWidth, m, T::mul(T::load(dy + i + k * T::kWidth, m), d));
+        }
+    });
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 
 #include <cstdint>
 
+#include "core/check.h"
+
 namespace cnx {
 
 using grn_sumsq_t = void(float* sumsq, const float* x, int64_t rows, int64_t C);
@@ -26,5 +28,11 @@ using grn_bwd_apply_t = void(float* dx, const float* dy, const float* x, const f
 using grn_gelu_sumsq_t = void(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
 using grn_bwd_apply_gelu_t = void(float* dh, const float* dy, const float* x, const float* h, const float* nx,
                                   const float* gamma, const float* k, int64_t rows, int64_t C);
+
+// What every GRN pass asks of its caller (checked in debug and sanitizer builds).
+inline void grn_dcheck(int64_t rows, int64_t C) {
+    CNX_DCHECK(rows >= 0, "grn: negative row count");
+    CNX_DCHECK(C >= 1, "grn: no channels");
+}
 
 }  // namespace cnx

@@ -7,6 +7,7 @@
 namespace cnx {
 
 void grn_sumsq_ref(float* sumsq, const float* x, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
         for (int64_t c = 0; c < C; c++) sumsq[c] += xr[c] * xr[c];
@@ -15,6 +16,7 @@ void grn_sumsq_ref(float* sumsq, const float* x, int64_t rows, int64_t C) {
 
 void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
                    int64_t C) {
+    grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
         float* yr = y + r * C;
@@ -23,6 +25,7 @@ void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma
 }
 
 void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
         const float* dyr = dy + r * C;
@@ -35,6 +38,7 @@ void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int
 
 void grn_bwd_apply_ref(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
                        const float* k, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
         const float* dyr = dy + r * C;
@@ -44,12 +48,14 @@ void grn_bwd_apply_ref(float* dx, const float* dy, const float* x, const float* 
 }
 
 void grn_gelu_sumsq_ref(float* x, float* sumsq, const float* h, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     gelu_fwd_ref(x, h, rows * C);
     grn_sumsq_ref(sumsq, x, rows, C);
 }
 
 void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const float* h, const float* nx,
                             const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < C; c++) {
             const int64_t i = r * C + c;

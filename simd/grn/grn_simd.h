@@ -19,6 +19,7 @@ constexpr int grn_groups() {
 // sumsq[c] += sum_r v^2 with v = in (kGelu false) or v = gelu(in) written to out (kGelu true).
 template <class T, bool kGelu>
 void grn_sumsq_pass(float* out, float* sumsq, const float* in, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     using V = typename T::V;
     constexpr int64_t W = T::kWidth;
     for_each_chunk<T, grn_groups<T>()>(C, [&](int64_t c0, auto kGroups, auto m) {
@@ -88,6 +89,7 @@ void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, i
 template <class T>
 void grn_apply_simd(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
                     int64_t C) {
+    grn_dcheck(rows, C);
     using V = typename T::V;
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
@@ -102,6 +104,7 @@ void grn_apply_simd(float* y, const float* x, const float* nx, const float* gamm
 
 template <class T>
 void grn_bwd_reduce_simd(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     using V = typename T::V;
     constexpr int64_t W = T::kWidth;
     for_each_chunk<T, grn_groups<T>() / 2>(C, [&](int64_t c0, auto kGroups, auto m) {
@@ -131,6 +134,7 @@ void grn_bwd_reduce_simd(float* s, float* b, const float* dy, const float* x, in
 template <class T>
 void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
                         const float* k, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     using V = typename T::V;
     const V one = T::set1(1.0f);
     for (int64_t r = 0; r < rows; r++) {
@@ -148,6 +152,7 @@ void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float*
 template <class T>
 void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const float* h, const float* nx,
                              const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
     using V = typename T::V;
     const V one = T::set1(1.0f);
     constexpr int64_t W = T::kWidth, K = kCdfBlock;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "core/check.h"
 #include "core/tensor.h"
 
 namespace cnx {
@@ -24,5 +25,12 @@ using layernorm_fwd_t = void(Rows dst, float* mean, float* rstd, ConstRows src, 
 // partials). d_src may alias d_dst (same offsets).
 using layernorm_bwd_t = void(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src,
                              const float* mean, const float* rstd, const float* gamma, int64_t rows, int64_t C);
+
+// What every LayerNorm kernel asks of its caller (checked in debug and sanitizer builds).
+inline void layernorm_dcheck(const float* dst, const float* src, int64_t rows, int64_t C) {
+    CNX_DCHECK(rows >= 0, "layernorm: negative row count");
+    CNX_DCHECK(C >= 1, "layernorm: no channels");
+    CNX_DCHECK(rows == 0 || (dst && src), "layernorm: null rows");
+}
 
 }  // namespace cnx

@@ -7,6 +7,7 @@ namespace cnx {
 
 void layernorm_fwd_ref(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
                        int64_t rows, int64_t C, float eps) {
+    layernorm_dcheck(dst.data, src.data, rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* x = src.row(r, C);
         float* y = dst.row(r, C);
@@ -28,6 +29,7 @@ void layernorm_fwd_ref(Rows dst, float* mean, float* rstd, ConstRows src, const 
 
 void layernorm_bwd_ref(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                        const float* rstd, const float* gamma, int64_t rows, int64_t C) {
+    layernorm_dcheck(d_src.data, src.data, rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* x = src.row(r, C);
         const float* dy = d_dst.row(r, C);

@@ -74,6 +74,7 @@ inline void ln_prefetch(ConstRows t, int64_t r, int64_t rows, int64_t C) {
 template <class T>
 void layernorm_fwd_simd(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
                         int64_t rows, int64_t C, float eps) {
+    layernorm_dcheck(dst.data, src.data, rows, C);
     const int64_t ahead = ln_prefetch_rows(C);
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
@@ -136,6 +137,7 @@ inline void layernorm_bwd_rows(Rows d_src, float* d_gamma, float* d_beta, ConstR
 template <class T>
 void layernorm_bwd_simd(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                         const float* rstd, const float* gamma, int64_t rows, int64_t C) {
+    layernorm_dcheck(d_src.data, src.data, rows, C);
     const int64_t ahead = ln_prefetch_rows(C);
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {

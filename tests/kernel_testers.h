@@ -1,0 +1,240 @@
+// Kernel testers: one builder per kernel family, in XNNPACK's style, so that a test reads like the
+// family's contract:
+//
+//   DwconvTester().size(28).channels(40).region(2, 26, 1, 25).window(2, 27, 0, 25).misalign(1).check(k.regions);
+//
+// The setters name a case (shape, layout; every one has a default); check(fn) runs one variant of
+// the kernel list (simd/kernels.inc) on it and compares with a double-precision formula at the
+// family's tolerance, checks the canaries around every buffer and, where an output could pass by
+// being zero, that it is not mostly zero. Inputs come from seeds derived from the case, so a failing
+// case reproduces alone.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "simd/kernels.h"
+#include "tests/util.h"
+
+namespace cnx {
+namespace test {
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+// Rows of the family the CPU can run; prints the skipped ones once (never passed silently).
+std::vector<KernelRow> runnable(const char* family);
+
+// f(fn) for every variant of `family` the CPU runs, fn its kernel as Fn, the variant's name captured.
+template <class Fn, class F>
+void for_each_variant(const char* family, F&& f) {
+    for (const KernelRow& row : runnable(family)) {
+        CAPTURE(row.name);
+        f(kernel_fn<Fn>(row));
+    }
+}
+
+// Channel counts that probe every tail: 1..33, primes, and the ConvNeXt widths (x4 for MLP widths).
+std::vector<int64_t> channel_counts();
+
+// n floats between canaries, `offset` floats further into their allocation than with offset 0.
+struct Buf {
+    std::vector<float> mem;
+    int64_t off, n;
+    Buf(int64_t n, int64_t offset, float fill = 0.0f);
+    float* p() { return mem.data() + off; }
+    const float* p() const { return mem.data() + off; }
+    bool canaries_intact() const;
+};
+void check_canaries(std::initializer_list<const Buf*> bufs);
+
+// Uniform values in [lo, hi) from a seed.
+void fill(float* p, int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
+
+// CHECKs output `what`: |got - want| <= atol + rtol |want| over n elements (and the cosine); returns
+// the comparison.
+Compare expect_close(const char* what, const float* got, const double* want, int64_t n, double rtol, double atol);
+// At least a tenth of the outputs must be non-zero for a comparison to prove anything.
+void check_trustworthy(const Compare& c, int64_t n);
+
+// What every tester sets: where its buffers sit.
+template <class Self>
+class KernelTester {
+public:
+    // Every buffer `m` floats off (0: as the allocator aligns).
+    Self& misalign(int64_t m) {
+        misalign_ = m;
+        return static_cast<Self&>(*this);
+    }
+    // Buffer k of a call (in the kernel's argument order) m + k floats off: misaligned against each
+    // other too.
+    Self& staggered(bool on = true) {
+        staggered_ = on;
+        return static_cast<Self&>(*this);
+    }
+
+protected:
+    Buf buf(int k, int64_t n, float value = 0.0f) const { return Buf(n, misalign_ + (staggered_ ? k : 0), value); }
+    Buf input(int k, int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) const {
+        Buf b = buf(k, n);
+        fill(b.p(), n, seed, lo, hi);
+        return b;
+    }
+    int64_t misalign_ = 0;
+    bool staggered_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One tester per family
+
+// GELU (simd/gelu/gelu.h) over n inputs in [-9, 9), with the tails (-15, 12), -5.5 and the origin in
+// front when n > 8. Forward: 6e-7 relative; backward: 1e-6 relative, 1e-7 absolute (gelu' crosses
+// zero near -0.75). Both also in place, equal to the out-of-place result bit for bit.
+class GeluTester : public KernelTester<GeluTester> {
+public:
+    GeluTester& n(int64_t v) { n_ = v; return *this; }
+    void check(gelu_fwd_fn fwd) const;
+    void check(gelu_bwd_fn bwd) const;
+
+private:
+    Buf inputs(int k, uint64_t seed) const;
+    int64_t n_ = 1;
+};
+
+// LayerNorm (simd/layernorm/layernorm.h), eps 1e-6, over rows of C channels with a non-zero mean:
+// contiguous, or gathered (rows at scattered offsets of a buffer twice their size, in reverse order;
+// the elements between them stay untouched). Forward: y 2e-5, mean and rstd 1e-5. Backward, from the
+// mean and rstd it is given: dx, and d_gamma and d_beta (accumulated), 1e-4.
+class LayerNormTester : public KernelTester<LayerNormTester> {
+public:
+    LayerNormTester& rows(int64_t v) { rows_ = v; return *this; }
+    LayerNormTester& channels(int64_t v) { C_ = v; return *this; }
+    LayerNormTester& gathered(bool on = true) { gathered_ = on; return *this; }
+    void check(layernorm_fwd_fn fwd) const;
+    void check(layernorm_bwd_fn bwd) const;
+
+private:
+    std::string describe() const;
+    std::vector<int64_t> offsets() const;  // of each row's first element
+    // What the kernels take for rows at `off`: null when contiguous.
+    const int64_t* at(const std::vector<int64_t>& off) const { return gathered_ ? off.data() : nullptr; }
+    int64_t span() const { return gathered_ ? rows_ * 2 * C_ : rows_ * C_; }
+    int64_t rows_ = 1, C_ = 1;
+    bool gathered_ = false;
+};
+
+// The GRN passes (simd/grn/grn.h) over rows x C. The reductions accumulate into what is there.
+// Tolerances (relative, absolute): sum of squares 1e-5, 1e-5 (fused with GELU: 1e-6 absolute);
+// apply and backward apply 1e-5, 1e-6; backward reduce 1e-4, 1e-5; fused GELU output 1e-6, 1e-7;
+// fused backward 2e-5, 1e-6.
+class GrnTester : public KernelTester<GrnTester> {
+public:
+    GrnTester& rows(int64_t v) { rows_ = v; return *this; }
+    GrnTester& channels(int64_t v) { C_ = v; return *this; }
+    void check(grn_sumsq_fn sumsq) const;
+    void check(grn_apply_fn apply) const;
+    void check(grn_bwd_reduce_fn reduce) const;
+    void check(grn_bwd_apply_fn apply) const;
+    void check(grn_gelu_sumsq_fn sumsq) const;
+    void check(grn_bwd_apply_gelu_fn apply) const;
+
+private:
+    uint64_t seed() const { return (uint64_t)(C_ * 7 + rows_); }
+    int64_t rows_ = 1, C_ = 1;
+};
+
+// AdamW (simd/adamw/adamw.h) against PyTorch's update formula: lr 1e-3, weight decay 0.05, betas
+// 0.9 and 0.999, eps 1e-8, at step 3. param 1e-6, 1e-7; m 1e-6, 1e-8; v 1e-6, 1e-10.
+class AdamWTester : public KernelTester<AdamWTester> {
+public:
+    AdamWTester& n(int64_t v) { n_ = v; return *this; }
+    void check(adamw_fn fn) const;
+
+private:
+    int64_t n_ = 1;
+};
+
+// The depthwise kernels of one ISA, by algorithm (simd/dwconv/dwconv_algo.h).
+struct DwRegionKernels {
+    dwconv_fwd_fn fwd;
+    dwconv_bwd_data_fn bwd_data;
+    dwconv_bwd_wei_fn bwd_wei;
+};
+struct DwListKernels {
+    dwconv_sparse_fwd_fn fwd;
+    dwconv_sparse_bwd_data_fn bwd_data;
+    dwconv_sparse_bwd_wei_fn bwd_wei;
+};
+struct DwPairKernels {
+    dwconv_pairs_fwd_fn fwd;
+    dwconv_pairs_bwd_data_fn bwd_data;
+    dwconv_pairs_bwd_wei_fn bwd_wei;
+};
+struct DwKernels {
+    std::string isa;
+    DwRegionKernels regions;
+    DwListKernels lists;
+    DwPairKernels pairs;
+};
+// Per ISA the CPU runs.
+std::vector<DwKernels> dw_kernels();
+
+// The depthwise 7x7 in double over the output region of g, reading the input inside its window
+// (simd/dwconv/dwconv_regions.h): out = ..., d_src += ..., d_wei and d_bias += ... at the region.
+void dw_fwd_formula(double* out, const float* src, const float* wei, const float* bias, const DwGeom& g);
+void dw_bwd_data_formula(double* d_src, const float* d_dst, const float* wei, const DwGeom& g);
+void dw_bwd_wei_formula(double* d_wei, double* d_bias, const float* d_dst, const float* src, const DwGeom& g);
+
+// The region kernels (simd/dwconv/dwconv_regions.h) on one image: an output region (default the
+// whole image), the input window it reads (default the whole image), and top and bottom bands with
+// columns of their own (default none). Forward: written only inside the region; backward-data:
+// accumulated there; 2e-5. Weight and bias gradients (accumulated): 1e-4. With integers(), inputs
+// are small integers and every result must be exact (fp32 accumulates them exactly).
+class DwconvTester : public KernelTester<DwconvTester> {
+public:
+    DwconvTester& size(int64_t side) { return size(side, side); }
+    DwconvTester& size(int64_t H, int64_t W) {
+        H_ = H;
+        W_ = W;
+        return *this;
+    }
+    DwconvTester& channels(int64_t v) { C_ = v; return *this; }
+    DwconvTester& region(int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+        region_ = {h0, h1, w0, w1};
+        return *this;
+    }
+    DwconvTester& window(int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1) {
+        window_ = {ih0, ih1, iw0, iw1};
+        return *this;
+    }
+    DwconvTester& bands(int64_t tw0, int64_t tw1, int64_t bw0, int64_t bw1) {
+        bands_ = {tw0, tw1, bw0, bw1};
+        return *this;
+    }
+    DwconvTester& integers(bool on = true) { integers_ = on; return *this; }
+    DwGeom geom() const;
+    void check(dwconv_fwd_fn fwd) const;
+    void check(dwconv_bwd_data_fn bwd_data) const;
+    void check(dwconv_bwd_wei_fn bwd_wei) const;
+    // All three directions.
+    void check(const DwRegionKernels& k) const {
+        check(k.fwd);
+        check(k.bwd_data);
+        check(k.bwd_wei);
+    }
+
+private:
+    Buf inputs(int k, int64_t n, uint64_t salt) const;
+    uint64_t seed() const;
+    std::string describe() const;
+    int64_t H_ = 7, W_ = 7, C_ = 1;
+    std::vector<int64_t> region_, window_, bands_;  // empty: the default
+    bool integers_ = false;
+};
+
+}  // namespace test
+}  // namespace cnx

@@ -1,0 +1,16 @@
+// LayerNorm: every variant of simd/kernels.inc against the double-precision formula, on contiguous
+// and gathered rows (tests/kernel_testers.h).
+#include "tests/kernel_testers.h"
+
+using namespace cnx;
+using namespace cnx::test;
+
+TEST_CASE("layernorm: every variant against the formula, contiguous and gathered rows") {
+    auto cases = [](auto fn) {
+        for (int64_t C : channel_counts())
+            for (bool gathered : {false, true})
+                LayerNormTester().channels(C).rows(C > 500 ? 3 : 9).gathered(gathered).misalign(C % 3).check(fn);
+    };
+    for_each_variant<layernorm_fwd_fn>("layernorm_fwd", cases);
+    for_each_variant<layernorm_bwd_fn>("layernorm_bwd", cases);
+}
