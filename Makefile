@@ -1,9 +1,9 @@
 # ConvNeXt V2 on CPUs. `make run` and `make test` install missing Debian packages first (deps);
 # `make` alone only builds. Objects go to build/, header dependencies are tracked (-MMD -MP).
 #
-# ISA policy: the project builds for baseline x86-64; only the files named *_avx2.cpp and *_avx512.cpp
-# (simd/kernels_<isa>.cpp) get their ISA flags, and the right variant is picked at run time
-# (simd/kernels.h).
+# ISA policy: the project builds for baseline x86-64; only the files named *_avx2.cpp, *_avx512.cpp
+# and *_avx512bf16.cpp (simd/kernels_<isa>.cpp) get their ISA flags, and the right variant is
+# picked at run time (simd/kernels.h).
 # No -ffast-math: GELU is the exact erf, and NaN checks must work. -fno-math-errno only lets sqrt
 # inline. ISO C++ mode keeps floating-point contraction off, so FMA happens only where a kernel
 # asks for it explicitly.
@@ -21,6 +21,7 @@ AVX2_FLAGS   := -mavx2 -mfma
 # -Wno-(maybe-)uninitialized: GCC 12 warns inside its own avx512fintrin.h, whose unmasked intrinsics
 # (min, max, roundscale, reduce_add...) start from _mm512_undefined_ps() (GCC bug 105593).
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -Wno-maybe-uninitialized -Wno-uninitialized
+AVX512BF16_FLAGS := $(AVX512_FLAGS) -mavx512bf16
 
 LIB_SRCS   := $(wildcard core/*.cpp simd/*.cpp simd/*/*.cpp nn/*.cpp convnextv2/*.cpp) \
               $(filter-out tools/main.cpp,$(wildcard tools/*.cpp))
@@ -126,6 +127,10 @@ $(BUILD)/bench_kernels: $(BENCH_OBJS) $(BUILD)/libconvnextv2.a
 $(OBJ)/%_avx512.o: %_avx512.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(OBJ)/%_avx512bf16.o: %_avx512bf16.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(AVX512BF16_FLAGS) -c $< -o $@
 
 $(OBJ)/%_avx2.o: %_avx2.cpp
 	@mkdir -p $(@D)

@@ -26,6 +26,7 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "nn/dwconv.h"
+#include "nn/convert.h"
 #include "nn/gelu.h"
 #include "nn/grn.h"
 #include "nn/layernorm.h"
@@ -310,6 +311,23 @@ void bench_adamw(benchmark::State& st, const KernelRow& row) {
     set_counters(st, 14.0 * n, 4.0 * 7 * n);
 }
 
+// fp32 <-> bf16 on DRAM-sized arrays (16M values: 64 MB of fp32, 32 MB of bf16), threaded as the
+// layers run them; bytes: 4 read + 2 written (narrowing) or 2 read + 4 written (widening) per value.
+void bench_bf16(benchmark::State& st, const KernelRow& row) {
+    const int64_t n = 16 << 20;
+    const bool narrow = std::string(row.family) == "bf16_from_f32";
+    FloatBuffer x = random_buffer(n, 1);
+    std::vector<bf16> h((size_t)n);
+    select_isa(row.isa);
+    to_bf16(h.data(), x.data(), n);
+    for (auto _ : st) {
+        if (narrow) to_bf16(h.data(), x.data(), n);
+        else from_bf16(x.data(), h.data(), n);
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, 0.0, 6.0 * n);
+}
+
 // ------------------------------------------------------------------------------------------------
 // oneDNN's depthwise convolution (NHWC activations, weights in its preferred layout)
 
@@ -381,6 +399,10 @@ int main(int argc, char** argv) {
             const std::string fam = row.family, isa = isa_name(row.isa);
             if (!isa_supported(row.isa)) {
                 reg(fam + "/" + isa, [isa](benchmark::State& st) { st.SkipWithError(("CPU lacks " + isa).c_str()); });
+                continue;
+            }
+            if (fam == "bf16_from_f32" || fam == "f32_from_bf16") {
+                reg(fam + "/" + isa + "/dram", [row](benchmark::State& st) { bench_bf16(st, row); });
                 continue;
             }
             if (fam == "adamw") {

@@ -22,6 +22,7 @@ static CpuFeatures detect() {
         uint64_t xcr0 = read_xcr0();
         f.os_ymm = (xcr0 & 0x6) == 0x6;
         f.os_zmm = f.os_ymm && (xcr0 & 0xe0) == 0xe0;
+        f.os_amx = (xcr0 & 0x60000) == 0x60000;
     }
     if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
         f.avx2 = (b >> 5) & 1;
@@ -29,7 +30,9 @@ static CpuFeatures detect() {
         f.avx512dq = (b >> 17) & 1;
         f.avx512bw = (b >> 30) & 1;
         f.avx512vl = (b >> 31) & 1;
+        f.amx_bf16 = ((d >> 22) & 1) && ((d >> 24) & 1);  // AMX-BF16 and AMX-TILE
     }
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512_bf16 = (a >> 5) & 1;
     return f;
 }
 
@@ -52,9 +55,12 @@ std::string cpu_features_string() {
     add(f.avx512bw, "avx512bw");
     add(f.avx512vl, "avx512vl");
     add(f.avx512dq, "avx512dq");
+    add(f.avx512_bf16, "avx512_bf16");
+    add(f.amx_bf16, "amx_bf16");
     s += " (os:";
     s += f.os_ymm ? " ymm" : "";
     s += f.os_zmm ? " zmm" : "";
+    s += f.os_amx ? " amx" : "";
     s += ")";
     return s;
 }

@@ -13,11 +13,15 @@ struct CpuFeatures {
     bool avx512bw = false;
     bool avx512vl = false;
     bool avx512dq = false;
+    bool avx512_bf16 = false;  // VCVTNEPS2BF16, VDPBF16PS
+    bool amx_bf16 = false;     // AMX tiles with bf16 inputs (also needs the kernel's permission)
     bool os_ymm = false;  // XCR0 bits 1,2: SSE and AVX state
     bool os_zmm = false;  // XCR0 bits 5,6,7: opmask and ZMM state
+    bool os_amx = false;  // XCR0 bits 17,18: tile configuration and tile data
 
     bool has_avx2() const { return avx2 && fma && os_ymm; }
     bool has_avx512() const { return avx512f && avx512bw && avx512vl && avx512dq && os_ymm && os_zmm; }
+    bool has_avx512_bf16() const { return has_avx512() && avx512_bf16; }
 };
 
 const CpuFeatures& cpu_features();

@@ -14,6 +14,7 @@ const char* isa_name(Isa isa) {
         case Isa::REF: return "ref";
         case Isa::AVX2: return "avx2";
         case Isa::AVX512: return "avx512";
+        case Isa::AVX512_BF16: return "avx512_bf16";
     }
     return "?";
 }
@@ -22,6 +23,7 @@ Isa parse_isa(const std::string& name) {
     if (name == "ref") return Isa::REF;
     if (name == "avx2") return Isa::AVX2;
     if (name == "avx512") return Isa::AVX512;
+    if (name == "avx512_bf16") return Isa::AVX512_BF16;
     fail("CONVNEXTV2_ISA='%s': expected ref, avx2 or avx512", name.c_str());
 }
 
@@ -30,11 +32,13 @@ bool isa_supported(Isa isa) {
         case Isa::REF: return true;
         case Isa::AVX2: return cpu_features().has_avx2();
         case Isa::AVX512: return cpu_features().has_avx512();
+        case Isa::AVX512_BF16: return cpu_features().has_avx512_bf16();
     }
     return false;
 }
 
 Isa best_isa() {
+    if (isa_supported(Isa::AVX512_BF16)) return Isa::AVX512_BF16;
     if (isa_supported(Isa::AVX512)) return Isa::AVX512;
     if (isa_supported(Isa::AVX2)) return Isa::AVX2;
     return Isa::REF;
@@ -45,6 +49,7 @@ Isa best_isa() {
 #define CNX_DEFINE_REF(family, fn) family##_t* const kernel_##family##_REF = &fn;
 #define CNX_DEFINE_AVX2(family, fn)
 #define CNX_DEFINE_AVX512(family, fn)
+#define CNX_DEFINE_AVX512_BF16(family, fn)
 #include "simd/kernels.inc"
 #undef CNX_KERNEL
 

@@ -1,13 +1,14 @@
 // Runtime kernel dispatch. The table is filled once from the kernel list (simd/kernels.inc): for each
 // family, the best variant the CPU and OS support (CPUID + XGETBV), or the ISA forced by the
-// environment variable CONVNEXTV2_ISA=ref|avx2|avx512. A family without a variant at the chosen ISA
-// uses the next lower one, down to the scalar reference every family has.
+// environment variable CONVNEXTV2_ISA=ref|avx2|avx512|avx512_bf16. A family without a variant at the
+// chosen ISA uses the next lower one, down to the scalar reference every family has.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "simd/adamw/adamw.h"
+#include "simd/bf16/bf16.h"
 #include "simd/dwconv/dwconv.h"
 #include "simd/gelu/gelu.h"
 #include "simd/grn/grn.h"
@@ -15,10 +16,12 @@
 
 namespace cnx {
 
-enum class Isa { REF = 0, AVX2 = 1, AVX512 = 2 };
+enum class Isa { REF = 0, AVX2 = 1, AVX512 = 2, AVX512_BF16 = 3 };
+// Every ISA above the reference, in ascending order.
+constexpr Isa kSimdIsas[] = {Isa::AVX2, Isa::AVX512, Isa::AVX512_BF16};
 
 const char* isa_name(Isa isa);
-// Parses "ref", "avx2", "avx512"; throws cnx::Error otherwise.
+// Parses "ref", "avx2", "avx512", "avx512_bf16"; throws cnx::Error otherwise.
 Isa parse_isa(const std::string& name);
 bool isa_supported(Isa isa);
 // The best ISA this machine supports.
@@ -31,11 +34,13 @@ Isa best_isa();
 #define CNX_DECLARE_REF(family, fn) using family##_fn = family##_t*; family##_t fn;
 #define CNX_DECLARE_AVX2(family, fn)
 #define CNX_DECLARE_AVX512(family, fn)
+#define CNX_DECLARE_AVX512_BF16(family, fn)
 #include "simd/kernels.inc"
 #undef CNX_KERNEL
 #undef CNX_DECLARE_REF
 #undef CNX_DECLARE_AVX2
 #undef CNX_DECLARE_AVX512
+#undef CNX_DECLARE_AVX512_BF16
 
 // The dispatch table: one function per family.
 struct Kernels {
@@ -44,11 +49,13 @@ struct Kernels {
 #define CNX_FIELD_REF(family) family##_fn family = nullptr;
 #define CNX_FIELD_AVX2(family)
 #define CNX_FIELD_AVX512(family)
+#define CNX_FIELD_AVX512_BF16(family)
 #include "simd/kernels.inc"
 #undef CNX_KERNEL
 #undef CNX_FIELD_REF
 #undef CNX_FIELD_AVX2
 #undef CNX_FIELD_AVX512
+#undef CNX_FIELD_AVX512_BF16
 };
 
 // The active table (chosen once; CONVNEXTV2_ISA honoured; an unsupported or unknown value throws).

@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 namespace cnx {
@@ -81,6 +82,33 @@ struct Avx512 {
     static inline Cmp ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
     static inline V select(Cmp m, V if_false, V if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
     static inline float reduce_add(V v) { return _mm512_reduce_add_ps(v); }
+
+    // bf16 (simd/bf16/bf16.h): widening is exact; narrowing rounds as VCVTNEPS2BF16 does, here by
+    // its integer definition (Avx512Bf16 runs the instruction itself).
+    static inline V widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+    static inline __m256i narrow_bf16(V v) {
+        const __m512i u = _mm512_castps_si512(v), high = _mm512_srli_epi32(u, 16);
+        const __m512i bias = _mm512_add_epi32(_mm512_and_si512(high, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
+        const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+        r = _mm512_mask_or_epi32(r, nan, high, _mm512_set1_epi32(0x40));
+        const __mmask16 tiny = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000));  // zero or denormal
+        r = _mm512_mask_and_epi32(r, tiny, high, _mm512_set1_epi32(0x8000));
+        return _mm512_cvtepi32_epi16(r);
+    }
+    static inline V load_bf16(const uint16_t* p, Mask m) { return widen_bf16(_mm256_maskz_loadu_epi16(m, p)); }
+    static inline V load_bf16(const uint16_t* p, FullMask) { return widen_bf16(_mm256_loadu_si256((const __m256i*)p)); }
+    static inline void store_bf16(uint16_t* p, Mask m, V v) { _mm256_mask_storeu_epi16(p, m, narrow_bf16(v)); }
+    static inline void store_bf16(uint16_t* p, FullMask, V v) { _mm256_storeu_si256((__m256i*)p, narrow_bf16(v)); }
+};
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BF16__)
+// AVX-512 with the bf16 instructions: narrowing by VCVTNEPS2BF16.
+struct Avx512Bf16 : Avx512 {
+    static inline __m256i narrow_bf16(V v) { return (__m256i)_mm512_cvtneps_pbh(v); }
+    static inline void store_bf16(uint16_t* p, Mask m, V v) { _mm256_mask_storeu_epi16(p, m, narrow_bf16(v)); }
+    static inline void store_bf16(uint16_t* p, FullMask, V v) { _mm256_storeu_si256((__m256i*)p, narrow_bf16(v)); }
 };
 #endif
 
@@ -128,6 +156,32 @@ struct Avx2 {
         s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
+    }
+
+    // bf16 as in Avx512; tails go through a stack copy (AVX2 has no 16-bit masked moves).
+    static inline int lanes(Mask m) { return __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m))); }
+    static inline V widen_bf16(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+    static inline __m128i narrow_bf16(V v) {
+        const __m256i u = _mm256_castps_si256(v), high = _mm256_srli_epi32(u, 16);
+        const __m256i bias = _mm256_add_epi32(_mm256_and_si256(high, _mm256_set1_epi32(1)), _mm256_set1_epi32(0x7fff));
+        __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, bias), 16);
+        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
+        const __m256i tiny = _mm256_cmpeq_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
+        r = _mm256_blendv_epi8(r, _mm256_and_si256(high, _mm256_set1_epi32(0x8000)), tiny);
+        return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // values fit 16 bits
+    }
+    static inline V load_bf16(const uint16_t* p, FullMask) { return widen_bf16(_mm_loadu_si128((const __m128i*)p)); }
+    static inline V load_bf16(const uint16_t* p, Mask m) {
+        alignas(16) uint16_t t[8] = {};
+        std::memcpy(t, p, sizeof(uint16_t) * (size_t)lanes(m));
+        return widen_bf16(_mm_load_si128((const __m128i*)t));
+    }
+    static inline void store_bf16(uint16_t* p, FullMask, V v) { _mm_storeu_si128((__m128i*)p, narrow_bf16(v)); }
+    static inline void store_bf16(uint16_t* p, Mask m, V v) {
+        alignas(16) uint16_t t[8];
+        _mm_store_si128((__m128i*)t, narrow_bf16(v));
+        std::memcpy(p, t, sizeof(uint16_t) * (size_t)lanes(m));
     }
 };
 #endif

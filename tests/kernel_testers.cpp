@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 #include "core/check.h"
@@ -34,19 +35,6 @@ std::vector<int64_t> channel_counts() {
     for (int64_t p : {37, 61, 97, 127}) c.push_back(p);
     for (int64_t w : {40, 48, 64, 80, 96, 128, 160, 192, 320, 384, 640, 768, 1536, 3072}) c.push_back(w);
     return c;
-}
-
-constexpr float kCanary = 12345.0f;
-constexpr int64_t kCanaryFloats = 16;
-
-Buf::Buf(int64_t n_, int64_t offset, float fill)
-    : mem((size_t)(n_ + offset + 2 * kCanaryFloats), kCanary), off(offset + kCanaryFloats), n(n_) {
-    std::fill(mem.begin() + off, mem.begin() + off + n, fill);
-}
-
-bool Buf::canaries_intact() const {
-    auto intact = [](float v) { return v == kCanary; };
-    return std::all_of(mem.begin(), mem.begin() + off, intact) && std::all_of(mem.begin() + off + n, mem.end(), intact);
 }
 
 void check_canaries(std::initializer_list<const Buf*> bufs) {
@@ -339,6 +327,74 @@ void AdamWTester::check(adamw_fn fn) const {
     expect_close("m", m.p(), want_m.data(), n_, 1e-6, 1e-8);
     expect_close("v", v.p(), want_v.data(), n_, 1e-6, 1e-10);
     check_canaries({&p, &m, &v, &g});
+}
+
+// ---------------------------------------------------------------------------------------------
+// bf16
+
+namespace {
+
+uint32_t bits_of(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+}  // namespace
+
+std::vector<uint32_t> fp32_patterns(int64_t n, uint64_t seed) {
+    static const uint32_t special[] = {
+        0x00000000, 0x80000000, 0x00000001, 0x807fffff, 0x00800000, 0x80800001,  // zeros, denormals, smallest normals
+        0x3f808000, 0x3f818000, 0x3f807fff, 0x3f808001,                          // ties to even and their neighbours
+        0x7f7fffff, 0x7f7f7fff, 0x7f7f8000, 0xff7fffff,                          // the largest finite values
+        0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xff812345, 0x7fffffff}; // infinities, NaNs
+    const int64_t kSpecial = (int64_t)(sizeof special / sizeof special[0]);
+    Rng r(stream_key(seed, 11));
+    std::vector<uint32_t> v((size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)r.next_u64();
+        if (i % 3 == 0) u = (u & 0xffff0000u) | (0x7fffu + (uint32_t)(r.next_u64() % 3));  // at or beside a tie
+        v[(size_t)i] = i < kSpecial ? special[i] : u;
+    }
+    return v;
+}
+
+BufOf<float> Bf16Tester::floats(int k) const {
+    Buf x = buf(k, n_);
+    const std::vector<uint32_t> bits = fp32_patterns(n_, (uint64_t)n_);
+    std::memcpy(x.p(), bits.data(), sizeof(float) * (size_t)n_);
+    return x;
+}
+
+void Bf16Tester::check(bf16_from_f32_fn fn) const {
+    CAPTURE(n_);
+    CAPTURE(misalign_);
+    const Buf x = floats(1);
+    BufOf<bf16> y = buf_of<bf16>(0, n_);
+    fn(y.p(), x.p(), n_);
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n_; i++)
+        if (y.p()[i] != bf16_from_float(x.p()[i])) bad++, first = first < 0 ? i : first;
+    const std::string mismatch = first < 0 ? "none" : strfmt("at %lld, fp32 bits %08x", (long long)first, bits_of(x.p()[first]));
+    CAPTURE(mismatch);
+    CHECK(bad == 0);
+    CHECK(y.canaries_intact());
+    CHECK(x.canaries_intact());
+}
+
+void Bf16Tester::check(f32_from_bf16_fn fn) const {
+    CAPTURE(n_);
+    CAPTURE(misalign_);
+    const Buf wide = floats(2);
+    BufOf<bf16> x = buf_of<bf16>(1, n_);
+    for (int64_t i = 0; i < n_; i++) x.p()[i] = (bf16)(bits_of(wide.p()[i]) >> 16);
+    Buf y = buf(0, n_);
+    fn(y.p(), x.p(), n_);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n_; i++) bad += bits_of(y.p()[i]) != (uint32_t)x.p()[i] << 16;
+    CHECK(bad == 0);
+    CHECK(y.canaries_intact());
+    CHECK(x.canaries_intact());
 }
 
 // ---------------------------------------------------------------------------------------------

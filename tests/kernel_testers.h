@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -41,15 +42,25 @@ void for_each_variant(const char* family, F&& f) {
 // Channel counts that probe every tail: 1..33, primes, and the ConvNeXt widths (x4 for MLP widths).
 std::vector<int64_t> channel_counts();
 
-// n floats between canaries, `offset` floats further into their allocation than with offset 0.
-struct Buf {
-    std::vector<float> mem;
+// n elements between canaries, `offset` elements further into their allocation than with offset 0.
+template <class T>
+struct BufOf {
+    static constexpr T kCanary = T(12345);
+    static constexpr int64_t kCanaries = 16;  // on each side
+    std::vector<T> mem;
     int64_t off, n;
-    Buf(int64_t n, int64_t offset, float fill = 0.0f);
-    float* p() { return mem.data() + off; }
-    const float* p() const { return mem.data() + off; }
-    bool canaries_intact() const;
+    BufOf(int64_t n_, int64_t offset, T fill = T(0))
+        : mem((size_t)(n_ + offset + 2 * kCanaries), kCanary), off(offset + kCanaries), n(n_) {
+        std::fill(mem.begin() + off, mem.begin() + off + n, fill);
+    }
+    T* p() { return mem.data() + off; }
+    const T* p() const { return mem.data() + off; }
+    bool canaries_intact() const {
+        auto intact = [](T v) { return v == kCanary; };
+        return std::all_of(mem.begin(), mem.begin() + off, intact) && std::all_of(mem.begin() + off + n, mem.end(), intact);
+    }
 };
+using Buf = BufOf<float>;
 void check_canaries(std::initializer_list<const Buf*> bufs);
 
 // Uniform values in [lo, hi) from a seed.
@@ -78,7 +89,11 @@ public:
     }
 
 protected:
-    Buf buf(int k, int64_t n, float value = 0.0f) const { return Buf(n, misalign_ + (staggered_ ? k : 0), value); }
+    template <class T>
+    BufOf<T> buf_of(int k, int64_t n, T value = T(0)) const {
+        return BufOf<T>(n, misalign_ + (staggered_ ? k : 0), value);
+    }
+    Buf buf(int k, int64_t n, float value = 0.0f) const { return buf_of<float>(k, n, value); }
     Buf input(int k, int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) const {
         Buf b = buf(k, n);
         fill(b.p(), n, seed, lo, hi);
@@ -155,6 +170,23 @@ public:
     void check(adamw_fn fn) const;
 
 private:
+    int64_t n_ = 1;
+};
+
+// The fp32 <-> bf16 conversions (simd/bf16/bf16.h), bit for bit against the scalar conversion that
+// matches VCVTNEPS2BF16 (bf16_from_float, float_from_bf16), on n fp32 bit patterns: the special
+// ones first (zeros, denormals, ties to even, the largest finite values, infinities, quiet and
+// signalling NaNs), then random ones, a third of them at or beside a tie; for the widening, the bf16
+// halves of those patterns.
+std::vector<uint32_t> fp32_patterns(int64_t n, uint64_t seed);
+class Bf16Tester : public KernelTester<Bf16Tester> {
+public:
+    Bf16Tester& n(int64_t v) { n_ = v; return *this; }
+    void check(bf16_from_f32_fn fn) const;
+    void check(f32_from_bf16_fn fn) const;
+
+private:
+    BufOf<float> floats(int k) const;
     int64_t n_ = 1;
 };
 

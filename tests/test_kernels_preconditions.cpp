@@ -58,6 +58,10 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
     expect_refused<grn_bwd_apply_gelu_fn>("grn_bwd_apply_gelu", no_channels,
                                           [&](grn_bwd_apply_gelu_fn f) { f(b, b, b, b, b, b, b, 1, 0); });
 
+    bf16 h[64] = {};
+    expect_refused<bf16_from_f32_fn>("bf16_from_f32", "bf16: negative length", [&](bf16_from_f32_fn f) { f(h, b, -3); });
+    expect_refused<f32_from_bf16_fn>("f32_from_bf16", "bf16: null buffer", [&](f32_from_bf16_fn f) { f(b, nullptr, 2); });
+
     expect_refused<adamw_fn>("adamw", "adamw: no step factors", [&](adamw_fn f) { f(b, b, b, b, 4, nullptr); });
 
     DwGeom past_bottom = dw_whole(2, 2, 1);
