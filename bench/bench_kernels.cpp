@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -25,8 +26,8 @@
 #include "core/arena.h"
 #include "core/check.h"
 #include "core/rng.h"
-#include "nn/dwconv.h"
 #include "nn/convert.h"
+#include "nn/dwconv.h"
 #include "nn/gelu.h"
 #include "nn/grn.h"
 #include "nn/layernorm.h"
@@ -382,6 +383,45 @@ void bench_onednn_dwconv(benchmark::State& st, const Shape& s, const std::string
     set_counters(st, 2.0 * dw_pairs(active_set(s, 0.0, 9)) * s.C, 2.0 * 4 * s.tokens() * s.C);
 }
 
+// ------------------------------------------------------------------------------------------------
+// oneDNN's matmul on a block's pointwise layers (pw1: C -> 4C, pw2: 4C -> C over the stage's tokens),
+// with fp32 or bf16 inputs (fp32 accumulation and output), in the three directions a Linear runs:
+// forward x W^T, backward-data dy W, backward-weights dy^T x.
+
+void bench_onednn_matmul(benchmark::State& st, const Shape& s, bool expand, bool bf16_inputs, const std::string& dir) {
+    using namespace dnnl;
+    using dt = memory::data_type;
+    const int64_t M = s.tokens(), K = expand ? s.C : 4 * s.C, N = expand ? 4 * s.C : s.C;
+    const dt in = bf16_inputs ? dt::bf16 : dt::f32;
+    // (rows, inner, cols) of the product and the strides that read each operand as the Linear does
+    int64_t a_rows = M, inner = K, b_cols = N;
+    memory::dims a_strides = {K, 1}, b_strides = {1, K};  // forward: x [M,K], W^T read from W [N,K]
+    if (dir == "bwd_data") inner = N, b_cols = K, a_strides = {N, 1}, b_strides = {K, 1};
+    if (dir == "bwd_wei") a_rows = N, inner = M, b_cols = K, a_strides = {1, N}, b_strides = {K, 1};
+    const memory::desc a_md({a_rows, inner}, in, a_strides), b_md({inner, b_cols}, in, b_strides),
+        c_md({a_rows, b_cols}, dt::f32, memory::dims{b_cols, 1});
+    matmul::primitive_desc pd(matmul::desc(a_md, b_md, c_md), dnnl_cpu_engine());
+    matmul prim(pd);
+    const size_t in_bytes = bf16_inputs ? 2 : 4;
+    std::vector<char> a((size_t)(a_rows * inner) * in_bytes), b((size_t)(inner * b_cols) * in_bytes);
+    FloatBuffer c((size_t)(a_rows * b_cols));
+    FloatBuffer fa = random_buffer(a_rows * inner, 1), fb = random_buffer(inner * b_cols, 2);
+    if (bf16_inputs) {
+        to_bf16((bf16*)a.data(), fa.data(), a_rows * inner);
+        to_bf16((bf16*)b.data(), fb.data(), inner * b_cols);
+    } else {
+        std::memcpy(a.data(), fa.data(), a.size());
+        std::memcpy(b.data(), fb.data(), b.size());
+    }
+    memory am(a_md, dnnl_cpu_engine(), a.data()), bm(b_md, dnnl_cpu_engine(), b.data()), cm(c_md, dnnl_cpu_engine(), c.data());
+    for (auto _ : st) {
+        prim.execute(dnnl_cpu_stream(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+        dnnl_cpu_stream().wait();
+    }
+    st.SetLabel(pd.impl_info_str());
+    set_counters(st, 2.0 * M * K * N, (double)(a.size() + b.size()) + 4.0 * a_rows * b_cols);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -439,6 +479,13 @@ int main(int argc, char** argv) {
             for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
                 reg(std::string("onednn_dwconv_") + dir + "/" + s.model + "/" + s.name,
                     [s, dir](benchmark::State& st) { bench_onednn_dwconv(st, s, dir); });
+        for (const Shape& s : shapes)
+            for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
+                for (bool expand : {true, false})
+                    for (bool bf16_inputs : {false, true})
+                        reg(std::string("onednn_matmul_") + (bf16_inputs ? "bf16_" : "f32_") + dir + "/" + s.model + "/" + s.name +
+                                (expand ? "_pw1" : "_pw2"),
+                            [s, expand, bf16_inputs, dir](benchmark::State& st) { bench_onednn_matmul(st, s, expand, bf16_inputs, dir); });
         std::fprintf(stderr, "threads: %d (OMP_NUM_THREADS to change)\n", num_threads());
         benchmark::RunSpecifiedBenchmarks();
         benchmark::Shutdown();
