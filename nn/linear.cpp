@@ -1,6 +1,10 @@
 #include "nn/linear.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "core/check.h"
+#include "nn/convert.h"
 
 namespace cnx {
 
@@ -25,7 +29,22 @@ static FloatBuffer& shared_scratchpad() {
     return buf;
 }
 
-static dnnl::memory::desc md(dims d, dims strides) { return dnnl::memory::desc(d, dt::f32, strides); }
+// bf16 copies of a product's inputs, shared by every Linear (layers run one at a time), grown at plan
+// time: slot 0 the first operand of a product, slot 1 the second.
+static std::vector<bf16>& shared_bf16(int slot) {
+    static std::vector<bf16> buf[2];
+    return buf[slot];
+}
+
+static dnnl::memory::desc md(dims d, dims strides, dt type = dt::f32) { return dnnl::memory::desc(d, type, strides); }
+
+const char* precision_name(Precision p) { return p == Precision::kBf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& name) {
+    if (name == "fp32") return Precision::kFp32;
+    if (name == "bf16") return Precision::kBf16;
+    fail("unknown precision '%s' (fp32 or bf16)", name.c_str());
+}
 
 void Linear::Gemm::create(const dnnl::memory::desc& src, const dnnl::memory::desc& wei,
                           const dnnl::memory::desc* bias, const dnnl::memory::desc& dst, bool accumulate) {
@@ -49,9 +68,9 @@ void Linear::Gemm::create(const dnnl::memory::desc& src, const dnnl::memory::des
     if (bias) this->bias = dnnl::memory(*bias, dnnl_cpu_engine(), DNNL_MEMORY_NONE);
 }
 
-void Linear::Gemm::run(const float* s, const float* w, const float* b, float* d) {
-    src.set_data_handle(const_cast<float*>(s));
-    wei.set_data_handle(const_cast<float*>(w));
+void Linear::Gemm::run(const void* s, const void* w, const float* b, float* d) {
+    src.set_data_handle(const_cast<void*>(s));
+    wei.set_data_handle(const_cast<void*>(w));
     dst.set_data_handle(d);
     scratch.set_data_handle(shared_scratchpad().data());
     if (b) {
@@ -68,40 +87,59 @@ void Linear::Gemm::run(const float* s, const float* w, const float* b, float* d)
     dnnl_cpu_stream().wait();
 }
 
-void Linear::init(int64_t M, int64_t K, int64_t N) {
+void Linear::init(int64_t M, int64_t K, int64_t N, Precision precision) {
     CNX_CHECK(K > 0 && N > 0 && M >= 0, "bad Linear shape");
     M_ = M;
     K_ = K;
     N_ = N;
+    precision_ = precision;
     bias_partials_.init(N);
     if (M == 0) return;
-    // forward: x [M,K] times W^T [K,N] (W stored [N,K]) + b -> y [M,N]
-    const auto x = md({M, K}, {K, 1}), wT = md({K, N}, {1, K}), b = md({1, N}, {N, 1}), y = md({M, N}, {N, 1});
-    fwd_.create(x, wT, &b, y, false);
-    fwd_nobias_.create(x, wT, nullptr, y, false);
-    // backward data: dy [M,N] times W [N,K] -> dx [M,K]
-    const auto w = md({N, K}, {K, 1});
-    bwd_data_.create(y, w, nullptr, x, false);
-    bwd_data_acc_.create(y, w, nullptr, x, true);
-    // backward weights: dy^T [N,M] times x [M,K] -> dW [N,K], accumulated by the sum post-op
-    bwd_wei_.create(md({N, M}, {1, N}), x, nullptr, w, true);
+    const dt in = precision == Precision::kBf16 ? dt::bf16 : dt::f32;
+    if (precision == Precision::kBf16) {
+        const size_t need = (size_t)std::max({M * K, M * N, N * K});
+        for (int slot : {0, 1})
+            if (shared_bf16(slot).size() < need) shared_bf16(slot).resize(need);
+    }
+    try {
+        // forward: x [M,K] times W^T [K,N] (W stored [N,K]) + b -> y [M,N]
+        const auto x = md({M, K}, {K, 1}, in), wT = md({K, N}, {1, K}, in), b = md({1, N}, {N, 1}), y = md({M, N}, {N, 1});
+        fwd_.create(x, wT, &b, y, false);
+        fwd_nobias_.create(x, wT, nullptr, y, false);
+        // backward data: dy [M,N] times W [N,K] -> dx [M,K]
+        const auto dy = md({M, N}, {N, 1}, in), w = md({N, K}, {K, 1}, in), dx = md({M, K}, {K, 1});
+        bwd_data_.create(dy, w, nullptr, dx, false);
+        bwd_data_acc_.create(dy, w, nullptr, dx, true);
+        // backward weights: dy^T [N,M] times x [M,K] -> dW [N,K], accumulated by the sum post-op
+        bwd_wei_.create(md({N, M}, {1, N}, in), x, nullptr, md({N, K}, {K, 1}), true);
+    } catch (const dnnl::error& e) {
+        if (precision == Precision::kFp32) throw;
+        fail("--precision bf16: oneDNN has no bf16 matmul on this CPU (it needs AVX-512): %s", e.what());
+    }
+}
+
+const void* Linear::operand(const float* x, int64_t n, int slot) const {
+    if (precision_ == Precision::kFp32) return x;
+    bf16* copy = shared_bf16(slot).data();
+    to_bf16(copy, x, n);
+    return copy;
 }
 
 const char* Linear::forward_impl() const { return M_ ? fwd_.pd.impl_info_str() : "none"; }
 
 void Linear::forward(float* dst, const float* src, const float* wei, const float* bias) {
     if (M_ == 0) return;
-    (bias ? fwd_ : fwd_nobias_).run(src, wei, bias, dst);
+    (bias ? fwd_ : fwd_nobias_).run(operand(src, M_ * K_, 0), operand(wei, N_ * K_, 1), bias, dst);
 }
 
 void Linear::backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate) {
     if (M_ == 0) return;
-    (accumulate ? bwd_data_acc_ : bwd_data_).run(d_dst, wei, nullptr, d_src);
+    (accumulate ? bwd_data_acc_ : bwd_data_).run(operand(d_dst, M_ * N_, 0), operand(wei, N_ * K_, 1), nullptr, d_src);
 }
 
 void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src) {
     if (M_ == 0) return;
-    bwd_wei_.run(d_dst, src, nullptr, d_wei);
+    bwd_wei_.run(operand(d_dst, M_ * N_, 0), operand(src, M_ * K_, 1), nullptr, d_wei);
     if (!d_bias) return;
     bias_partials_.clear();
     const int64_t N = N_;

@@ -4,6 +4,8 @@
 // backward-data reads it as stored, backward-weights reads d_dst transposed. All primitives are created
 // in init() (plan time) for a fixed M; a step only re-points the memory handles and executes.
 // Gradients of wei and bias accumulate (+=); the bias gradient is our own deterministic column sum.
+// In bf16 precision the products read bf16 copies of their two inputs (rounded to nearest even) and
+// accumulate and write fp32; callers keep passing fp32.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "nn/parallel.h"
+#include "nn/precision.h"
 
 namespace cnx {
 
@@ -19,7 +22,8 @@ dnnl::stream& dnnl_cpu_stream();
 
 class Linear {
 public:
-    void init(int64_t M, int64_t K, int64_t N);
+    // Throws cnx::Error when oneDNN has no bf16 matmul for this CPU (it needs AVX-512).
+    void init(int64_t M, int64_t K, int64_t N, Precision precision = Precision::kFp32);
     int64_t rows() const { return M_; }
     int64_t in_features() const { return K_; }
     int64_t out_features() const { return N_; }
@@ -42,9 +46,12 @@ private:
         dnnl::memory src, wei, bias, dst, scratch;
         void create(const dnnl::memory::desc& src, const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
                     const dnnl::memory::desc& dst, bool accumulate);
-        void run(const float* src, const float* wei, const float* bias, float* dst);
+        void run(const void* src, const void* wei, const float* bias, float* dst);
     };
+    // The operand a product reads: `x` itself in fp32, its bf16 copy in scratch slot `slot` in bf16.
+    const void* operand(const float* x, int64_t n, int slot) const;
     int64_t M_ = 0, K_ = 0, N_ = 0;
+    Precision precision_ = Precision::kFp32;
     Gemm fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;
     GradPartials bias_partials_;
 };

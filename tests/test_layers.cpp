@@ -11,6 +11,7 @@
 #include "nn/grn.h"
 #include "nn/layernorm.h"
 #include "nn/linear.h"
+#include "simd/bf16/bf16.h"
 #include "nn/loss.h"
 #include "nn/patchify.h"
 #include "nn/pool.h"
@@ -166,6 +167,49 @@ TEST_CASE("linear (oneDNN matmul) backward vs finite differences, and accumulati
     for (size_t i = 0; i < dW.size(); i++) CHECK(dW2[i] == doctest::Approx(2 * dW[i]));
     lin.backward_data(dx2.data(), dy.data(), W.data(), true);
     for (size_t i = 0; i < dx.size(); i++) CHECK(dx2[i] == doctest::Approx(2 * dx[i]));
+}
+
+TEST_CASE("linear in bf16: each product is the fp32 product of the inputs rounded to bf16") {
+    const int64_t M = 37, K = 19, N = 23;
+    const std::vector<float> x = test::random_vector(M * K, 25), W = test::random_vector(N * K, 26), b = test::random_vector(N, 27),
+                             dy = test::random_vector(M * N, 28);
+    auto rounded = [](const std::vector<float>& v) {
+        std::vector<double> r(v.size());
+        for (size_t i = 0; i < v.size(); i++) r[i] = float_from_bf16(bf16_from_float(v[i]));
+        return r;
+    };
+    const std::vector<double> xr = rounded(x), Wr = rounded(W), dyr = rounded(dy);
+    Linear lin;
+    lin.init(M, K, N, Precision::kBf16);
+    std::vector<float> y((size_t)(M * N)), dx((size_t)(M * K), 0.5f), dW((size_t)(N * K), 0.25f), db((size_t)N, 0.0f);
+    lin.forward(y.data(), x.data(), W.data(), b.data());
+    lin.backward_data(dx.data(), dy.data(), W.data(), true);
+    lin.backward_weights(dW.data(), db.data(), dy.data(), x.data());
+    std::vector<double> want_y((size_t)(M * N)), want_dx((size_t)(M * K), 0.5), want_dW((size_t)(N * K), 0.25), want_db((size_t)N, 0.0);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = b[(size_t)n];
+            for (int64_t k = 0; k < K; k++) {
+                acc += xr[(size_t)(m * K + k)] * Wr[(size_t)(n * K + k)];
+                want_dx[(size_t)(m * K + k)] += dyr[(size_t)(m * N + n)] * Wr[(size_t)(n * K + k)];
+                want_dW[(size_t)(n * K + k)] += dyr[(size_t)(m * N + n)] * xr[(size_t)(m * K + k)];
+            }
+            want_y[(size_t)(m * N + n)] = acc;
+            want_db[(size_t)n] += dy[(size_t)(m * N + n)];  // the bias gradient sums the fp32 gradient
+        }
+    CHECK_CLOSE(test::compare(y.data(), want_y.data(), M * N, 1e-5, 1e-5), y.data(), (const float*)nullptr);
+    CHECK_CLOSE(test::compare(dx.data(), want_dx.data(), M * K, 1e-5, 1e-5), dx.data(), (const float*)nullptr);
+    CHECK_CLOSE(test::compare(dW.data(), want_dW.data(), N * K, 1e-5, 1e-5), dW.data(), (const float*)nullptr);
+    CHECK_CLOSE(test::compare(db.data(), want_db.data(), N, 1e-5, 1e-5), db.data(), (const float*)nullptr);
+    // and the rounding is visible: the fp32 layer's output differs
+    Linear fp32;
+    fp32.init(M, K, N);
+    std::vector<float> y32((size_t)(M * N));
+    fp32.forward(y32.data(), x.data(), W.data(), b.data());
+    CHECK(y32 != y);
+    CHECK(std::string(precision_name(Precision::kBf16)) == "bf16");
+    CHECK(parse_precision("fp32") == Precision::kFp32);
+    CHECK_THROWS_AS(parse_precision("fp16"), Error);
 }
 
 TEST_CASE("patch gather and offsets agree: a row-wise copy through the offsets equals the gather") {
