@@ -19,11 +19,11 @@ void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, i
     b.drop_scale = F(N);
 }
 
-void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample) {
+void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample, Precision precision) {
     dw.init(N, H, W, C);
     ln.init(rows, C);
-    pw1.init(rows, C, 4 * C);
-    pw2.init(rows, 4 * C, C);
+    pw1.init(rows, C, 4 * C, precision);
+    pw2.init(rows, 4 * C, C, precision);
     grn.init(N, rows_per_sample, 4 * C);
 }
 

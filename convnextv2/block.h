@@ -49,7 +49,7 @@ struct StageLayers {
     Grn grn;
 
     // rows: tokens computed (all N*H*W, or the visible ones); rows_per_sample for the GRN.
-    void init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample);
+    void init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample, Precision precision);
 };
 
 struct BlockShape {

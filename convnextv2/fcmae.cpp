@@ -46,21 +46,22 @@ std::vector<ParamGroup> fcmae_param_groups(const FcmaeLayout& F, float weight_de
     return groups;
 }
 
-static ModelOptions encoder_options(bool training, double ratio) {
+static ModelOptions encoder_options(bool training, double ratio, Precision precision) {
     ModelOptions o;
+    o.precision = precision;
     o.training = training;
     o.with_head = false;
     o.mask_ratio = ratio;
     return o;
 }
 
-Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool training)
+Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool training, Precision precision)
     : cfg_(cfg),
       layout_(make_fcmae_layout(cfg)),
       N_(batch),
       grid_(cfg.stage_size(3)),
       patch_(fcmae_patch(cfg)),
-      encoder_(cfg, batch, encoder_options(training, mask_ratio)),
+      encoder_(cfg, batch, encoder_options(training, mask_ratio, precision)),
       ratio_(mask_ratio),
       training_(training) {
     if (mask_ratio < 0 || mask_ratio > 1) fail("mask ratio %g is outside [0, 1]", mask_ratio);
@@ -72,9 +73,9 @@ Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool trai
     arena_.reserve(counter.used());
     plan(arena_);
     const int64_t M = N_ * grid_ * grid_, D = kDecoderDim;
-    proj_.init(M, cfg.dims[3], D);
-    pred_linear_.init(M, D, patch_values());
-    dec_layers_.init(N_, grid_, grid_, D, M, grid_ * grid_);
+    proj_.init(M, cfg.dims[3], D, precision);
+    pred_linear_.init(M, D, patch_values(), precision);
+    dec_layers_.init(N_, grid_, grid_, D, M, grid_ * grid_, precision);
 }
 
 void Fcmae::plan(Arena& a) {

@@ -41,7 +41,7 @@ std::vector<ParamGroup> fcmae_param_groups(const FcmaeLayout& L, float weight_de
 
 class Fcmae {
 public:
-    Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool training);
+    Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool training, Precision precision = Precision::kFp32);
 
     const FcmaeLayout& layout() const { return layout_; }
     const ModelConfig& config() const { return cfg_; }

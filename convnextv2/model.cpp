@@ -46,17 +46,17 @@ ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, const ModelOptions
 
     const int k = cfg_.stem_stride;
     const StageActs& s0 = stages_[0];
-    stem_linear_.init(s0.T, (int64_t)k * k * cfg_.in_chans, s0.C);
+    stem_linear_.init(s0.T, (int64_t)k * k * cfg_.in_chans, s0.C, opt_.precision);
     stem_ln_.init(s0.T, s0.C);
     const int64_t grid = this->grid();
     for (int s = 0; s < kStages; s++) {
         const StageActs& st = stages_[s];
         const int64_t tile = st.H / grid;
-        layers_[s].init(N_, st.H, st.W, st.C, st.rows, masked() ? keep_ * tile * tile : st.H * st.W);
+        layers_[s].init(N_, st.H, st.W, st.C, st.rows, masked() ? keep_ * tile * tile : st.H * st.W, opt_.precision);
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
             ds_ln_[s].init(prev.rows, prev.C);
-            ds_linear_[s].init(st.rows, 4 * prev.C, st.C);
+            ds_linear_[s].init(st.rows, 4 * prev.C, st.C, opt_.precision);
             if (!masked()) {
                 ds_off_[s].resize((size_t)prev.T);
                 patch_offsets(ds_off_[s].data(), N_, prev.H, prev.W, prev.C, 2);
@@ -65,7 +65,7 @@ ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, const ModelOptions
     }
     if (opt_.with_head) {
         head_ln_.init(N_, cfg_.dims[3]);
-        head_linear_.init(N_, cfg_.dims[3], cfg_.num_classes);
+        head_linear_.init(N_, cfg_.dims[3], cfg_.num_classes, opt_.precision);
     }
 }
 

@@ -40,6 +40,7 @@ struct ModelOptions {
     bool training = true;
     bool with_head = true;    // false: the encoder alone (no pool, final norm, head)
     double mask_ratio = -1;   // >= 0: a masked encoder keeping floor(L * (1 - ratio)) patches per sample
+    Precision precision = Precision::kFp32;  // of the GEMMs (nn/precision.h)
 };
 
 class ConvNeXtV2 {
@@ -54,6 +55,7 @@ public:
     int64_t batch() const { return N_; }
     bool training() const { return opt_.training; }
     bool masked() const { return opt_.mask_ratio >= 0; }
+    Precision precision() const { return opt_.precision; }
     int64_t grid() const { return stages_[3].H; }       // patches per side
     int64_t keep() const { return keep_; }               // visible patches per sample (masked)
     size_t activation_bytes() const { return arena_.capacity(); }

@@ -63,7 +63,7 @@ struct Reference {
             S.C = cfg.dims[s];
             S.T = N * S.H * S.H;
             vis[s] = visibility(mask, N, G, S.H);
-            S.layers.init(N, S.H, S.H, S.C, S.T, S.H * S.H);
+            S.layers.init(N, S.H, S.H, S.C, S.T, S.H * S.H, Precision::kFp32);
             S.blocks.resize((size_t)cfg.depths[s]);
             if (s > 0) {
                 const Stage& p = st[s - 1];

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "convnextv2/checkpoint.h"
 #include "convnextv2/model.h"
@@ -135,8 +136,75 @@ void check_model_against(const std::string& name) {
     }
 }
 
+// A bf16 step (GEMMs on bf16 inputs) against the fp32 PyTorch fixture: logits, loss and every
+// gradient within bf16's tolerance (relative errors below, cosines above the limits), the 5-step
+// trajectory's losses too; and the step repeats bit for bit.
+void check_bf16_against(const std::string& name) {
+    Fixture fx(name);
+    CAPTURE(name);
+    ModelOptions opt;
+    opt.precision = Precision::kBf16;
+    ConvNeXtV2 model(fx.cfg, fx.batch, opt);
+    const ParamLayout& L = model.layout();
+    FloatBuffer P((size_t)L.total), G((size_t)L.total), G2((size_t)L.total);
+    test::fill_formula(P.data(), L);
+    const std::vector<float> images = fx.file.read_f32("images");
+    const std::vector<int32_t> labels = fx.labels();
+    const int64_t N = fx.batch, K = fx.cfg.num_classes;
+
+    const float* logits = model.forward(P.data(), images.data());
+    const std::vector<float> want_logits = fx.file.read_f32("logits");
+    const test::Compare cl = test::compare(logits, want_logits.data(), N * K, 3e-2, 3e-2 * max_abs(want_logits), 0.999);
+    MESSAGE("bf16 logits: max rel err " << cl.max_rel_err << ", cosine " << cl.cosine);
+    CHECK_CLOSE(cl, logits, want_logits.data());
+    const double loss = cross_entropy(model.dlogits(), logits, labels.data(), N, K, fx.smoothing);
+    CHECK(loss == doctest::Approx(fx.file.read_f32("loss")[0]).epsilon(1e-2));
+    model.backward(P.data(), G.data(), model.dlogits());
+    double worst_cos = 1;
+    for (const ParamTensor& t : L.tensors) {
+        CAPTURE(t.name);
+        std::vector<float> got((size_t)t.numel);
+        tensor_to_official(t, G.data() + t.offset, got.data());
+        const bool whole = fx.file.has("grad." + t.name);
+        const std::vector<float> want = fx.file.read_f32((whole ? "grad." : "gradsample.") + t.name);
+        if (!whole) {  // the fixture's sampled elements
+            std::vector<float> sampled;
+            for (int64_t i : test::sample_indices(t.numel)) sampled.push_back(got[(size_t)i]);
+            got = sampled;
+        }
+        const test::Compare c = test::compare(got.data(), want.data(), (int64_t)want.size(), 1.0, 1.0, 0.998);
+        worst_cos = std::min(worst_cos, c.cosine);
+        CHECK_CLOSE(c, got.data(), want.data());
+    }
+    MESSAGE("bf16 gradients: lowest cosine to fp32 PyTorch " << worst_cos);
+
+    // the same step again: bit for bit
+    model.forward(P.data(), images.data());
+    cross_entropy(model.dlogits(), model.logits(), labels.data(), N, K, fx.smoothing);
+    model.backward(P.data(), G2.data(), model.dlogits());
+    CHECK(std::memcmp(G.data(), G2.data(), sizeof(float) * (size_t)L.total) == 0);
+
+    AdamW adamw;
+    adamw.init(param_groups(L, fx.wd, 1.0f), AdamWConfig{0.9, 0.999, 1e-8});
+    FloatBuffer m((size_t)L.total), v((size_t)L.total);
+    const std::vector<float> traj = fx.file.read_f32("trajectory");
+    for (size_t step = 0; step < traj.size(); step++) {
+        G.zero();
+        const float* z = model.forward(P.data(), images.data());
+        const double l = cross_entropy(model.dlogits(), z, labels.data(), N, K, fx.smoothing);
+        CAPTURE(step);
+        CHECK(l == doctest::Approx(traj[step]).epsilon(2e-2));
+        model.backward(P.data(), G.data(), model.dlogits());
+        adamw.update(P.data(), m.data(), v.data(), G.data(), fx.lr, (int64_t)step + 1);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("model vs PyTorch: reduced config, 3 channels, stem stride 2, odd batch") { check_model_against("tiny.safetensors"); }
 TEST_CASE("model vs PyTorch: reduced config, 1 channel, stem stride 1") { check_model_against("tiny_gray.safetensors"); }
 TEST_CASE("model vs PyTorch: atto at 64x64, batch 2") { check_model_against("atto64.safetensors"); }
+TEST_CASE("bf16 precision vs PyTorch's fp32: atto at 64x64, batch 2, within bf16 tolerance and deterministic") {
+    check_bf16_against("atto64.safetensors");
+}
+TEST_CASE("bf16 precision vs PyTorch's fp32: reduced config, 3 channels, odd batch") { check_bf16_against("tiny.safetensors"); }
