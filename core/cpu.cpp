@@ -1,7 +1,12 @@
 #include "core/cpu.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 namespace cnx {
 
@@ -63,6 +68,17 @@ std::string cpu_features_string() {
     s += f.os_amx ? " amx" : "";
     s += ")";
     return s;
+}
+
+const std::string& amx_permission() {
+    static const std::string status = [] {
+        const CpuFeatures& f = cpu_features();
+        if (!f.amx_bf16 || !f.os_amx) return std::string("no AMX");
+        constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+        if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0) return std::string("permitted");
+        return std::string("refused by the kernel: ") + std::strerror(errno);
+    }();
+    return status;
 }
 
 }  // namespace cnx

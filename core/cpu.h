@@ -29,4 +29,8 @@ const CpuFeatures& cpu_features();
 // A one-line summary, e.g. "avx2 fma avx512f avx512bw avx512vl avx512dq (os: ymm zmm)".
 std::string cpu_features_string();
 
+// Linux lets a process use AMX tile data only once it asks (arch_prctl ARCH_REQ_XCOMP_PERM); asks
+// once and says how it went: "no AMX", "permitted", or why the kernel refused.
+const std::string& amx_permission();
+
 }  // namespace cnx

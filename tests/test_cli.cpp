@@ -85,6 +85,14 @@ TEST_CASE("bench --json prints the documented fields, for training and pre-train
     Json pj = Json::parse(p.out);
     CHECK(pj.find("encoder_ms")->as_number() > 0);
     CHECK(pj.find("encoder_ms")->as_number() < pj.find("ms_per_step")->as_number());
+    CHECK(j.find("precision")->as_string() == "fp32");
+    Run b = cli("bench --mode pretrain --precision bf16 --model atto --batch-size 2 --input-size 64 --steps 1 --warmup 0 --json --threads 1");
+    CAPTURE(b.out);
+    REQUIRE(b.status == 0);
+    CHECK(Json::parse(b.out).find("precision")->as_string() == "bf16");
+    Run bad = cli("bench --precision fp16 --model atto --batch-size 2 --input-size 32 --steps 1");
+    CHECK(bad.status != 0);
+    CHECK(bad.out.find("unknown precision 'fp16' (fp32 or bf16)") != std::string::npos);
 }
 
 TEST_CASE("pretrain through the command line writes checkpoints and reconstruction pictures") {

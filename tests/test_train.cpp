@@ -177,3 +177,40 @@ TEST_CASE("train --init from a pre-training checkpoint loads exactly the encoder
         if (pt.name.rfind("head.", 0) != 0)
             CHECK(std::memcmp(P.data() + pt.offset, Q.data() + pt.offset, (size_t)pt.numel * sizeof(float)) == 0);
 }
+
+TEST_CASE("bf16 precision: a run learns, repeats bit for bit, resumes bit for bit, and says it ran in bf16") {
+    const std::string a = test::temp_dir("bf16-a"), b = test::temp_dir("bf16-b"), part = test::temp_dir("bf16-part");
+    TrainOptions o = tiny_run(a);
+    o.precision = "bf16";
+    const TrainResult r = run_train(o, false);
+    INFO("first loss " << r.first_train_loss << ", last " << r.last_train_loss << ", test acc " << r.test_acc);
+    CHECK(r.last_train_loss < 0.8 * r.first_train_loss);
+    CHECK(r.test_acc > 0.5);  // chance is 0.25
+    o.out = b;
+    run_train(o, false);
+    CHECK(weights_bytes(a, "last.safetensors") == weights_bytes(b, "last.safetensors"));
+    o.out = part;
+    o.stop_after_steps = 17;
+    run_train(o, false);
+    TrainOptions again;
+    again.out = part;
+    again.quiet = true;
+    run_train(again, true);
+    CHECK(weights_bytes(a, "state.safetensors") == weights_bytes(part, "state.safetensors"));
+
+    CHECK(SafetensorsReader(path_join(a, "last.safetensors")).meta("convnextv2.precision") == "bf16");
+    const std::string metrics = read_file(path_join(a, "metrics.jsonl"));
+    CHECK(Json::parse(metrics.substr(0, metrics.find('\n'))).find("precision")->as_string() == "bf16");
+    // and differs from the fp32 run of the same recipe
+    o = tiny_run(test::temp_dir("bf16-fp32"));
+    run_train(o, false);
+    CHECK(weights_bytes(a, "last.safetensors") != weights_bytes(o.out, "last.safetensors"));
+}
+
+TEST_CASE("bf16 precision: the pre-training loss falls") {
+    TrainOptions o = tiny_pretrain(test::temp_dir("bf16-pretrain"));
+    o.precision = "bf16";
+    const TrainResult r = run_train(o, false);
+    INFO("first loss " << r.first_train_loss << ", last " << r.last_train_loss);
+    CHECK(r.last_train_loss < 0.9 * r.first_train_loss);
+}

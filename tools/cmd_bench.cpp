@@ -33,6 +33,7 @@ struct BenchOptions {
     int64_t batch = 32, steps = 10, warmup = 2;
     double mask_ratio = 0.6;
     double drop_path = -1;       // -1: the paper's for the model
+    Precision precision = Precision::kFp32;
     bool json = false, verbose = false;
 };
 
@@ -45,7 +46,7 @@ static std::vector<float> synthetic_images(const ModelConfig& cfg, int64_t batch
 
 static int bench_pretrain(const ModelConfig& cfg, const BenchOptions& b) {
     const int64_t batch = b.batch, size = cfg.input_size;
-    Fcmae net(cfg, batch, b.mask_ratio, true);
+    Fcmae net(cfg, batch, b.mask_ratio, true, b.precision);
     const ParamLayout& L = net.layout().all;
     FloatBuffer params((size_t)L.total), grads((size_t)L.total), exp_avg((size_t)L.total), exp_avg_sq((size_t)L.total);
     init_params(params.data(), L, 1);
@@ -77,12 +78,13 @@ static int bench_pretrain(const ModelConfig& cfg, const BenchOptions& b) {
         Json j = Json::object();
         j.set("model", cfg.name).set("mode", "pretrain").set("mask_ratio", b.mask_ratio).set("batch", batch).set("input_size", size);
         j.set("threads", num_threads()).set("isa", isa_name(kernels().isa)).set("steps", b.steps);
+        j.set("precision", precision_name(b.precision));
         j.set("ms_per_step", med * 1e3).set("images_per_s", (double)batch / med).set("encoder_ms", enc * 1e3);
         j.set("peak_rss_mb", peak_rss_mb()).set("last_loss", loss);
         std::printf("%s\n", j.dump().c_str());
     } else {
-        std::printf("%s pretrain (mask ratio %.2f), batch %lld, %lldx%lld: median %.1f ms/step (encoder fwd+bwd %.1f ms), %.1f images/s, peak RSS %.0f MB (%s)\n",
-                    cfg.name.c_str(), b.mask_ratio, (long long)batch, (long long)size, (long long)size, med * 1e3, enc * 1e3,
+        std::printf("%s pretrain (mask ratio %.2f, %s), batch %lld, %lldx%lld: median %.1f ms/step (encoder fwd+bwd %.1f ms), %.1f images/s, peak RSS %.0f MB (%s)\n",
+                    cfg.name.c_str(), b.mask_ratio, precision_name(b.precision), (long long)batch, (long long)size, (long long)size, med * 1e3, enc * 1e3,
                     (double)batch / med, peak_rss_mb(), runtime_summary().c_str());
     }
     return 0;
@@ -95,7 +97,9 @@ static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
     const bool train = b.mode == "train";
     double drop_path = b.drop_path >= 0 ? b.drop_path : (model == "atto" || model == "nano") ? 0.1 : model == "tiny" ? 0.2 : 0.0;
     if (!train) drop_path = 0;
-    ConvNeXtV2 net(cfg, batch, train);
+    ModelOptions mo{train};
+    mo.precision = b.precision;
+    ConvNeXtV2 net(cfg, batch, mo);
     const ParamLayout& L = net.layout();
     FloatBuffer params((size_t)L.total), grads, exp_avg, exp_avg_sq;
     init_params(params.data(), L, 1);
@@ -133,7 +137,7 @@ static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
     if (b.json) {
         Json j = Json::object();
         j.set("model", model).set("mode", b.mode).set("batch", batch).set("input_size", size);
-        j.set("threads", num_threads()).set("isa", isa_name(kernels().isa));
+        j.set("threads", num_threads()).set("isa", isa_name(kernels().isa)).set("precision", precision_name(b.precision));
         j.set("steps", b.steps).set("ms_per_step", med * 1e3).set("images_per_s", ips);
         j.set("min_ms", *std::min_element(times.begin(), times.end()) * 1e3);
         j.set("max_ms", *std::max_element(times.begin(), times.end()) * 1e3);
@@ -141,8 +145,8 @@ static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
         if (train) j.set("last_loss", loss);
         std::printf("%s\n", j.dump().c_str());
     } else {
-        std::printf("%s %s, batch %lld, %lldx%lld: median %.1f ms/step, %.1f images/s, peak RSS %.0f MB (%s)\n",
-                    model.c_str(), b.mode.c_str(), (long long)batch, (long long)size, (long long)size, med * 1e3, ips,
+        std::printf("%s %s (%s), batch %lld, %lldx%lld: median %.1f ms/step, %.1f images/s, peak RSS %.0f MB (%s)\n",
+                    model.c_str(), b.mode.c_str(), precision_name(b.precision), (long long)batch, (long long)size, (long long)size, med * 1e3, ips,
                     peak_rss_mb(), runtime_summary().c_str());
     }
     return 0;
@@ -161,16 +165,19 @@ int cmd_bench(const Argv& argv) {
     const int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     b.json = a.flag("json", "print one JSON object");
     b.verbose = a.flag("verbose", "log kernels and oneDNN implementations");
+    const std::string precision = precision_flag(a);
     if (a.help()) {
-        std::printf("%s", a.usage("--model exp_avg --batch-size B --input-size S [--mode train|infer|pretrain] [--mask-ratio R] [--steps N] [--json]").c_str());
+        std::printf("%s", a.usage("--model M --batch-size B --input-size S [--mode train|infer|pretrain] [--mask-ratio R] [--steps N] [--json]").c_str());
         return 0;
     }
     a.finish();
+    b.precision = parse_precision(precision);
     if (b.mode != "train" && b.mode != "infer" && b.mode != "pretrain")
         fail("bench: --mode must be train, infer or pretrain (got '%s')", b.mode.c_str());
     cfg.validate();
     apply_threads(threads);
     ModelOptions planned{b.mode != "infer"};
+    planned.precision = b.precision;
     if (b.mode == "pretrain") {
         planned.with_head = false;
         planned.mask_ratio = b.mask_ratio;

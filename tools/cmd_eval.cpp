@@ -22,6 +22,7 @@ int cmd_eval(const Argv& argv) {
     int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, kMaxInputSize);
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "print one JSON object");
+    const std::string precision = precision_flag(a);
     if (a.help()) {
         std::printf("%s", a.usage("--weights CKPT [--dataset D] [--data DIR] [--json]").c_str());
         return 0;
@@ -39,15 +40,17 @@ int cmd_eval(const Argv& argv) {
     if (test.num_classes > cfg.num_classes)
         fail("%s has %d classes but the model predicts %d", test.name.c_str(), test.num_classes, cfg.num_classes);
     batch = std::min<int64_t>(batch, test.size());
-    check_model_fits(cfg, batch, ModelOptions{false}, 1);
-    ConvNeXtV2 net(cfg, batch, false);
+    ModelOptions mo{false};
+    mo.precision = parse_precision(precision);
+    check_model_fits(cfg, batch, mo, 1);
+    ConvNeXtV2 net(cfg, batch, mo);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());
     EvalResult r = evaluate(net, P.data(), test, eval_transform(cfg, test.small_images));
     if (json) {
         Json j = Json::object();
         j.set("weights", weights).set("dataset", test.name).set("images", r.count);
-        j.set("top1", r.top1).set("top5", r.top5).set("loss", r.loss);
+        j.set("top1", r.top1).set("top5", r.top5).set("loss", r.loss).set("precision", precision);
         std::printf("%s\n", j.dump().c_str());
     } else {
         std::printf("%s on %s (%lld images): top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", weights.c_str(), test.name.c_str(),

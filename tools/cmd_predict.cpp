@@ -25,6 +25,7 @@ int cmd_predict(const Argv& argv) {
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "one JSON object per image: file, logits, top (label, probability)");
     max_image_pixels_flag(a);
+    const std::string precision = precision_flag(a);
     if (a.help()) {
         std::printf("%s", a.usage("--weights CKPT [--top K] [--json] IMAGE...").c_str());
         return 0;
@@ -39,8 +40,10 @@ int cmd_predict(const Argv& argv) {
     const int64_t K = cfg.num_classes;
     top = std::min<int64_t>(top, K);
     const int64_t B = std::min<int64_t>(16, (int64_t)files.size());
-    check_model_fits(cfg, B, ModelOptions{false}, 1);
-    ConvNeXtV2 net(cfg, B, false);
+    ModelOptions mo{false};
+    mo.precision = parse_precision(precision);
+    check_model_fits(cfg, B, mo, 1);
+    ConvNeXtV2 net(cfg, B, mo);
     FloatBuffer P((size_t)net.layout().total);
     load_params(f, net.layout(), P.data());
     const Transform t = eval_transform(cfg, false);  // shorter side to the input size, centre crop

@@ -85,6 +85,7 @@ static void recipe_flags(Args& a, TrainOptions& o) {
     o.seed = (uint64_t)recipe_int(a, "seed", 0, "random seed");
     o.eval_batch = recipe_int(a, "eval_batch", o.eval_batch, "images per evaluation step");
     o.max_train_samples = recipe_int(a, "max_train_samples", 0, "train on the first N images of the order (0: all)");
+    o.precision = precision_flag(a);
 }
 
 // Repeating the original command with --resume is fine; changing the recipe is not. Without --resume,

@@ -26,6 +26,9 @@ int cmd_bench(const Argv& argv);
 // Declares --max-image-pixels and sets input_limits() from it.
 void max_image_pixels_flag(Args& a);
 
+// Declares --precision (fp32 or bf16) and returns its value as given (checked by parse_precision).
+std::string precision_flag(Args& a);
+
 // Declares --model, --input-size, --stem-stride, --classes and --in-chans and returns that config
 // (validate it after Args::finish).
 ModelConfig architecture_flags(Args& a);

@@ -13,6 +13,10 @@ void max_image_pixels_flag(Args& a) {
                   "refuse images with more pixels, before decoding (a decompression-bomb guard)", 1, INT64_MAX);
 }
 
+std::string precision_flag(Args& a) {
+    return a.str("precision", "fp32", "fp32, or bf16: GEMMs on bf16 inputs with fp32 accumulation, fp32 master weights");
+}
+
 ModelConfig architecture_flags(Args& a) {
     ModelConfig cfg = model_config(a.str("model", "atto", "architecture: atto femto pico nano tiny base large huge"));
     cfg.input_size = (int)a.integer("input-size", 224, "input side (a multiple of 8 x stem stride)", 1, kMaxInputSize);

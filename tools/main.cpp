@@ -9,6 +9,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/check.h"
+#include "core/cpu.h"
 #include "tools/commands.h"
 
 static const char* kUsage =
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
     // Over a file-size limit (RLIMIT_FSIZE) a write then fails with EFBIG and is reported like a full
     // disk, instead of the signal killing the process mid-save.
     std::signal(SIGXFSZ, SIG_IGN);
+    // Before oneDNN looks for AMX: without the permission its bf16 GEMMs fall back to AVX-512.
+    cnx::amx_permission();
     std::string cmd = argv[1];
     cnx::Argv rest(argv + 2, argv + argc);
     try {

@@ -28,8 +28,8 @@ std::string runtime_summary() {
 }
 
 std::string runtime_details(const char* gemm_impl) {
-    return strfmt("cpu: %s\nkernels: %s\noneDNN matmul: %s\n", cpu_features_string().c_str(), kernel_report().c_str(),
-                  gemm_impl);
+    return strfmt("cpu: %s\nAMX: %s\nkernels: %s\noneDNN matmul: %s\n", cpu_features_string().c_str(), amx_permission().c_str(),
+                  kernel_report().c_str(), gemm_impl);
 }
 
 int apply_threads(int64_t requested, bool quiet) {

@@ -60,6 +60,7 @@ void visit_recipe(Options& o, Visit&& v) {
     v("seed", "seed", o.seed, 0, kMaxCount);
     v("eval_batch", "eval-batch-size", o.eval_batch, 1, 65536);
     v("max_train_samples", "max-train-samples", o.max_train_samples, 0, kMaxCount);
+    v("precision", "precision", o.precision);
 }
 
 // "data.kind" -> ("data", "kind"); "epochs" -> ("", "epochs").
@@ -180,6 +181,7 @@ TrainOptions TrainOptions::from_json(const Json& j, const std::string& where) {
 void TrainOptions::validate() const {
     visit_recipe(*this, Validate{});
     if (task != "train" && task != "pretrain") fail("unknown task '%s'", task.c_str());
+    parse_precision(precision);
     if (task == "pretrain" && !(mask_ratio > 0))
         fail("--mask-ratio %g: pre-training needs a ratio in (0, 1] (the loss is over masked patches)", mask_ratio);
 }

@@ -46,8 +46,8 @@ class SupervisedTask : public Task {
 public:
     SupervisedTask(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
         : Task(cfg, opt, data, eval_t),
-          net_(cfg, opt.batch, true),
-          eval_net_(cfg, std::min<int64_t>(opt.eval_batch, data.test.size()), false) {}
+          net_(cfg, opt.batch, model_options(opt, true)),
+          eval_net_(cfg, std::min<int64_t>(opt.eval_batch, data.test.size()), model_options(opt, false)) {}
 
     const ParamLayout& layout() const override { return net_.layout(); }
     std::vector<ParamGroup> param_groups() const override {

@@ -72,6 +72,13 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
 
 }  // namespace
 
+ModelOptions model_options(const TrainOptions& opt, bool training) {
+    ModelOptions m;
+    m.training = training;
+    m.precision = parse_precision(opt.precision);
+    return m;
+}
+
 namespace {
 
 // Keeps the metrics lines of epochs 1..epochs_done, each once: a run that stopped before saving its
@@ -228,7 +235,7 @@ void TrainingRun::build_task() {
     use_ema_ = opt_.ema > 0;
     // The classifier, or the masked encoder of pre-training (its dense decoder is small beside it);
     // weights, gradients, two moments and the EMA.
-    ModelOptions model{true};
+    ModelOptions model = model_options(opt_, true);
     if (pretrain()) {
         model.with_head = false;
         model.mask_ratio = opt_.mask_ratio;
@@ -276,6 +283,7 @@ void TrainingRun::print_header(bool resume) const {
     std::string extra = pretrain() ? strfmt(", mask ratio %.2g", opt_.mask_ratio)
                                    : strfmt(", drop path %.2g, smoothing %.2g", opt_.drop_path, opt_.smoothing);
     if (use_ema_) extra += strfmt(", EMA %.5g", opt_.ema);
+    extra += ", " + opt_.precision;
     if (resume) extra += strfmt("; resuming at step %lld", (long long)rs_.step);
     std::fprintf(stderr, "%lld epochs x %lld steps of %lld, lr %.3g (warmup %.2g epochs, cosine to %.2g), AdamW %.2g/%.3g, wd %.3g%s\n",
                  (long long)opt_.epochs, (long long)spe_, (long long)opt_.batch, opt_.lr, opt_.warmup_epochs,
@@ -330,10 +338,10 @@ double TrainingRun::step(int64_t epoch, int64_t it, const std::vector<int64_t>& 
     if (!opt_.quiet) {
         const double ips = (double)rs_.epoch_seen / std::max(rs_.epoch_train_s, 1e-9);
         const double eta = (double)(total_steps_ - rs_.step) * (double)opt_.batch / std::max(ips, 1e-9);
-        progress_.update(strfmt("epoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.2e  %.0f img/s  ETA %s",
+        progress_.update(strfmt("epoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.2e  %.0f img/s %s  ETA %s",
                                 (long long)epoch + 1, (long long)opt_.epochs, (long long)it + 1, (long long)spe_,
                                 rs_.epoch_loss_sum / (double)(rs_.epoch_seen / opt_.batch), lr, ips,
-                                format_duration(eta).c_str()),
+                                opt_.precision.c_str(), format_duration(eta).c_str()),
                          it + 1 == spe_);
     }
     return loss;
@@ -356,10 +364,12 @@ void TrainingRun::end_epoch(int64_t epoch) {
     if (!pretrain()) m.set("train_acc", train_acc);
     for (const auto& kv : rep.metrics.members()) m.set(kv.first, kv.second);
     m.set("images_per_s", ips).set("epoch_time_s", epoch_time).set("elapsed_s", now_seconds() - t_start_);
+    m.set("precision", opt_.precision);
     append_line(path_join(opt_.out, "metrics.jsonl"), m.dump());
 
     std::vector<std::pair<std::string, std::string>> meta = {{"convnextv2.task", opt_.task},
-                                                             {"convnextv2.epoch", std::to_string(epoch + 1)}};
+                                                             {"convnextv2.epoch", std::to_string(epoch + 1)},
+                                                             {"convnextv2.precision", opt_.precision}};
     const ParamLayout& L = task_->layout();
     save_weights(path_join(opt_.out, "last.safetensors"), cfg_, L, params_.data(), meta);
     if (!rs_.has_best || rep.score > rs_.best_score) {

@@ -46,6 +46,7 @@ struct TrainOptions {
     uint64_t seed = 0;
     int64_t eval_batch = 250;
     int64_t max_train_samples = 0;  // 0: all (to train on a subset)
+    std::string precision = "fp32";  // of the GEMMs: fp32 or bf16 (nn/precision.h)
     // Run control (not part of the recipe; may change on --resume):
     std::string out = "runs/train";
     int64_t threads = 0;
@@ -111,6 +112,9 @@ struct TrainResult {
 // Trains as the options say; with resume, continues the run saved in options.out (its recipe must
 // match). Writes out/last.safetensors, out/best.safetensors, out/state.safetensors, out/metrics.jsonl.
 TrainResult run_train(const TrainOptions& opt, bool resume);
+
+// The classifier's options for a run's recipe: training or evaluation, in the recipe's precision.
+ModelOptions model_options(const TrainOptions& opt, bool training);
 
 struct EvalResult {
     double loss = 0, top1 = 0, top5 = 0;  // accuracies in [0, 1]
