@@ -93,6 +93,13 @@ TEST_CASE("bench --json prints the documented fields, for training and pre-train
     Run bad = cli("bench --precision fp16 --model atto --batch-size 2 --input-size 32 --steps 1");
     CHECK(bad.status != 0);
     CHECK(bad.out.find("unknown precision 'fp16' (fp32 or bf16)") != std::string::npos);
+    // oneDNN kept below AVX-512 (as on an AVX2 CPU) has no bf16 matmul: one clear line
+    std::string out;
+    const int status = test::run_command("DNNL_MAX_CPU_ISA=AVX2 " + test::binary_path("convnextv2") +
+                                             " bench --precision bf16 --model atto --batch-size 2 --input-size 32 --steps 1",
+                                         &out);
+    CHECK(status != 0);
+    CHECK(out.find("error: --precision bf16: oneDNN has no bf16 matmul on this CPU") != std::string::npos);
 }
 
 TEST_CASE("pretrain through the command line writes checkpoints and reconstruction pictures") {
