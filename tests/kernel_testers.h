@@ -103,21 +103,29 @@ protected:
     bool staggered_ = false;
 };
 
+// What testers of flat arrays set besides: their length.
+template <class Self>
+class FlatTester : public KernelTester<Self> {
+public:
+    Self& n(int64_t v) { n_ = v; return static_cast<Self&>(*this); }
+
+protected:
+    int64_t n_ = 1;
+};
+
 // ---------------------------------------------------------------------------------------------
 // One tester per family
 
 // GELU (simd/gelu/gelu.h) over n inputs in [-9, 9), with the tails (-15, 12), -5.5 and the origin in
 // front when n > 8. Forward: 6e-7 relative; backward: 1e-6 relative, 1e-7 absolute (gelu' crosses
 // zero near -0.75). Both also in place, equal to the out-of-place result bit for bit.
-class GeluTester : public KernelTester<GeluTester> {
+class GeluTester : public FlatTester<GeluTester> {
 public:
-    GeluTester& n(int64_t v) { n_ = v; return *this; }
     void check(gelu_fwd_fn fwd) const;
     void check(gelu_bwd_fn bwd) const;
 
 private:
     Buf inputs(int k, uint64_t seed) const;
-    int64_t n_ = 1;
 };
 
 // LayerNorm (simd/layernorm/layernorm.h), eps 1e-6, over rows of C channels with a non-zero mean:
@@ -164,13 +172,9 @@ private:
 
 // AdamW (simd/adamw/adamw.h) against PyTorch's update formula: lr 1e-3, weight decay 0.05, betas
 // 0.9 and 0.999, eps 1e-8, at step 3. param 1e-6, 1e-7; m 1e-6, 1e-8; v 1e-6, 1e-10.
-class AdamWTester : public KernelTester<AdamWTester> {
+class AdamWTester : public FlatTester<AdamWTester> {
 public:
-    AdamWTester& n(int64_t v) { n_ = v; return *this; }
     void check(adamw_fn fn) const;
-
-private:
-    int64_t n_ = 1;
 };
 
 // The fp32 <-> bf16 conversions (simd/bf16/bf16.h), bit for bit against the scalar conversion that
@@ -179,15 +183,13 @@ private:
 // signalling NaNs), then random ones, a third of them at or beside a tie; for the widening, the bf16
 // halves of those patterns.
 std::vector<uint32_t> fp32_patterns(int64_t n, uint64_t seed);
-class Bf16Tester : public KernelTester<Bf16Tester> {
+class Bf16Tester : public FlatTester<Bf16Tester> {
 public:
-    Bf16Tester& n(int64_t v) { n_ = v; return *this; }
     void check(bf16_from_f32_fn fn) const;
     void check(f32_from_bf16_fn fn) const;
 
 private:
     BufOf<float> floats(int k) const;
-    int64_t n_ = 1;
 };
 
 // The depthwise kernels of one ISA, by algorithm (simd/dwconv/dwconv_algo.h).

@@ -13,20 +13,8 @@ using namespace cnx;
 
 TEST_CASE("FCMAE loss, predictions and every gradient match PyTorch") {
     SafetensorsReader f(test::fixture_path("fcmae_tiny.safetensors"));
-    REQUIRE_MESSAGE(f.meta("magic") == "convnextv2-fixture", "HINT: regenerate with /usr/bin/python3 tests/reference/make_fixtures.py");
-    Json c = Json::parse(f.meta("config"));
-    ModelConfig cfg;
-    cfg.name = "custom";
-    for (int s = 0; s < kStages; s++) {
-        cfg.depths[s] = (int)c.find("depths")->items()[(size_t)s].as_number();
-        cfg.dims[s] = (int)c.find("dims")->items()[(size_t)s].as_number();
-    }
-    cfg.in_chans = (int)c.find("in_chans")->as_number();
-    cfg.stem_stride = (int)c.find("stem_stride")->as_number();
-    cfg.input_size = (int)c.find("input_size")->as_number();
-    cfg.mean.assign((size_t)cfg.in_chans, 0.0f);
-    cfg.std.assign((size_t)cfg.in_chans, 1.0f);
-    const int64_t N = (int64_t)c.find("batch")->as_number();
+    int64_t N = 0;
+    const ModelConfig cfg = test::fixture_config(f, &N);
     std::vector<float> maskf = f.read_f32("mask");
     const int64_t L = (int64_t)maskf.size() / N;
     int64_t kept = 0;

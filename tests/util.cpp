@@ -13,6 +13,7 @@
 
 #include "core/check.h"
 #include "core/fileio.h"
+#include "core/json.h"
 #include "core/rng.h"
 
 namespace cnx {
@@ -133,6 +134,27 @@ std::string describe(const Compare& c, const float* got, const float* want) {
 std::string fixture_path(const std::string& file) {
     const char* dir = std::getenv("CNX_FIXTURE_DIR");
     return path_join(dir ? dir : "tests/fixtures", file);
+}
+
+ModelConfig fixture_config(const SafetensorsReader& f, int64_t* batch) {
+    if (!f.has_meta("magic") || f.meta("magic") != "convnextv2-fixture")
+        fail("%s is not a fixture (regenerate with /usr/bin/python3 tests/reference/make_fixtures.py)", f.path().c_str());
+    const Json c = Json::parse(f.meta("config"));
+    auto get = [&](const char* key) { return (int)c.find(key)->as_number(); };
+    ModelConfig cfg;
+    cfg.name = "custom";
+    for (int s = 0; s < kStages; s++) {
+        cfg.depths[s] = (int)c.find("depths")->items()[(size_t)s].as_number();
+        cfg.dims[s] = (int)c.find("dims")->items()[(size_t)s].as_number();
+    }
+    cfg.in_chans = get("in_chans");
+    if (c.find("num_classes")) cfg.num_classes = get("num_classes");
+    cfg.stem_stride = get("stem_stride");
+    cfg.input_size = get("input_size");
+    cfg.mean.assign((size_t)cfg.in_chans, 0.0f);
+    cfg.std.assign((size_t)cfg.in_chans, 1.0f);
+    *batch = (int64_t)c.find("batch")->as_number();
+    return cfg;
 }
 
 std::string binary_path(const std::string& name) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "convnextv2/config.h"
 #include "convnextv2/params.h"
 #include "core/safetensors.h"
 
@@ -37,6 +38,9 @@ std::string describe(const Compare& c, const float* got, const float* want);
 
 // Folder of the fixtures and of the built binaries.
 std::string fixture_path(const std::string& file);
+// The model config a PyTorch fixture was made with (its "config" metadata; inputs unnormalised), and
+// its batch; throws cnx::Error with a hint when the file is not a fixture.
+ModelConfig fixture_config(const SafetensorsReader& f, int64_t* batch);
 std::string binary_path(const std::string& name);  // $CNX_TEST_BIN_DIR or build/
 // A fresh empty temporary folder, removed with its contents when the test program exits
 // (CNX_KEEP_TEST_DIRS=1 keeps them for a look after a failure).

@@ -40,13 +40,8 @@ int cmd_eval(const Argv& argv) {
     if (test.num_classes > cfg.num_classes)
         fail("%s has %d classes but the model predicts %d", test.name.c_str(), test.num_classes, cfg.num_classes);
     batch = std::min<int64_t>(batch, test.size());
-    ModelOptions mo{false};
-    mo.precision = parse_precision(precision);
-    check_model_fits(cfg, batch, mo, 1);
-    ConvNeXtV2 net(cfg, batch, mo);
-    FloatBuffer P((size_t)net.layout().total);
-    load_params(f, net.layout(), P.data());
-    EvalResult r = evaluate(net, P.data(), test, eval_transform(cfg, test.small_images));
+    InferenceModel model(f, cfg, batch, precision);
+    EvalResult r = evaluate(model.net, model.params.data(), test, eval_transform(cfg, test.small_images));
     if (json) {
         Json j = Json::object();
         j.set("weights", weights).set("dataset", test.name).set("images", r.count);

@@ -40,12 +40,9 @@ int cmd_predict(const Argv& argv) {
     const int64_t K = cfg.num_classes;
     top = std::min<int64_t>(top, K);
     const int64_t B = std::min<int64_t>(16, (int64_t)files.size());
-    ModelOptions mo{false};
-    mo.precision = parse_precision(precision);
-    check_model_fits(cfg, B, mo, 1);
-    ConvNeXtV2 net(cfg, B, mo);
-    FloatBuffer P((size_t)net.layout().total);
-    load_params(f, net.layout(), P.data());
+    InferenceModel model(f, cfg, B, precision);
+    ConvNeXtV2& net = model.net;
+    const FloatBuffer& P = model.params;
     const Transform t = eval_transform(cfg, false);  // shorter side to the input size, centre crop
     const size_t per = (size_t)t.size * t.size * t.channels;
     std::vector<float> images((size_t)B * per, 0.0f);

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "convnextv2/config.h"
+#include "convnextv2/model.h"
+#include "core/arena.h"
 #include "core/safetensors.h"
 #include "tools/augment.h"
 #include "tools/runtime.h"
@@ -35,5 +37,13 @@ ModelConfig architecture_flags(Args& a);
 // The config of a checkpoint, with the input size overridden when `input_size` > 0; validated, and
 // every tensor of its layout checked to be in the file with its shape (nothing is built yet).
 ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size);
+
+// An inference model of a checkpoint (eval, predict): checked to fit in memory, then built in the
+// given precision ("fp32" or "bf16") with the checkpoint's weights.
+struct InferenceModel {
+    ConvNeXtV2 net;
+    FloatBuffer params;
+    InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, const std::string& precision);
+};
 
 }  // namespace cnx

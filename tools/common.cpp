@@ -38,4 +38,16 @@ ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size) {
     return cfg;
 }
 
+static ModelOptions inference_options(const ModelConfig& cfg, int64_t batch, const std::string& precision) {
+    ModelOptions mo{false};
+    mo.precision = parse_precision(precision);
+    check_model_fits(cfg, batch, mo, 1);
+    return mo;
+}
+
+InferenceModel::InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, const std::string& precision)
+    : net(cfg, batch, inference_options(cfg, batch, precision)), params((size_t)net.layout().total) {
+    load_params(f, net.layout(), params.data());
+}
+
 }  // namespace cnx
