@@ -4,15 +4,19 @@
 
 namespace cnx {
 
-void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, int64_t C) {
+void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, int64_t C, Precision precision) {
     auto F = [&](int64_t n) { return a.alloc_floats((size_t)n); };
+    auto H = [&](int64_t n) { return reinterpret_cast<bf16*>(a.alloc_floats((size_t)(n + 1) / 2)); };
+    const bool half = precision == Precision::kBf16;
     b.dw = F(T * C);
-    b.ln = F(R * C);
+    if (half) b.ln16 = H(R * C);
+    else b.ln = F(R * C);
     b.mean = F(R);
     b.rstd = F(R);
     b.h = F(R * 4 * C);
     b.g = F(R * 4 * C);
-    b.r = F(R * 4 * C);
+    if (half) b.r16 = H(R * 4 * C);
+    else b.r = F(R * 4 * C);
     b.gx = F(N * 4 * C);
     b.nx = F(N * 4 * C);
     b.y = F(R * C);
@@ -27,15 +31,23 @@ void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows,
     grn.init(N, rows_per_sample, 4 * C);
 }
 
+// LayerNorm, pwconv1, GELU + GRN and pwconv2, with the GEMM inputs ln and r in fp32 or bf16.
+template <class Act>
+static void branch_forward(StageLayers& L, const BlockActs& b, Act* ln, Act* r, const BlockParams& w, const float* params,
+                           const int64_t* off) {
+    L.ln.forward(RowsOf<Act>(ln), b.mean, b.rstd, ConstRows(b.dw, off), params + w.ln_w, params + w.ln_b);
+    L.pw1.forward(b.h, ln, params + w.pw1_w, params + w.pw1_b);
+    L.grn.forward_gelu(r, b.g, b.gx, b.nx, b.h, params + w.grn_gamma, params + w.grn_beta);
+    L.pw2.forward(b.y, r, params + w.pw2_w, params + w.pw2_b);
+}
+
 void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, const BlockShape& s) {
     const int64_t rows = s.rows(), C = s.C;
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
     const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
     L.dw.forward(b.dw, b.x_in, params + w.dw_w, params + w.dw_b);
-    L.ln.forward(b.ln, b.mean, b.rstd, ConstRows(b.dw, off), params + w.ln_w, params + w.ln_b);
-    L.pw1.forward(b.h, b.ln, params + w.pw1_w, params + w.pw1_b);
-    L.grn.forward_gelu(b.r, b.g, b.gx, b.nx, b.h, params + w.grn_gamma, params + w.grn_beta);
-    L.pw2.forward(b.y, b.r, params + w.pw2_w, params + w.pw2_b);
+    if (b.ln16) branch_forward(L, b, b.ln16, b.r16, w, params, off);
+    else branch_forward(L, b, b.ln, b.r, w, params, off);
     if (s.active) {
         residual_forward_rows(b.x_out, b.x_in, b.y, scale, off, rows, s.active->rows_per_sample, C);
         zero_regions(b.x_out, s.active->masked, s.H, s.W, C);
@@ -60,10 +72,12 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, co
         residual_branch_grad(d_c, dx, scale, s.N, s.H * s.W * C);
         dy = d_c;
     }
-    L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r);
+    if (b.r16) L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r16);
+    else L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r);
     L.pw2.backward_data(d4, dy, params + w.pw2_w, false);
     L.grn.backward_gelu(d4, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
-    L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln);
+    if (b.ln16) L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln16);
+    else L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln);
     L.pw1.backward_data(d_c, d4, params + w.pw1_w, false);
     // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the
     // visible sites of the zero-initialised dense scratch when masked.

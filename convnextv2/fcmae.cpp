@@ -63,7 +63,8 @@ Fcmae::Fcmae(const ModelConfig& cfg, int64_t batch, double mask_ratio, bool trai
       patch_(fcmae_patch(cfg)),
       encoder_(cfg, batch, encoder_options(training, mask_ratio, precision)),
       ratio_(mask_ratio),
-      training_(training) {
+      training_(training),
+      precision_(precision) {
     if (mask_ratio < 0 || mask_ratio > 1) fail("mask ratio %g is outside [0, 1]", mask_ratio);
     mask_.assign((size_t)(N_ * grid_ * grid_), 0);
     row_loss_.assign(mask_.size(), 0.0);
@@ -84,7 +85,7 @@ void Fcmae::plan(Arena& a) {
     const int64_t M = N_ * grid_ * grid_, D = kDecoderDim, K = patch_values();
     proj_out_ = F(M * D);
     dec_ = BlockActs();
-    alloc_block_acts(dec_, a, N_, M, M, D);
+    alloc_block_acts(dec_, a, N_, M, M, D, precision_);
     dec_.x_in = proj_out_;
     dec_.x_out = F(M * D);
     pred_ = F(M * K);

@@ -92,6 +92,7 @@ private:
     const float* enc_out_ = nullptr;
     double ratio_;
     bool training_;
+    Precision precision_;
     double enc_fwd_s_ = 0, enc_bwd_s_ = 0;
 
     void plan(Arena& a);

@@ -99,13 +99,13 @@ void ConvNeXtV2::plan(Arena& a) {
         BlockActs shared;
         float* other = nullptr;
         if (!train) {
-            alloc_block_acts(shared, a, N_, T, R, C);
+            alloc_block_acts(shared, a, N_, T, R, C, opt_.precision);
             other = F(T * C);
         }
         for (int j = 0; j < cfg_.depths[s]; j++) {
             BlockActs& b = st.blocks[(size_t)j];
             if (train) {
-                alloc_block_acts(b, a, N_, T, R, C);
+                alloc_block_acts(b, a, N_, T, R, C, opt_.precision);
                 b.x_in = j == 0 ? st.x0 : st.blocks[(size_t)j - 1].x_out;
                 b.x_out = F(T * C);
             } else {

@@ -63,7 +63,7 @@ void Grn::forward(float* dst, float* gx, float* nx, const float* src, const floa
     });
 }
 
-void Grn::forward_gelu(float* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
+void Grn::gelu_stats(float* act, float* gx, float* nx, const float* src) {
     const Kernels& k = kernels();
     const int64_t C = C_;
     part_a_.clear();
@@ -73,8 +73,21 @@ void Grn::forward_gelu(float* dst, float* act, float* gx, float* nx, const float
     for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
     part_a_.reduce_into(gx);
     finish_stats(gx, nx);
+}
+
+void Grn::forward_gelu(float* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
+    gelu_stats(act, gx, nx, src);
+    const Kernels& k = kernels();
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_apply(dst + b * C, act + b * C, nx + n * C, gamma, beta, e - b, C);
+        k.grn_apply(dst + b * C_, act + b * C_, nx + n * C_, gamma, beta, e - b, C_);
+    });
+}
+
+void Grn::forward_gelu(bf16* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
+    gelu_stats(act, gx, nx, src);
+    const Kernels& k = kernels();
+    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
+        k.grn_apply_bf16(dst + b * C_, act + b * C_, nx + n * C_, gamma, beta, e - b, C_);
     });
 }
 

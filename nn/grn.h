@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "nn/parallel.h"
+#include "simd/bf16/bf16.h"
 
 namespace cnx {
 
@@ -25,6 +26,8 @@ public:
 
     // GELU fused in (the block's order): x = gelu(h) is written (saved for backward), y = GRN(x).
     void forward_gelu(float* y, float* x, float* gx, float* nx, const float* h, const float* gamma, const float* beta);
+    // The same with y in bf16 (a bf16 GEMM's input).
+    void forward_gelu(bf16* y, float* x, float* gx, float* nx, const float* h, const float* gamma, const float* beta);
     // dh = d(GRN(gelu(h)))/dh applied to dy; d_gamma, d_beta accumulated.
     void backward_gelu(float* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
                        const float* gx, const float* nx, const float* gamma);
@@ -39,6 +42,8 @@ private:
     void for_sample_segments(F&& f);
     // gx holds sum of squares per sample on entry; gx = ||src||, nx = gx / (mean + eps) on return.
     void finish_stats(float* gx, float* nx) const;
+    // forward_gelu up to the statistics: act = gelu(src) written, gx and nx.
+    void gelu_stats(float* act, float* gx, float* nx, const float* src);
     // The reduction pass of backward: d_gamma, d_beta accumulated, k_ = d gx / gx per sample.
     void backward_reduce(float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,
                          const float* nx, const float* gamma);

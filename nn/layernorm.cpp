@@ -16,13 +16,21 @@ void LayerNorm::set_rows(int64_t rows) {
     rows_ = rows;
 }
 
-void LayerNorm::forward(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const {
-    const Kernels& k = kernels();
-    const int64_t C = C_;
-    parallel_for(rows_, [&](int64_t b, int64_t e, int) {
-        k.layernorm_fwd(dst.from(b, C), mean ? mean + b : nullptr, rstd ? rstd + b : nullptr, src.from(b, C), gamma,
-                        beta, e - b, C, kLayerNormEps);
+template <class Out, class Kernel>
+static void forward_rows(Kernel kernel, int64_t rows, int64_t C, RowsOf<Out> dst, float* mean, float* rstd, ConstRows src,
+                         const float* gamma, const float* beta) {
+    parallel_for(rows, [&](int64_t b, int64_t e, int) {
+        kernel(dst.from(b, C), mean ? mean + b : nullptr, rstd ? rstd + b : nullptr, src.from(b, C), gamma, beta, e - b, C,
+               kLayerNormEps);
     });
+}
+
+void LayerNorm::forward(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const {
+    forward_rows(kernels().layernorm_fwd, rows_, C_, dst, mean, rstd, src, gamma, beta);
+}
+
+void LayerNorm::forward(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const {
+    forward_rows(kernels().layernorm_fwd_bf16, rows_, C_, dst, mean, rstd, src, gamma, beta);
 }
 
 void LayerNorm::backward(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,

@@ -6,6 +6,7 @@
 
 #include "core/tensor.h"
 #include "nn/parallel.h"
+#include "simd/bf16/bf16.h"
 
 namespace cnx {
 
@@ -19,6 +20,8 @@ public:
 
     // dst = LN(src); mean/rstd [rows] saved for backward (may be null in inference).
     void forward(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const;
+    // The same with dst in bf16 (a bf16 GEMM's input).
+    void forward(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const;
     // d_src written; d_gamma, d_beta accumulated.
     void backward(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                   const float* rstd, const float* gamma);

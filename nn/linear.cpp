@@ -128,8 +128,17 @@ const void* Linear::operand(const float* x, int64_t n, int slot) const {
 const char* Linear::forward_impl() const { return M_ ? fwd_.pd.impl_info_str() : "none"; }
 
 void Linear::forward(float* dst, const float* src, const float* wei, const float* bias) {
+    forward_from(dst, M_ ? operand(src, M_ * K_, 0) : nullptr, wei, bias);
+}
+
+void Linear::forward(float* dst, const bf16* src, const float* wei, const float* bias) {
+    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
+    forward_from(dst, src, wei, bias);
+}
+
+void Linear::forward_from(float* dst, const void* src, const float* wei, const float* bias) {
     if (M_ == 0) return;
-    (bias ? fwd_ : fwd_nobias_).run(operand(src, M_ * K_, 0), operand(wei, N_ * K_, 1), bias, dst);
+    (bias ? fwd_ : fwd_nobias_).run(src, operand(wei, N_ * K_, 1), bias, dst);
 }
 
 void Linear::backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate) {
@@ -138,8 +147,17 @@ void Linear::backward_data(float* d_src, const float* d_dst, const float* wei, b
 }
 
 void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src) {
+    backward_weights_from(d_wei, d_bias, d_dst, M_ ? operand(src, M_ * K_, 1) : nullptr);
+}
+
+void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const bf16* src) {
+    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
+    backward_weights_from(d_wei, d_bias, d_dst, src);
+}
+
+void Linear::backward_weights_from(float* d_wei, float* d_bias, const float* d_dst, const void* src) {
     if (M_ == 0) return;
-    bwd_wei_.run(operand(d_dst, M_ * N_, 0), operand(src, M_ * K_, 1), nullptr, d_wei);
+    bwd_wei_.run(operand(d_dst, M_ * N_, 0), src, nullptr, d_wei);
     if (!d_bias) return;
     bias_partials_.clear();
     const int64_t N = N_;

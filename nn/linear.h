@@ -14,6 +14,7 @@
 
 #include "nn/parallel.h"
 #include "nn/precision.h"
+#include "simd/bf16/bf16.h"
 
 namespace cnx {
 
@@ -34,6 +35,9 @@ public:
     void backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate);
     // d_wei += d_dst^T src;  d_bias += column sums of d_dst (d_bias may be null).
     void backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src);
+    // bf16 precision: the same from a src already in bf16 (no conversion pass).
+    void forward(float* dst, const bf16* src, const float* wei, const float* bias);
+    void backward_weights(float* d_wei, float* d_bias, const float* d_dst, const bf16* src);
 
     // Name of the oneDNN implementation chosen for the forward (for --verbose logs).
     const char* forward_impl() const;
@@ -50,6 +54,8 @@ private:
     };
     // The operand a product reads: `x` itself in fp32, its bf16 copy in scratch slot `slot` in bf16.
     const void* operand(const float* x, int64_t n, int slot) const;
+    void forward_from(float* dst, const void* src, const float* wei, const float* bias);
+    void backward_weights_from(float* d_wei, float* d_bias, const float* d_dst, const void* src);
     int64_t M_ = 0, K_ = 0, N_ = 0;
     Precision precision_ = Precision::kFp32;
     Gemm fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;

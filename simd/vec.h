@@ -186,6 +186,12 @@ struct Avx2 {
 };
 #endif
 
+// Stores v at p in p's element type: fp32 as it is, bf16 (uint16_t) rounded to nearest even.
+template <class T, class M>
+inline void store_as(float* p, M m, typename T::V v) { T::store(p, m, v); }
+template <class T, class M>
+inline void store_as(uint16_t* p, M m, typename T::V v) { T::store_bf16(p, m, v); }
+
 // The math below works on K independent vectors at once, statement by statement, so their long
 // dependency chains (~100 cycles for the normal CDF) interleave in program order instead of leaving
 // the core waiting on latencies. always_inline: out of line, the K vectors would pass through memory.

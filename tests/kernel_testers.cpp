@@ -53,6 +53,15 @@ Compare expect_close(const char* what, const float* got, const double* want, int
     return c;
 }
 
+void expect_rounded(const char* what, const bf16* got, const float* twin, int64_t n) {
+    INFO(what);
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (got[i] != bf16_from_float(twin[i])) bad++, first = first < 0 ? i : first;
+    CAPTURE(first);
+    CHECK(bad == 0);
+}
+
 void check_trustworthy(const Compare& c, int64_t n) { CHECK_MESSAGE(c.nonzero * 10 >= n, "output mostly zero: untrustworthy"); }
 
 namespace {
@@ -168,6 +177,31 @@ void LayerNormTester::check(layernorm_fwd_fn fwd) const {
     check_canaries({&y, &mean, &rstd, &x, &g, &b});
 }
 
+void LayerNormTester::check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) const {
+    const std::string what = describe();
+    CAPTURE(what);
+    const std::vector<int64_t> off = offsets();
+    const int64_t n = span(), seed = C_ * 3;
+    const Buf x = input(3, n, seed + 1, -2.0f, 3.0f), g = input(4, C_, seed + 2, 0.5f, 1.5f), b = input(5, C_, seed + 3);
+    BufOf<bf16> y = buf_of<bf16>(0, n, bf16(0x7fc1));  // gathered: the elements between rows stay
+    Buf want = buf(0, n), mean = buf(1, rows_), rstd = buf(2, rows_), twin_mean = buf(1, rows_), twin_rstd = buf(2, rows_);
+    fwd(RowsOf<bf16>(y.p(), at(off)), mean.p(), rstd.p(), ConstRows(x.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
+    twin(Rows(want.p(), at(off)), twin_mean.p(), twin_rstd.p(), ConstRows(x.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
+    std::vector<bf16> got;
+    std::vector<float> twin_rows;
+    for (int64_t r = 0; r < rows_; r++) {
+        got.insert(got.end(), y.p() + off[(size_t)r], y.p() + off[(size_t)r] + C_);
+        twin_rows.insert(twin_rows.end(), want.p() + off[(size_t)r], want.p() + off[(size_t)r] + C_);
+    }
+    expect_rounded("y", got.data(), twin_rows.data(), rows_ * C_);
+    int64_t untouched = 0;
+    for (int64_t i = 0; i < n; i++) untouched += y.p()[i] == bf16(0x7fc1);
+    CHECK(untouched == n - rows_ * C_);
+    CHECK(std::equal(mean.p(), mean.p() + rows_, twin_mean.p()));
+    CHECK(std::equal(rstd.p(), rstd.p() + rows_, twin_rstd.p()));
+    CHECK(y.canaries_intact());
+}
+
 void LayerNormTester::check(layernorm_bwd_fn bwd) const {
     const std::string what = describe();
     CAPTURE(what);
@@ -231,6 +265,19 @@ void GrnTester::check(grn_apply_fn apply) const {
     apply(y.p(), x.p(), nx.p(), ga.p(), be.p(), rows_, C_);
     check_trustworthy(expect_close("y", y.p(), want.data(), n, 1e-5, 1e-6), n);
     check_canaries({&y, &x, &nx, &ga, &be});
+}
+
+void GrnTester::check(grn_apply_bf16_fn apply, grn_apply_fn twin) const {
+    CAPTURE(C_);
+    CAPTURE(rows_);
+    const int64_t n = rows_ * C_;
+    BufOf<bf16> y = buf_of<bf16>(0, n);
+    Buf want = buf(0, n);
+    const Buf x = input(1, n, seed()), nx = input(2, C_, 3, 0.2f, 2.0f), ga = input(3, C_, 4), be = input(4, C_, 5);
+    apply(y.p(), x.p(), nx.p(), ga.p(), be.p(), rows_, C_);
+    twin(want.p(), x.p(), nx.p(), ga.p(), be.p(), rows_, C_);
+    expect_rounded("y", y.p(), want.p(), n);
+    CHECK(y.canaries_intact());
 }
 
 void GrnTester::check(grn_bwd_reduce_fn reduce) const {

@@ -39,6 +39,19 @@ void for_each_variant(const char* family, F&& f) {
     }
 }
 
+// The same with the variant's ISA: f(fn, isa).
+template <class Fn, class F>
+void for_each_variant_isa(const char* family, F&& f) {
+    for (const KernelRow& row : runnable(family)) {
+        CAPTURE(row.name);
+        f(kernel_fn<Fn>(row), row.isa);
+    }
+}
+
+// A bf16-output variant against its fp32 twin (the fp32 kernel the same ISA runs): every output is
+// the twin's rounded to nearest even, bit for bit.
+void expect_rounded(const char* what, const bf16* got, const float* twin, int64_t n);
+
 // Channel counts that probe every tail: 1..33, primes, and the ConvNeXt widths (x4 for MLP widths).
 std::vector<int64_t> channel_counts();
 
@@ -139,6 +152,8 @@ public:
     LayerNormTester& gathered(bool on = true) { gathered_ = on; return *this; }
     void check(layernorm_fwd_fn fwd) const;
     void check(layernorm_bwd_fn bwd) const;
+    // bf16 output: the twin's, rounded (and so the formula's within bf16's rounding).
+    void check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) const;
 
 private:
     std::string describe() const;
@@ -160,6 +175,7 @@ public:
     GrnTester& channels(int64_t v) { C_ = v; return *this; }
     void check(grn_sumsq_fn sumsq) const;
     void check(grn_apply_fn apply) const;
+    void check(grn_apply_bf16_fn apply, grn_apply_fn twin) const;
     void check(grn_bwd_reduce_fn reduce) const;
     void check(grn_bwd_apply_fn apply) const;
     void check(grn_gelu_sumsq_fn sumsq) const;

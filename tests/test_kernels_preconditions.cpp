@@ -49,7 +49,13 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
     expect_refused<layernorm_bwd_fn>("layernorm_bwd", "layernorm: negative row count",
                                      [&](layernorm_bwd_fn f) { f(Rows(b), b, b, ConstRows(b), ConstRows(b), b, b, b, -2, 4); });
 
+    bf16 h16[64] = {};
+    expect_refused<layernorm_fwd_bf16_fn>("layernorm_fwd_bf16", "layernorm: no channels", [&](layernorm_fwd_bf16_fn f) {
+        f(RowsOf<bf16>(h16), nullptr, nullptr, ConstRows(b), b, b, 1, 0, 1e-6f);
+    });
+
     const char* no_channels = "grn: no channels";
+    expect_refused<grn_apply_bf16_fn>("grn_apply_bf16", no_channels, [&](grn_apply_bf16_fn f) { f(h16, b, b, b, b, 1, 0); });
     expect_refused<grn_sumsq_fn>("grn_sumsq", no_channels, [&](grn_sumsq_fn f) { f(b, b, 1, 0); });
     expect_refused<grn_apply_fn>("grn_apply", no_channels, [&](grn_apply_fn f) { f(b, b, b, b, b, 1, 0); });
     expect_refused<grn_bwd_reduce_fn>("grn_bwd_reduce", no_channels, [&](grn_bwd_reduce_fn f) { f(b, b, b, b, 1, 0); });
@@ -58,8 +64,7 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
     expect_refused<grn_bwd_apply_gelu_fn>("grn_bwd_apply_gelu", no_channels,
                                           [&](grn_bwd_apply_gelu_fn f) { f(b, b, b, b, b, b, b, 1, 0); });
 
-    bf16 h[64] = {};
-    expect_refused<bf16_from_f32_fn>("bf16_from_f32", "bf16: negative length", [&](bf16_from_f32_fn f) { f(h, b, -3); });
+    expect_refused<bf16_from_f32_fn>("bf16_from_f32", "bf16: negative length", [&](bf16_from_f32_fn f) { f(h16, b, -3); });
     expect_refused<f32_from_bf16_fn>("f32_from_bf16", "bf16: null buffer", [&](f32_from_bf16_fn f) { f(b, nullptr, 2); });
 
     expect_refused<adamw_fn>("adamw", "adamw: no step factors", [&](adamw_fn f) { f(b, b, b, b, 4, nullptr); });

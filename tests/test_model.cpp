@@ -148,3 +148,19 @@ TEST_CASE("bf16 precision vs PyTorch's fp32: atto at 64x64, batch 2, within bf16
 TEST_CASE("bf16 precision vs PyTorch's fp32: reduced config, 3 channels, odd batch") {
     check_model_against("tiny.safetensors", Precision::kBf16);
 }
+
+TEST_CASE("bf16 precision holds each block's two GEMM inputs in bf16 alone: the activations shrink by their half") {
+    ModelConfig cfg = model_config("atto");
+    cfg.input_size = 64;
+    ModelOptions fp32, bf16;
+    bf16.precision = Precision::kBf16;
+    const int64_t N = 3;
+    double expected = 0;  // the LayerNorm output [R, C] and the GRN output [R, 4C] at 2 bytes less per value
+    for (int s = 0; s < kStages; s++) {
+        const int64_t R = N * cfg.stage_size(s) * cfg.stage_size(s);
+        expected += (double)cfg.depths[s] * 2.0 * (double)(R * cfg.dims[s] * 5);
+    }
+    const double saved = (double)ConvNeXtV2::planned_bytes(cfg, N, fp32) - (double)ConvNeXtV2::planned_bytes(cfg, N, bf16);
+    CHECK(saved >= 0.99 * expected);
+    CHECK(saved <= 1.01 * expected);
+}

@@ -16,12 +16,16 @@
 #include <cstdint>
 
 #include "core/check.h"
+#include "simd/bf16/bf16.h"
 
 namespace cnx {
 
 using grn_sumsq_t = void(float* sumsq, const float* x, int64_t rows, int64_t C);
 using grn_apply_t = void(float* y, const float* x, const float* nx, const float* gamma, const float* beta,
                          int64_t rows, int64_t C);
+// grn_apply with y in bf16 (rounded to nearest even): the next GEMM's input in bf16 precision.
+using grn_apply_bf16_t = void(bf16* y, const float* x, const float* nx, const float* gamma, const float* beta,
+                              int64_t rows, int64_t C);
 using grn_bwd_reduce_t = void(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
 using grn_bwd_apply_t = void(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
                              const float* k, int64_t rows, int64_t C);

@@ -14,14 +14,25 @@ void grn_sumsq_ref(float* sumsq, const float* x, int64_t rows, int64_t C) {
     }
 }
 
-void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
-                   int64_t C) {
+template <class Out>
+static void grn_apply_ref_as(Out* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                             int64_t C) {
     grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
-        float* yr = y + r * C;
-        for (int64_t c = 0; c < C; c++) yr[c] = gamma[c] * (xr[c] * nx[c]) + beta[c] + xr[c];
+        Out* yr = y + r * C;
+        for (int64_t c = 0; c < C; c++) store_out(yr + c, gamma[c] * (xr[c] * nx[c]) + beta[c] + xr[c]);
     }
+}
+
+void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                   int64_t C) {
+    grn_apply_ref_as(y, x, nx, gamma, beta, rows, C);
+}
+
+void grn_apply_bf16_ref(bf16* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                        int64_t C) {
+    grn_apply_ref_as(y, x, nx, gamma, beta, rows, C);
 }
 
 void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {

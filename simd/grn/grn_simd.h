@@ -86,20 +86,31 @@ void grn_gelu_sumsq_simd(float* x, float* sumsq, const float* h, int64_t rows, i
     }
 }
 
-template <class T>
-void grn_apply_simd(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
-                    int64_t C) {
+template <class T, class Out>
+void grn_apply_as(Out* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows, int64_t C) {
     grn_dcheck(rows, C);
     using V = typename T::V;
     for (int64_t r = 0; r < rows; r++) {
         const float* xr = x + r * C;
-        float* yr = y + r * C;
+        Out* yr = y + r * C;
         for_each_group<T>(C, [&](int64_t c, auto m) {
             const V v = T::load(xr + c, m);
             const V t = T::mul(v, T::load(nx + c, m));
-            T::store(yr + c, m, T::add(T::fmadd(T::load(gamma + c, m), t, T::load(beta + c, m)), v));
+            store_as<T>(yr + c, m, T::add(T::fmadd(T::load(gamma + c, m), t, T::load(beta + c, m)), v));
         });
     }
+}
+
+template <class T>
+void grn_apply_simd(float* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                    int64_t C) {
+    grn_apply_as<T>(y, x, nx, gamma, beta, rows, C);
+}
+
+template <class T>
+void grn_apply_bf16_simd(bf16* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+                         int64_t C) {
+    grn_apply_as<T>(y, x, nx, gamma, beta, rows, C);
 }
 
 template <class T>

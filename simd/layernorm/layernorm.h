@@ -12,6 +12,7 @@
 
 #include "core/check.h"
 #include "core/tensor.h"
+#include "simd/bf16/bf16.h"
 
 namespace cnx {
 
@@ -20,6 +21,10 @@ namespace cnx {
 using layernorm_fwd_t = void(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
                              int64_t rows, int64_t C, float eps);
 
+// The same with dst in bf16 (rounded to nearest even): a GEMM's input in bf16 precision.
+using layernorm_fwd_bf16_t = void(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                                  const float* beta, int64_t rows, int64_t C, float eps);
+
 // d_src = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = d_dst * gamma, xhat = (src - mean) * rstd.
 // d_src is written (not accumulated); d_gamma += sum(d_dst * xhat), d_beta += sum(d_dst) (per-thread
 // partials). d_src may alias d_dst (same offsets).
@@ -27,7 +32,7 @@ using layernorm_bwd_t = void(Rows d_src, float* d_gamma, float* d_beta, ConstRow
                              const float* mean, const float* rstd, const float* gamma, int64_t rows, int64_t C);
 
 // What every LayerNorm kernel asks of its caller (checked in debug and sanitizer builds).
-inline void layernorm_dcheck(const float* dst, const float* src, int64_t rows, int64_t C) {
+inline void layernorm_dcheck(const void* dst, const float* src, int64_t rows, int64_t C) {
     CNX_DCHECK(rows >= 0, "layernorm: negative row count");
     CNX_DCHECK(C >= 1, "layernorm: no channels");
     CNX_DCHECK(rows == 0 || (dst && src), "layernorm: null rows");

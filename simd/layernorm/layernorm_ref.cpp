@@ -5,12 +5,13 @@
 
 namespace cnx {
 
-void layernorm_fwd_ref(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
-                       int64_t rows, int64_t C, float eps) {
+template <class Out>
+static void layernorm_fwd_ref_as(RowsOf<Out> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                                 const float* beta, int64_t rows, int64_t C, float eps) {
     layernorm_dcheck(dst.data, src.data, rows, C);
     for (int64_t r = 0; r < rows; r++) {
         const float* x = src.row(r, C);
-        float* y = dst.row(r, C);
+        Out* y = dst.row(r, C);
         float sum = 0.0f;
         for (int64_t c = 0; c < C; c++) sum += x[c];
         float mu = sum / (float)C;
@@ -21,10 +22,20 @@ void layernorm_fwd_ref(Rows dst, float* mean, float* rstd, ConstRows src, const 
         }
         var /= (float)C;
         float rs = 1.0f / std::sqrt(var + eps);
-        for (int64_t c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * gamma[c] + beta[c];
+        for (int64_t c = 0; c < C; c++) store_out(y + c, (x[c] - mu) * rs * gamma[c] + beta[c]);
         if (mean) mean[r] = mu;
         if (rstd) rstd[r] = rs;
     }
+}
+
+void layernorm_fwd_ref(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
+                       int64_t rows, int64_t C, float eps) {
+    layernorm_fwd_ref_as(dst, mean, rstd, src, gamma, beta, rows, C, eps);
+}
+
+void layernorm_fwd_bf16_ref(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                            const float* beta, int64_t rows, int64_t C, float eps) {
+    layernorm_fwd_ref_as(dst, mean, rstd, src, gamma, beta, rows, C, eps);
 }
 
 void layernorm_bwd_ref(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,

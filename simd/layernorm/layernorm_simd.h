@@ -14,12 +14,12 @@ namespace {
 
 // Rows are handled K at a time with independent chains, so the latencies of the horizontal sums and
 // the square root overlap instead of stalling every row.
-template <class T, int K>
-inline void layernorm_fwd_rows(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+template <class T, int K, class Out>
+inline void layernorm_fwd_rows(RowsOf<Out> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
                                const float* beta, int64_t r0, int64_t C, float eps) {
     using V = typename T::V;
     const float* x[K];
-    float* y[K];
+    Out* y[K];
     V s[K], q[K], vmu[K], vrs[K];
     float mu[K], rs[K];
     #pragma GCC unroll 8
@@ -54,7 +54,7 @@ inline void layernorm_fwd_rows(Rows dst, float* mean, float* rstd, ConstRows src
         #pragma GCC unroll 8
         for (int k = 0; k < K; k++) {
             const V xhat = T::mul(T::sub(T::load(x[k] + c, m), vmu[k]), vrs[k]);
-            T::store(y[k] + c, m, T::fmadd(xhat, g, b));
+            store_as<T>(y[k] + c, m, T::fmadd(xhat, g, b));
         }
     });
     #pragma GCC unroll 8
@@ -71,9 +71,9 @@ inline void ln_prefetch(ConstRows t, int64_t r, int64_t rows, int64_t C) {
     if (r < rows) prefetch_bytes(t.row(r, C), C * (int64_t)sizeof(float));
 }
 
-template <class T>
-void layernorm_fwd_simd(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
-                        int64_t rows, int64_t C, float eps) {
+template <class T, class Out>
+void layernorm_fwd_as(RowsOf<Out> dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
+                      int64_t rows, int64_t C, float eps) {
     layernorm_dcheck(dst.data, src.data, rows, C);
     const int64_t ahead = ln_prefetch_rows(C);
     int64_t r = 0;
@@ -82,6 +82,18 @@ void layernorm_fwd_simd(Rows dst, float* mean, float* rstd, ConstRows src, const
         layernorm_fwd_rows<T, 4>(dst, mean, rstd, src, gamma, beta, r, C, eps);
     }
     for (; r < rows; r++) layernorm_fwd_rows<T, 1>(dst, mean, rstd, src, gamma, beta, r, C, eps);
+}
+
+template <class T>
+void layernorm_fwd_simd(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
+                        int64_t rows, int64_t C, float eps) {
+    layernorm_fwd_as<T>(dst, mean, rstd, src, gamma, beta, rows, C, eps);
+}
+
+template <class T>
+void layernorm_fwd_bf16_simd(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                             const float* beta, int64_t rows, int64_t C, float eps) {
+    layernorm_fwd_as<T>(dst, mean, rstd, src, gamma, beta, rows, C, eps);
 }
 
 template <class T, int K>
