@@ -23,6 +23,11 @@ void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, i
     b.drop_scale = F(N);
 }
 
+bf16* alloc_block_scratch16(Arena& a, int64_t rows_4c, Precision precision) {
+    if (precision != Precision::kBf16) return nullptr;
+    return reinterpret_cast<bf16*>(a.alloc_floats((size_t)(rows_4c + 1) / 2));
+}
+
 void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows, int64_t rows_per_sample, Precision precision) {
     dw.init(N, H, W, C);
     ln.init(rows, C);
@@ -75,10 +80,16 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, co
     if (b.r16) L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r16);
     else L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r);
     L.pw2.backward_data(d4, dy, params + w.pw2_w, false);
-    L.grn.backward_gelu(d4, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
-    if (b.ln16) L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln16);
-    else L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln);
-    L.pw1.backward_data(d_c, d4, params + w.pw1_w, false);
+    if (scratch.d_4c16) {  // bf16: d(pwconv1 output) written in bf16 for its two products
+        bf16* dh = scratch.d_4c16;
+        L.grn.backward_gelu(dh, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
+        L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, dh, b.ln16);
+        L.pw1.backward_data(d_c, dh, params + w.pw1_w, false);
+    } else {
+        L.grn.backward_gelu(d4, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
+        L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln);
+        L.pw1.backward_data(d_c, d4, params + w.pw1_w, false);
+    }
     // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the
     // visible sites of the zero-initialised dense scratch when masked.
     float* d_dw = s.active ? scratch.d_dw : d_c;

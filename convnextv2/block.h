@@ -63,10 +63,13 @@ struct BlockShape {
 
 // Backward scratch, shared by all blocks.
 struct BlockScratch {
-    float* d_c;   // [rows, C]
-    float* d_4c;  // [rows, 4C]
-    float* d_dw;  // [N,H,W,C] dense, masked stages only: zero at masked tiles before the stage's blocks
+    float* d_c;    // [rows, C]
+    float* d_4c;   // [rows, 4C]
+    float* d_dw;   // [N,H,W,C] dense, masked stages only: zero at masked tiles before the stage's blocks
+    bf16* d_4c16;  // [rows, 4C] bf16 precision: d(pwconv1 output), the GEMMs' input; else null
 };
+// d_4c16 for a block of `rows_4c` = rows * 4C values in `precision` (null in fp32).
+bf16* alloc_block_scratch16(Arena& a, int64_t rows_4c, Precision precision);
 
 void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, const BlockShape& s);
 // dx holds d(x_out) on entry (dense) and d(x_in) on return (at the computed sites). Parameter

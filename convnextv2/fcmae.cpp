@@ -96,6 +96,7 @@ void Fcmae::plan(Arena& a) {
         d_enc_ = F(M * cfg_.dims[3]);
         d_c_ = F(M * D);
         d_4c_ = F(M * 4 * D);
+        d_4c16_ = alloc_block_scratch16(a, M * 4 * D, precision_);
     }
 }
 
@@ -187,7 +188,7 @@ void Fcmae::backward(const float* params, float* grads) {
     pred_linear_.backward_weights(grads + layout_.pred_w, grads + layout_.pred_b, d_pred_, dec_.x_out);
     pred_linear_.backward_data(d_dec_, d_pred_, params + layout_.pred_w, false);
     block_backward(dec_layers_, dec_, layout_.decoder, params, grads, BlockShape{N_, grid_, grid_, D, nullptr}, d_dec_,
-                   BlockScratch{d_c_, d_4c_, nullptr});
+                   BlockScratch{d_c_, d_4c_, nullptr, d_4c16_});
     // d_dec_ now holds d(decoder input): the mask token takes the masked cells, proj the others.
     float* dtok = grads + layout_.mask_token;
     for (int64_t r = 0; r < M; r++) {

@@ -89,6 +89,7 @@ private:
     float* d_enc_ = nullptr;     // [N*L, C3]
     float* d_c_ = nullptr;       // decoder block scratch [N*L, D]
     float* d_4c_ = nullptr;      // [N*L, 4D]
+    bf16* d_4c16_ = nullptr;     // [N*L, 4D] bf16 precision
     const float* enc_out_ = nullptr;
     double ratio_;
     bool training_;

@@ -132,6 +132,7 @@ void ConvNeXtV2::plan(Arena& a) {
         d_x_[1] = F(max_tc);
         d_c_ = F(max_rc);
         d_4c_ = F(4 * max_rc);
+        d_4c16_ = alloc_block_scratch16(a, 4 * max_rc, opt_.precision);
         if (masked()) d_dw_ = F(max_tc);
     }
 }
@@ -211,7 +212,7 @@ void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out)
     } else {
         std::memcpy(d_x_[cur], d_out, (size_t)(s3.T * s3.C) * sizeof(float));
     }
-    const BlockScratch scratch{d_c_, d_4c_, d_dw_};
+    const BlockScratch scratch{d_c_, d_4c_, d_dw_, d_4c16_};
     for (int s = kStages - 1; s >= 0; s--) {
         StageActs& st = stages_[s];
         if (masked()) zero_regions(d_dw_, active_[s].masked, st.H, st.W, st.C);

@@ -114,6 +114,7 @@ private:
     float* d_x_[2] = {};         // [max T*C] ping-pong dense residual-stream gradients
     float* d_c_ = nullptr;       // [max rows*C]
     float* d_4c_ = nullptr;      // [max rows*4C]
+    bf16* d_4c16_ = nullptr;     // [max rows*4C] bf16 precision
     float* d_dw_ = nullptr;      // [max T*C] masked: dense d(dwconv output)
 
     struct PlanOnly {};

@@ -136,15 +136,24 @@ void Grn::backward(float* d_src, float* d_gamma, float* d_beta, const float* d_d
     });
 }
 
-void Grn::backward_gelu(float* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
-                        const float* src, const float* gx, const float* nx, const float* gamma) {
-    const Kernels& k = kernels();
+template <class Out, class Kernel>
+void Grn::backward_gelu_as(Kernel kernel, Out* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
+                           const float* src, const float* gx, const float* nx, const float* gamma) {
     const int64_t C = C_;
     backward_reduce(d_gamma, d_beta, d_dst, act, gx, nx, gamma);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_bwd_apply_gelu(d_src + b * C, d_dst + b * C, act + b * C, src + b * C, nx + n * C, gamma,
-                             k_.data() + n * C, e - b, C);
+        kernel(d_src + b * C, d_dst + b * C, act + b * C, src + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
     });
+}
+
+void Grn::backward_gelu(float* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
+                        const float* src, const float* gx, const float* nx, const float* gamma) {
+    backward_gelu_as(kernels().grn_bwd_apply_gelu, d_src, d_gamma, d_beta, d_dst, act, src, gx, nx, gamma);
+}
+
+void Grn::backward_gelu(bf16* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
+                        const float* src, const float* gx, const float* nx, const float* gamma) {
+    backward_gelu_as(kernels().grn_bwd_apply_gelu_bf16, d_src, d_gamma, d_beta, d_dst, act, src, gx, nx, gamma);
 }
 
 }  // namespace cnx

@@ -31,6 +31,9 @@ public:
     // dh = d(GRN(gelu(h)))/dh applied to dy; d_gamma, d_beta accumulated.
     void backward_gelu(float* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
                        const float* gx, const float* nx, const float* gamma);
+    // The same with dh in bf16 (a bf16 GEMM's output gradient; dh must not alias dy).
+    void backward_gelu(bf16* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
+                       const float* gx, const float* nx, const float* gamma);
 
 private:
     int64_t N_ = 0, R_ = 0, max_R_ = 0, C_ = 0;
@@ -42,6 +45,9 @@ private:
     void for_sample_segments(F&& f);
     // gx holds sum of squares per sample on entry; gx = ||src||, nx = gx / (mean + eps) on return.
     void finish_stats(float* gx, float* nx) const;
+    template <class Out, class Kernel>
+    void backward_gelu_as(Kernel kernel, Out* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
+                          const float* src, const float* gx, const float* nx, const float* gamma);
     // forward_gelu up to the statistics: act = gelu(src) written, gx and nx.
     void gelu_stats(float* act, float* gx, float* nx, const float* src);
     // The reduction pass of backward: d_gamma, d_beta accumulated, k_ = d gx / gx per sample.

@@ -142,30 +142,50 @@ void Linear::forward_from(float* dst, const void* src, const float* wei, const f
 }
 
 void Linear::backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate) {
+    backward_data_from(d_src, M_ ? operand(d_dst, M_ * N_, 0) : nullptr, wei, accumulate);
+}
+
+void Linear::backward_data(float* d_src, const bf16* d_dst, const float* wei, bool accumulate) {
+    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
+    backward_data_from(d_src, d_dst, wei, accumulate);
+}
+
+void Linear::backward_data_from(float* d_src, const void* d_dst, const float* wei, bool accumulate) {
     if (M_ == 0) return;
-    (accumulate ? bwd_data_acc_ : bwd_data_).run(operand(d_dst, M_ * N_, 0), operand(wei, N_ * K_, 1), nullptr, d_src);
+    (accumulate ? bwd_data_acc_ : bwd_data_).run(d_dst, operand(wei, N_ * K_, 1), nullptr, d_src);
 }
 
 void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src) {
-    backward_weights_from(d_wei, d_bias, d_dst, M_ ? operand(src, M_ * K_, 1) : nullptr);
+    const void* src_op = M_ ? operand(src, M_ * K_, 1) : nullptr;
+    backward_weights_from(d_wei, d_bias, d_dst, M_ ? operand(d_dst, M_ * N_, 0) : nullptr, src_op);
 }
 
 void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const bf16* src) {
     CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
-    backward_weights_from(d_wei, d_bias, d_dst, src);
+    backward_weights_from(d_wei, d_bias, d_dst, M_ ? operand(d_dst, M_ * N_, 0) : nullptr, src);
 }
 
-void Linear::backward_weights_from(float* d_wei, float* d_bias, const float* d_dst, const void* src) {
+void Linear::backward_weights(float* d_wei, float* d_bias, const bf16* d_dst, const bf16* src) {
+    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
+    backward_weights_from(d_wei, d_bias, d_dst, d_dst, src);
+}
+
+static float widen(float v) { return v; }
+static float widen(bf16 v) { return float_from_bf16(v); }
+
+// d_dst_op: d_dst as the product reads it (itself, or its bf16 copy); the bias gradient sums d_dst.
+template <class T>
+void Linear::backward_weights_from(float* d_wei, float* d_bias, const T* d_dst, const void* d_dst_op, const void* src) {
     if (M_ == 0) return;
-    bwd_wei_.run(operand(d_dst, M_ * N_, 0), src, nullptr, d_wei);
+    bwd_wei_.run(d_dst_op, src, nullptr, d_wei);
     if (!d_bias) return;
     bias_partials_.clear();
     const int64_t N = N_;
     parallel_for(M_, [&](int64_t b, int64_t e, int t) {
         float* acc = bias_partials_.slice(t);
         for (int64_t r = b; r < e; r++) {
-            const float* row = d_dst + r * N;
-            for (int64_t c = 0; c < N; c++) acc[c] += row[c];
+            const T* row = d_dst + r * N;
+            for (int64_t c = 0; c < N; c++) acc[c] += widen(row[c]);
         }
     });
     bias_partials_.reduce_into(d_bias);

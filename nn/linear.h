@@ -35,9 +35,11 @@ public:
     void backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate);
     // d_wei += d_dst^T src;  d_bias += column sums of d_dst (d_bias may be null).
     void backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src);
-    // bf16 precision: the same from a src already in bf16 (no conversion pass).
+    // bf16 precision: the same from inputs already in bf16 (no conversion pass).
     void forward(float* dst, const bf16* src, const float* wei, const float* bias);
+    void backward_data(float* d_src, const bf16* d_dst, const float* wei, bool accumulate);
     void backward_weights(float* d_wei, float* d_bias, const float* d_dst, const bf16* src);
+    void backward_weights(float* d_wei, float* d_bias, const bf16* d_dst, const bf16* src);
 
     // Name of the oneDNN implementation chosen for the forward (for --verbose logs).
     const char* forward_impl() const;
@@ -55,7 +57,9 @@ private:
     // The operand a product reads: `x` itself in fp32, its bf16 copy in scratch slot `slot` in bf16.
     const void* operand(const float* x, int64_t n, int slot) const;
     void forward_from(float* dst, const void* src, const float* wei, const float* bias);
-    void backward_weights_from(float* d_wei, float* d_bias, const float* d_dst, const void* src);
+    void backward_data_from(float* d_src, const void* d_dst, const float* wei, bool accumulate);
+    template <class T>
+    void backward_weights_from(float* d_wei, float* d_bias, const T* d_dst, const void* d_dst_op, const void* src);
     int64_t M_ = 0, K_ = 0, N_ = 0;
     Precision precision_ = Precision::kFp32;
     Gemm fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;

@@ -349,6 +349,20 @@ void GrnTester::check(grn_bwd_apply_gelu_fn apply) const {
     check_canaries({&dh, &dy, &x, &h, &nx, &ga, &k});
 }
 
+void GrnTester::check(grn_bwd_apply_gelu_bf16_fn apply, grn_bwd_apply_gelu_fn twin) const {
+    CAPTURE(C_);
+    CAPTURE(rows_);
+    const int64_t n = rows_ * C_;
+    BufOf<bf16> dh = buf_of<bf16>(0, n);
+    Buf want = buf(0, n);
+    const Buf dy = input(1, n, seed() + 1), x = input(2, n, seed()), h = input(3, n, seed(), -4.0f, 4.0f),
+              nx = input(4, C_, 4, 0.2f, 2.0f), ga = input(5, C_, 5), k = input(6, C_, 6);
+    apply(dh.p(), dy.p(), x.p(), h.p(), nx.p(), ga.p(), k.p(), rows_, C_);
+    twin(want.p(), dy.p(), x.p(), h.p(), nx.p(), ga.p(), k.p(), rows_, C_);
+    expect_rounded("dh", dh.p(), want.p(), n);
+    CHECK(dh.canaries_intact());
+}
+
 // ---------------------------------------------------------------------------------------------
 // AdamW
 

@@ -180,6 +180,7 @@ public:
     void check(grn_bwd_apply_fn apply) const;
     void check(grn_gelu_sumsq_fn sumsq) const;
     void check(grn_bwd_apply_gelu_fn apply) const;
+    void check(grn_bwd_apply_gelu_bf16_fn apply, grn_bwd_apply_gelu_fn twin) const;
 
 private:
     uint64_t seed() const { return (uint64_t)(C_ * 7 + rows_); }

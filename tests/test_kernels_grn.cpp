@@ -39,6 +39,14 @@ TEST_CASE("grn apply with bf16 output: every variant rounds its ISA's fp32 outpu
     });
 }
 
+TEST_CASE("grn + gelu backward with bf16 output: every variant rounds its ISA's fp32 output") {
+    for_each_variant_isa<grn_bwd_apply_gelu_bf16_fn>("grn_bwd_apply_gelu_bf16", [](grn_bwd_apply_gelu_bf16_fn fn, Isa isa) {
+        for (int64_t C : channel_counts())
+            for (int64_t rows : {1, 3, 49})
+                if (C * rows <= 200000) GrnTester().channels(C).rows(rows).misalign((C + rows) % 3).check(fn, kernels_for(isa).grn_bwd_apply_gelu);
+    });
+}
+
 TEST_CASE("grn fused with gelu: every variant against the formula") {
     check_pass<grn_gelu_sumsq_fn>("grn_gelu_sumsq", {1, 3, 49}, 3);
     check_pass<grn_bwd_apply_gelu_fn>("grn_bwd_apply_gelu", {1, 3, 49}, 3);

@@ -201,6 +201,22 @@ TEST_CASE("linear in bf16: each product is the fp32 product of the inputs rounde
     CHECK_CLOSE(test::compare(dx.data(), want_dx.data(), M * K, 1e-5, 1e-5), dx.data(), (const float*)nullptr);
     CHECK_CLOSE(test::compare(dW.data(), want_dW.data(), N * K, 1e-5, 1e-5), dW.data(), (const float*)nullptr);
     CHECK_CLOSE(test::compare(db.data(), want_db.data(), N, 1e-5, 1e-5), db.data(), (const float*)nullptr);
+    // inputs already in bf16 give the same products (the fp32 overloads round them the same way);
+    // the bias gradient then sums the rounded gradient
+    std::vector<bf16> x16((size_t)(M * K)), dy16((size_t)(M * N));
+    for (size_t i = 0; i < x16.size(); i++) x16[i] = bf16_from_float(x[i]);
+    for (size_t i = 0; i < dy16.size(); i++) dy16[i] = bf16_from_float(dy[i]);
+    std::vector<float> y16((size_t)(M * N)), dx16((size_t)(M * K), 0.5f), dW16((size_t)(N * K), 0.25f), db16((size_t)N, 0.0f);
+    lin.forward(y16.data(), x16.data(), W.data(), b.data());
+    lin.backward_data(dx16.data(), dy16.data(), W.data(), true);
+    lin.backward_weights(dW16.data(), db16.data(), dy16.data(), x16.data());
+    CHECK(y16 == y);
+    CHECK(dx16 == dx);
+    CHECK(dW16 == dW);
+    std::vector<double> want_db16((size_t)N, 0.0);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) want_db16[(size_t)n] += dyr[(size_t)(m * N + n)];
+    CHECK_CLOSE(test::compare(db16.data(), want_db16.data(), N, 1e-5, 1e-5), db16.data(), (const float*)nullptr);
     // and the rounding is visible: the fp32 layer's output differs
     Linear fp32;
     fp32.init(M, K, N);

@@ -32,6 +32,9 @@ using grn_bwd_apply_t = void(float* dx, const float* dy, const float* x, const f
 using grn_gelu_sumsq_t = void(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
 using grn_bwd_apply_gelu_t = void(float* dh, const float* dy, const float* x, const float* h, const float* nx,
                                   const float* gamma, const float* k, int64_t rows, int64_t C);
+// grn_bwd_apply_gelu with dh in bf16: the input gradient of a bf16 GEMM's backward.
+using grn_bwd_apply_gelu_bf16_t = void(bf16* dh, const float* dy, const float* x, const float* h, const float* nx,
+                                       const float* gamma, const float* k, int64_t rows, int64_t C);
 
 // What every GRN pass asks of its caller (checked in debug and sanitizer builds).
 inline void grn_dcheck(int64_t rows, int64_t C) {

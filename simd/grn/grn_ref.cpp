@@ -64,8 +64,9 @@ void grn_gelu_sumsq_ref(float* x, float* sumsq, const float* h, int64_t rows, in
     grn_sumsq_ref(sumsq, x, rows, C);
 }
 
-void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const float* h, const float* nx,
-                            const float* gamma, const float* k, int64_t rows, int64_t C) {
+template <class Out>
+static void grn_bwd_apply_gelu_ref_as(Out* dh, const float* dy, const float* x, const float* h, const float* nx,
+                                      const float* gamma, const float* k, int64_t rows, int64_t C) {
     grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < C; c++) {
@@ -73,9 +74,19 @@ void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const fl
             const double v = h[i];
             const double d = 0.5 * std::erfc(-v * M_SQRT1_2) + v * std::exp(-0.5 * v * v) * 0.39894228040143268;
             const float dx = dy[i] * (1.0f + gamma[c] * nx[c]) + x[i] * k[c];
-            dh[i] = (float)((double)dx * d);
+            store_out(dh + i, (float)((double)dx * d));
         }
     }
+}
+
+void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                            const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_bwd_apply_gelu_ref_as(dh, dy, x, h, nx, gamma, k, rows, C);
+}
+
+void grn_bwd_apply_gelu_bf16_ref(bf16* dh, const float* dy, const float* x, const float* h, const float* nx,
+                                 const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_bwd_apply_gelu_ref_as(dh, dy, x, h, nx, gamma, k, rows, C);
 }
 
 }  // namespace cnx

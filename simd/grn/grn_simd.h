@@ -160,9 +160,9 @@ void grn_bwd_apply_simd(float* dx, const float* dy, const float* x, const float*
 }
 
 // As grn_gelu_sumsq: flat and kCdfBlock vectors at a time when C is a whole number of vectors.
-template <class T>
-void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const float* h, const float* nx,
-                             const float* gamma, const float* k, int64_t rows, int64_t C) {
+template <class T, class Out>
+void grn_bwd_apply_gelu_as(Out* dh, const float* dy, const float* x, const float* h, const float* nx, const float* gamma,
+                           const float* k, int64_t rows, int64_t C) {
     grn_dcheck(rows, C);
     using V = typename T::V;
     const V one = T::set1(1.0f);
@@ -179,7 +179,7 @@ void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const f
                 const int64_t o = i + j * W, c = o % C;
                 const V scale = T::fmadd(T::load(gamma + c, full), T::load(nx + c, full), one);
                 const V d = T::fmadd(T::load(x + o, full), T::load(k + c, full), T::mul(T::load(dy + o, full), scale));
-                T::store(dh + o, full, T::mul(d, T::fmadd(v[j], pdf[j], cdf[j])));
+                store_as<T>(dh + o, full, T::mul(d, T::fmadd(v[j], pdf[j], cdf[j])));
             }
         }
         return;
@@ -191,9 +191,21 @@ void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const f
             const V dx = T::fmadd(T::load(x + o + c, m), T::load(k + c, m), T::mul(T::load(dy + o + c, m), scale));
             V v[1] = {T::load(h + o + c, m)}, cdf[1], pdf[1];
             normal_cdf<T, 1>(cdf, pdf, v);
-            T::store(dh + o + c, m, T::mul(dx, T::fmadd(v[0], pdf[0], cdf[0])));
+            store_as<T>(dh + o + c, m, T::mul(dx, T::fmadd(v[0], pdf[0], cdf[0])));
         });
     }
+}
+
+template <class T>
+void grn_bwd_apply_gelu_simd(float* dh, const float* dy, const float* x, const float* h, const float* nx,
+                             const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_bwd_apply_gelu_as<T>(dh, dy, x, h, nx, gamma, k, rows, C);
+}
+
+template <class T>
+void grn_bwd_apply_gelu_bf16_simd(bf16* dh, const float* dy, const float* x, const float* h, const float* nx,
+                                  const float* gamma, const float* k, int64_t rows, int64_t C) {
+    grn_bwd_apply_gelu_as<T>(dh, dy, x, h, nx, gamma, k, rows, C);
 }
 
 }  // namespace
