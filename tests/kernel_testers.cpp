@@ -271,13 +271,8 @@ void GrnTester::check(grn_apply_bf16_fn apply, grn_apply_fn twin) const {
     CAPTURE(C_);
     CAPTURE(rows_);
     const int64_t n = rows_ * C_;
-    BufOf<bf16> y = buf_of<bf16>(0, n);
-    Buf want = buf(0, n);
     const Buf x = input(1, n, seed()), nx = input(2, C_, 3, 0.2f, 2.0f), ga = input(3, C_, 4), be = input(4, C_, 5);
-    apply(y.p(), x.p(), nx.p(), ga.p(), be.p(), rows_, C_);
-    twin(want.p(), x.p(), nx.p(), ga.p(), be.p(), rows_, C_);
-    expect_rounded("y", y.p(), want.p(), n);
-    CHECK(y.canaries_intact());
+    expect_twin_rounded("y", n, apply, twin, x.p(), nx.p(), ga.p(), be.p(), rows_, C_);
 }
 
 void GrnTester::check(grn_bwd_reduce_fn reduce) const {
@@ -353,14 +348,9 @@ void GrnTester::check(grn_bwd_apply_gelu_bf16_fn apply, grn_bwd_apply_gelu_fn tw
     CAPTURE(C_);
     CAPTURE(rows_);
     const int64_t n = rows_ * C_;
-    BufOf<bf16> dh = buf_of<bf16>(0, n);
-    Buf want = buf(0, n);
     const Buf dy = input(1, n, seed() + 1), x = input(2, n, seed()), h = input(3, n, seed(), -4.0f, 4.0f),
               nx = input(4, C_, 4, 0.2f, 2.0f), ga = input(5, C_, 5), k = input(6, C_, 6);
-    apply(dh.p(), dy.p(), x.p(), h.p(), nx.p(), ga.p(), k.p(), rows_, C_);
-    twin(want.p(), dy.p(), x.p(), h.p(), nx.p(), ga.p(), k.p(), rows_, C_);
-    expect_rounded("dh", dh.p(), want.p(), n);
-    CHECK(dh.canaries_intact());
+    expect_twin_rounded("dh", n, apply, twin, dy.p(), x.p(), h.p(), nx.p(), ga.p(), k.p(), rows_, C_);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -107,6 +107,17 @@ protected:
         return BufOf<T>(n, misalign_ + (staggered_ ? k : 0), value);
     }
     Buf buf(int k, int64_t n, float value = 0.0f) const { return buf_of<float>(k, n, value); }
+    // A bf16-output variant against its fp32 twin on the same inputs (the arguments after the
+    // output): the n outputs, each the twin's rounded, bit for bit.
+    template <class Fn16, class Fn32, class... In>
+    void expect_twin_rounded(const char* what, int64_t n, Fn16 fn, Fn32 twin, In... in) const {
+        BufOf<bf16> got = buf_of<bf16>(0, n);
+        Buf want = buf(0, n);
+        fn(got.p(), in...);
+        twin(want.p(), in...);
+        expect_rounded(what, got.p(), want.p(), n);
+        CHECK(got.canaries_intact());
+    }
     Buf input(int k, int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) const {
         Buf b = buf(k, n);
         fill(b.p(), n, seed, lo, hi);
