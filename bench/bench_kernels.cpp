@@ -16,12 +16,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
-#include <sstream>
 
-#include <oneapi/dnnl/dnnl.hpp>
-
+#include "bench/bench_common.h"
 #include "convnextv2/mask.h"
 #include "core/arena.h"
 #include "core/check.h"
@@ -37,45 +34,9 @@
 #include "simd/kernels.h"
 
 using namespace cnx;
+using namespace cnx::bench;
 
 namespace {
-
-struct Shape {
-    std::string model, name;
-    int64_t N, H, W, C, tile;
-    int64_t tokens() const { return N * H * W; }
-};
-
-std::vector<Shape> load_shapes() {
-    std::vector<Shape> out;
-    for (const char* model : {"atto", "femto"}) {
-        std::string path = std::string("bench/shapes/convnextv2_") + model + ".txt";
-        std::ifstream f(path);
-        if (!f) fail("%s: shapes file not found (run from the project root)", path.c_str());
-        std::string line;
-        while (std::getline(f, line)) {
-            if (line.empty() || line[0] == '#') continue;
-            std::istringstream s(line);
-            Shape sh;
-            sh.model = model;
-            if (!(s >> sh.name >> sh.N >> sh.H >> sh.W >> sh.C >> sh.tile)) fail("%s: bad line '%s'", path.c_str(), line.c_str());
-            out.push_back(sh);
-        }
-    }
-    return out;
-}
-
-FloatBuffer random_buffer(int64_t n, uint64_t seed) {
-    FloatBuffer b((size_t)n);
-    Rng r(stream_key(seed, 31));
-    for (int64_t i = 0; i < n; i++) b[(size_t)i] = r.uniform() * 2.0f - 1.0f;
-    return b;
-}
-
-void set_counters(benchmark::State& st, double flops, double bytes) {
-    st.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
-    st.counters["bytes"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 // Max relative difference of two runs (variant vs reference), for the pre-timing check.
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -100,32 +61,6 @@ bool agrees_with_ref(Isa isa, const std::function<void(std::vector<float>&)>& op
         return false;
     }
     return true;
-}
-
-// The active set of random FCMAE masks at this stage (keep floor(L * (1 - ratio)) patches): the
-// depthwise work list, or neighbour lists for tiny tiles, as the masked encoder uses them.
-ActiveSet active_set(const Shape& s, double ratio, uint64_t seed) {
-    const int64_t grid = s.H / s.tile, L = grid * grid;
-    std::vector<uint8_t> mask((size_t)(s.N * L));
-    make_mask(mask.data(), s.N, L, ratio, seed);
-    ActiveSet as;
-    as.build(mask.data(), s.N, grid, s.tile, s.C);
-    return as;
-}
-
-// The multiply-adds a depthwise 7x7 must do per channel over an active set: (output, input) pairs of
-// visible tokens within reach and inside the image (zero padding and masked sites contribute none).
-int64_t dw_pairs(const ActiveSet& as) {
-    std::vector<uint8_t> visible((size_t)(as.N * as.H * as.W), 0);
-    for (int64_t t : as.token) visible[(size_t)t] = 1;
-    int64_t pairs = 0;
-    for (int64_t t : as.token) {
-        const int64_t n = t / (as.H * as.W), h = (t / as.W) % as.H, w = t % as.W;
-        for (int64_t hh = std::max<int64_t>(0, h - kDwPad); hh <= std::min(as.H - 1, h + kDwPad); hh++)
-            for (int64_t ww = std::max<int64_t>(0, w - kDwPad); ww <= std::min(as.W - 1, w + kDwPad); ww++)
-                pairs += visible[(size_t)((n * as.H + hh) * as.W + ww)];
-    }
-    return pairs;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -278,6 +213,47 @@ void bench_grn(benchmark::State& st, const KernelRow& row, const Shape& s, bool 
     set_counters(st, (fwd ? 5.0 : 7.0) * n + (gelu ? 30.0 * n : 0.0), 4.0 * passes * n);
 }
 
+// The kernels that write a bf16 GEMM input, through their layers at the stage's shape: LayerNorm
+// forward (reads 4 bytes a value, writes 2), GELU + GRN forward (reads h, writes and rereads the
+// GELU output, writes 2 bytes), GELU + GRN backward (reads dy and the GELU output twice and h,
+// writes 2 bytes). Checked against the reference ISA within bf16's rounding.
+void bench_bf16_output(benchmark::State& st, const KernelRow& row, const Shape& s) {
+    const std::string fam = row.family;
+    const bool ln = fam == "layernorm_fwd_bf16", fwd = fam == "grn_apply_bf16";
+    const int64_t T = s.tokens(), C = ln ? s.C : 4 * s.C, n = T * C, R = s.H * s.W;
+    FloatBuffer x = random_buffer(n, 1), dy = random_buffer(n, 2), act((size_t)n), ga = random_buffer(C, 3),
+                be = random_buffer(C, 4), stats((size_t)(2 * T + 2 * s.N * C)), dga((size_t)C), dbe((size_t)C);
+    std::vector<bf16> y((size_t)n);
+    LayerNorm norm;
+    Grn grn;
+    auto run = [&](int64_t images) {
+        float* a = stats.data();
+        if (ln) {
+            norm.init(images * R, C);
+            norm.forward(RowsOf<bf16>(y.data()), a, a + T, ConstRows(x.data()), ga.data(), be.data());
+            return;
+        }
+        grn.init(images, R, C);
+        grn.forward_gelu(y.data(), act.data(), a, a + s.N * C, x.data(), ga.data(), be.data());
+        if (!fwd) grn.backward_gelu(y.data(), dga.data(), dbe.data(), dy.data(), act.data(), x.data(), a, a + s.N * C, ga.data());
+    };
+    auto check = [&](std::vector<float>& out) {
+        run(1);
+        out.resize((size_t)(R * C));
+        for (size_t i = 0; i < out.size(); i++) out[i] = float_from_bf16(y[i]);
+    };
+    std::string why;
+    if (!agrees_with_ref(row.isa, check, 1e-2, &why)) return st.SkipWithError(why.c_str());
+    run(s.N);
+    for (auto _ : st) {
+        if (ln) norm.forward(RowsOf<bf16>(y.data()), stats.data(), stats.data() + T, ConstRows(x.data()), ga.data(), be.data());
+        else if (fwd) grn.forward_gelu(y.data(), act.data(), stats.data(), stats.data() + s.N * C, x.data(), ga.data(), be.data());
+        else grn.backward_gelu(y.data(), dga.data(), dbe.data(), dy.data(), act.data(), x.data(), stats.data(), stats.data() + s.N * C, ga.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, (ln ? 8.0 : fwd ? 35.0 : 37.0) * n, (ln ? 6.0 : fwd ? 14.0 : 22.0) * n);
+}
+
 // STREAM-like triad a = b + s*c on DRAM-sized arrays (3 x 64 MB), normal stores: the bandwidth the
 // memory-bound kernels are compared with.
 void bench_triad(benchmark::State& st) {
@@ -329,99 +305,6 @@ void bench_bf16(benchmark::State& st, const KernelRow& row) {
     set_counters(st, 0.0, 6.0 * n);
 }
 
-// ------------------------------------------------------------------------------------------------
-// oneDNN's depthwise convolution (NHWC activations, weights in its preferred layout)
-
-void bench_onednn_dwconv(benchmark::State& st, const Shape& s, const std::string& dir) {
-    using namespace dnnl;
-    using tag = memory::format_tag;
-    using dt = memory::data_type;
-    engine& eng = dnnl_cpu_engine();
-    stream& strm = dnnl_cpu_stream();
-    const memory::dims src_d = {s.N, s.C, s.H, s.W}, wei_d = {s.C, 1, 1, 7, 7}, bias_d = {s.C};
-    auto src_md = memory::desc(src_d, dt::f32, tag::nhwc), dst_md = memory::desc(src_d, dt::f32, tag::nhwc);
-    auto wei_any = memory::desc(wei_d, dt::f32, tag::any), bias_md = memory::desc(bias_d, dt::f32, tag::x);
-    convolution_forward::desc fd(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_any, bias_md,
-                                 dst_md, {1, 1}, {3, 3}, {3, 3});
-    convolution_forward::primitive_desc fpd(fd, eng);
-    FloatBuffer x = random_buffer(s.tokens() * s.C, 1), y((size_t)(s.tokens() * s.C)), dy = random_buffer(s.tokens() * s.C, 2);
-    FloatBuffer w((size_t)(fpd.weights_desc().get_size() / 4 + 16)), b = random_buffer(s.C, 3), dw((size_t)(fpd.weights_desc().get_size() / 4 + 16)),
-        db((size_t)s.C);
-    memory src(src_md, eng, x.data()), dst(dst_md, eng, y.data()), wei(fpd.weights_desc(), eng, w.data()),
-        bias(bias_md, eng, b.data()), ddst(dst_md, eng, dy.data()), dsrc(src_md, eng, y.data()),
-        dwei(fpd.weights_desc(), eng, dw.data()), dbias(bias_md, eng, db.data());
-    primitive prim;
-    std::unordered_map<int, memory> args;
-    std::string impl;
-    if (dir == "fwd") {
-        prim = convolution_forward(fpd);
-        args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}};
-        impl = fpd.impl_info_str();
-    } else if (dir == "bwd_data") {
-        convolution_backward_data::desc bd(algorithm::convolution_direct, src_md, wei_any, dst_md, {1, 1}, {3, 3}, {3, 3});
-        convolution_backward_data::primitive_desc bpd(bd, eng, fpd);
-        prim = convolution_backward_data(bpd);
-        wei = memory(bpd.weights_desc(), eng, w.data());
-        args = {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}};
-        impl = bpd.impl_info_str();
-    } else {
-        convolution_backward_weights::desc wd(algorithm::convolution_direct, src_md, wei_any, bias_md, dst_md, {1, 1},
-                                              {3, 3}, {3, 3});
-        convolution_backward_weights::primitive_desc wpd(wd, eng, fpd);
-        prim = convolution_backward_weights(wpd);
-        // The weight-gradient layout is the backward primitive's own choice, not the forward's.
-        dw = FloatBuffer((size_t)(wpd.diff_weights_desc().get_size() / 4 + 16));
-        dwei = memory(wpd.diff_weights_desc(), eng, dw.data());
-        args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwei}, {DNNL_ARG_DIFF_BIAS, dbias}};
-        impl = wpd.impl_info_str();
-    }
-    for (auto _ : st) {
-        prim.execute(strm, args);
-        strm.wait();
-    }
-    st.SetLabel(impl);
-    set_counters(st, 2.0 * dw_pairs(active_set(s, 0.0, 9)) * s.C, 2.0 * 4 * s.tokens() * s.C);
-}
-
-// ------------------------------------------------------------------------------------------------
-// oneDNN's matmul on a block's pointwise layers (pw1: C -> 4C, pw2: 4C -> C over the stage's tokens),
-// with fp32 or bf16 inputs (fp32 accumulation and output), in the three directions a Linear runs:
-// forward x W^T, backward-data dy W, backward-weights dy^T x.
-
-void bench_onednn_matmul(benchmark::State& st, const Shape& s, bool expand, bool bf16_inputs, const std::string& dir) {
-    using namespace dnnl;
-    using dt = memory::data_type;
-    const int64_t M = s.tokens(), K = expand ? s.C : 4 * s.C, N = expand ? 4 * s.C : s.C;
-    const dt in = bf16_inputs ? dt::bf16 : dt::f32;
-    // (rows, inner, cols) of the product and the strides that read each operand as the Linear does
-    int64_t a_rows = M, inner = K, b_cols = N;
-    memory::dims a_strides = {K, 1}, b_strides = {1, K};  // forward: x [M,K], W^T read from W [N,K]
-    if (dir == "bwd_data") inner = N, b_cols = K, a_strides = {N, 1}, b_strides = {K, 1};
-    if (dir == "bwd_wei") a_rows = N, inner = M, b_cols = K, a_strides = {1, N}, b_strides = {K, 1};
-    const memory::desc a_md({a_rows, inner}, in, a_strides), b_md({inner, b_cols}, in, b_strides),
-        c_md({a_rows, b_cols}, dt::f32, memory::dims{b_cols, 1});
-    matmul::primitive_desc pd(matmul::desc(a_md, b_md, c_md), dnnl_cpu_engine());
-    matmul prim(pd);
-    const size_t in_bytes = bf16_inputs ? 2 : 4;
-    std::vector<char> a((size_t)(a_rows * inner) * in_bytes), b((size_t)(inner * b_cols) * in_bytes);
-    FloatBuffer c((size_t)(a_rows * b_cols));
-    FloatBuffer fa = random_buffer(a_rows * inner, 1), fb = random_buffer(inner * b_cols, 2);
-    if (bf16_inputs) {
-        to_bf16((bf16*)a.data(), fa.data(), a_rows * inner);
-        to_bf16((bf16*)b.data(), fb.data(), inner * b_cols);
-    } else {
-        std::memcpy(a.data(), fa.data(), a.size());
-        std::memcpy(b.data(), fb.data(), b.size());
-    }
-    memory am(a_md, dnnl_cpu_engine(), a.data()), bm(b_md, dnnl_cpu_engine(), b.data()), cm(c_md, dnnl_cpu_engine(), c.data());
-    for (auto _ : st) {
-        prim.execute(dnnl_cpu_stream(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-        dnnl_cpu_stream().wait();
-    }
-    st.SetLabel(pd.impl_info_str());
-    set_counters(st, 2.0 * M * K * N, (double)(a.size() + b.size()) + 4.0 * a_rows * b_cols);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -455,7 +338,10 @@ int main(int argc, char** argv) {
             if (fam.rfind("dwconv", 0) != 0) fam_shapes.push_back(Shape{"atto", "stage1_b128", 128, 56, 56, 40, 8});
             for (const Shape& s : fam_shapes) {
                 const std::string tail = "/" + isa + "/" + s.model + "/" + s.name;
-                if (fam.rfind("dwconv_sparse", 0) == 0 || fam.rfind("dwconv_pairs", 0) == 0) {
+                if (fam == "layernorm_fwd_bf16" || fam == "grn_apply_bf16" || fam == "grn_bwd_apply_gelu_bf16") {
+                    const std::string name = fam == "grn_apply_bf16" ? "gelu_grn_fwd_bf16" : fam == "grn_bwd_apply_gelu_bf16" ? "gelu_grn_bwd_bf16" : fam;
+                    reg(name + tail, [row, s](benchmark::State& st) { bench_bf16_output(st, row, s); });
+                } else if (fam.rfind("dwconv_sparse", 0) == 0 || fam.rfind("dwconv_pairs", 0) == 0) {
                     continue;  // run by the dwconv_*_masked60 rows of stages 3 and 4 (tiny tiles)
                 } else if (fam.rfind("dwconv", 0) == 0) {
                     reg(fam + tail, [row, s](benchmark::State& st) { bench_dwconv(st, row, s, 0.0); });
@@ -475,17 +361,7 @@ int main(int argc, char** argv) {
             }
         }
         reg("triad/dram", [](benchmark::State& st) { bench_triad(st); });
-        for (const Shape& s : shapes)
-            for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
-                reg(std::string("onednn_dwconv_") + dir + "/" + s.model + "/" + s.name,
-                    [s, dir](benchmark::State& st) { bench_onednn_dwconv(st, s, dir); });
-        for (const Shape& s : shapes)
-            for (const char* dir : {"fwd", "bwd_data", "bwd_wei"})
-                for (bool expand : {true, false})
-                    for (bool bf16_inputs : {false, true})
-                        reg(std::string("onednn_matmul_") + (bf16_inputs ? "bf16_" : "f32_") + dir + "/" + s.model + "/" + s.name +
-                                (expand ? "_pw1" : "_pw2"),
-                            [s, expand, bf16_inputs, dir](benchmark::State& st) { bench_onednn_matmul(st, s, expand, bf16_inputs, dir); });
+        register_onednn_benchmarks(shapes, reg);
         std::fprintf(stderr, "threads: %d (OMP_NUM_THREADS to change)\n", num_threads());
         benchmark::RunSpecifiedBenchmarks();
         benchmark::Shutdown();
