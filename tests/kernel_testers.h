@@ -30,22 +30,20 @@ namespace test {
 // Rows of the family the CPU can run; prints the skipped ones once (never passed silently).
 std::vector<KernelRow> runnable(const char* family);
 
-// f(fn) for every variant of `family` the CPU runs, fn its kernel as Fn, the variant's name captured.
-template <class Fn, class F>
-void for_each_variant(const char* family, F&& f) {
-    for (const KernelRow& row : runnable(family)) {
-        CAPTURE(row.name);
-        f(kernel_fn<Fn>(row));
-    }
-}
-
-// The same with the variant's ISA: f(fn, isa).
+// f(fn, isa) for every variant of `family` the CPU runs, fn its kernel as Fn, the variant's name
+// captured.
 template <class Fn, class F>
 void for_each_variant_isa(const char* family, F&& f) {
     for (const KernelRow& row : runnable(family)) {
         CAPTURE(row.name);
         f(kernel_fn<Fn>(row), row.isa);
     }
+}
+
+// The same without the ISA: f(fn).
+template <class Fn, class F>
+void for_each_variant(const char* family, F&& f) {
+    for_each_variant_isa<Fn>(family, [&](Fn fn, Isa) { f(fn); });
 }
 
 // A bf16-output variant against its fp32 twin (the fp32 kernel the same ISA runs): every output is
