@@ -77,19 +77,17 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, co
         residual_branch_grad(d_c, dx, scale, s.N, s.H * s.W * C);
         dy = d_c;
     }
-    if (b.r16) L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r16);
-    else L.pw2.backward_weights(grads + w.pw2_w, grads + w.pw2_b, dy, b.r);
-    L.pw2.backward_data(d4, dy, params + w.pw2_w, false);
-    if (scratch.d_4c16) {  // bf16: d(pwconv1 output) written in bf16 for its two products
-        bf16* dh = scratch.d_4c16;
-        L.grn.backward_gelu(dh, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
-        L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, dh, b.ln16);
-        L.pw1.backward_data(d_c, dh, params + w.pw1_w, false);
+    const LinearInput r = b.r16 ? LinearInput(b.r16) : LinearInput(b.r), ln = b.ln16 ? LinearInput(b.ln16) : LinearInput(b.ln);
+    L.pw2.backward(d4, grads + w.pw2_w, grads + w.pw2_b, dy, r, params + w.pw2_w, false);
+    // d(pwconv1 output): in place in fp32, or in bf16 into its own scratch for pwconv1's products
+    LinearInput dh = d4;
+    if (scratch.d_4c16) {
+        L.grn.backward_gelu(scratch.d_4c16, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
+        dh = scratch.d_4c16;
     } else {
         L.grn.backward_gelu(d4, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
-        L.pw1.backward_weights(grads + w.pw1_w, grads + w.pw1_b, d4, b.ln);
-        L.pw1.backward_data(d_c, d4, params + w.pw1_w, false);
     }
+    L.pw1.backward(d_c, grads + w.pw1_w, grads + w.pw1_b, dh, ln, params + w.pw1_w, false);
     // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the
     // visible sites of the zero-initialised dense scratch when masked.
     float* d_dw = s.active ? scratch.d_dw : d_c;

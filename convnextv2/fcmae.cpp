@@ -185,8 +185,8 @@ void Fcmae::backward(const float* params, float* grads) {
             for (int64_t k = 0; k < K; k++) d[k] = scale * (p[k] - t[k]);
         }
     });
-    pred_linear_.backward_weights(grads + layout_.pred_w, grads + layout_.pred_b, d_pred_, dec_.x_out);
-    pred_linear_.backward_data(d_dec_, d_pred_, params + layout_.pred_w, false);
+    pred_linear_.backward(d_dec_, grads + layout_.pred_w, grads + layout_.pred_b, d_pred_, dec_.x_out, params + layout_.pred_w,
+                          false);
     block_backward(dec_layers_, dec_, layout_.decoder, params, grads, BlockShape{N_, grid_, grid_, D, nullptr}, d_dec_,
                    BlockScratch{d_c_, d_4c_, nullptr, d_4c16_});
     // d_dec_ now holds d(decoder input): the mask token takes the masked cells, proj the others.
@@ -197,8 +197,7 @@ void Fcmae::backward(const float* params, float* grads) {
         for (int64_t c = 0; c < D; c++) dtok[c] += d[c];
         std::memset(d, 0, (size_t)D * sizeof(float));
     }
-    proj_.backward_weights(grads + layout_.proj_w, grads + layout_.proj_b, d_dec_, enc_out_);
-    proj_.backward_data(d_enc_, d_dec_, params + layout_.proj_w, false);
+    proj_.backward(d_enc_, grads + layout_.proj_w, grads + layout_.proj_b, d_dec_, enc_out_, params + layout_.proj_w, false);
     const double t0 = now_seconds();
     encoder_.backward(params, grads, d_enc_);
     enc_bwd_s_ = now_seconds() - t0;

@@ -204,8 +204,8 @@ void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out)
     const StageActs& s3 = stages_[3];
     int cur = 0;
     if (opt_.with_head) {
-        head_linear_.backward_weights(grads + layout_.head_w, grads + layout_.head_b, d_out, normed_);
-        head_linear_.backward_data(d_normed_, d_out, params + layout_.head_w, false);
+        head_linear_.backward(d_normed_, grads + layout_.head_w, grads + layout_.head_b, d_out, normed_, params + layout_.head_w,
+                              false);
         head_ln_.backward(d_pooled_, grads + layout_.norm_w, grads + layout_.norm_b, d_normed_, pooled_, head_mean_,
                           head_rstd_, params + layout_.norm_w);
         avgpool_backward(d_x_[cur], d_pooled_, N_, s3.H * s3.W, s3.C);
@@ -227,8 +227,8 @@ void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out)
                 gather_rows(d_c_, d_x_[cur], active_[s].dense_off.data(), st.rows, st.C);
                 d_ds = d_c_;
             }
-            ds_linear_[s].backward_weights(grads + layout_.ds_w[s], grads + layout_.ds_b[s], d_ds, st.ds_patches);
-            ds_linear_[s].backward_data(d_4c_, d_ds, params + layout_.ds_w[s], false);
+            ds_linear_[s].backward(d_4c_, grads + layout_.ds_w[s], grads + layout_.ds_b[s], d_ds, st.ds_patches,
+                                   params + layout_.ds_w[s], false);
             ds_ln_[s].backward(Rows(d_x_[1 - cur], prev_off), grads + layout_.ds_ln_w[s], grads + layout_.ds_ln_b[s],
                                ConstRows(d_4c_, ds_off_[s].data()), ConstRows(prev.out(), prev_off), st.ds_mean,
                                st.ds_rstd, params + layout_.ds_ln_w[s]);
@@ -241,7 +241,8 @@ void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out)
     if (masked()) zero_regions(d_x_[cur], active_[0].masked, s0.H, s0.W, s0.C);
     stem_ln_.backward(d_x_[cur], grads + layout_.stem_ln_w, grads + layout_.stem_ln_b, d_x_[cur], stem_out_, stem_mean_,
                       stem_rstd_, params + layout_.stem_ln_w);
-    stem_linear_.backward_weights(grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_patches_);
+    stem_linear_.backward(nullptr, grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_patches_, params + layout_.stem_w,
+                          false);
 }
 
 }  // namespace cnx

@@ -75,20 +75,21 @@ void Grn::gelu_stats(float* act, float* gx, float* nx, const float* src) {
     finish_stats(gx, nx);
 }
 
-void Grn::forward_gelu(float* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
+template <class Out, class Kernel>
+void Grn::forward_gelu_as(Kernel apply, Out* dst, float* act, float* gx, float* nx, const float* src, const float* gamma,
+                          const float* beta) {
     gelu_stats(act, gx, nx, src);
-    const Kernels& k = kernels();
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_apply(dst + b * C_, act + b * C_, nx + n * C_, gamma, beta, e - b, C_);
+        apply(dst + b * C_, act + b * C_, nx + n * C_, gamma, beta, e - b, C_);
     });
 }
 
+void Grn::forward_gelu(float* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
+    forward_gelu_as(kernels().grn_apply, dst, act, gx, nx, src, gamma, beta);
+}
+
 void Grn::forward_gelu(bf16* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
-    gelu_stats(act, gx, nx, src);
-    const Kernels& k = kernels();
-    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_apply_bf16(dst + b * C_, act + b * C_, nx + n * C_, gamma, beta, e - b, C_);
-    });
+    forward_gelu_as(kernels().grn_apply_bf16, dst, act, gx, nx, src, gamma, beta);
 }
 
 void Grn::backward_reduce(float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,

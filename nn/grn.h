@@ -50,6 +50,9 @@ private:
                           const float* src, const float* gx, const float* nx, const float* gamma);
     // forward_gelu up to the statistics: act = gelu(src) written, gx and nx.
     void gelu_stats(float* act, float* gx, float* nx, const float* src);
+    template <class Out, class Kernel>
+    void forward_gelu_as(Kernel apply, Out* dst, float* act, float* gx, float* nx, const float* src, const float* gamma,
+                         const float* beta);
     // The reduction pass of backward: d_gamma, d_beta accumulated, k_ = d gx / gx per sample.
     void backward_reduce(float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,
                          const float* nx, const float* gamma);

@@ -38,14 +38,6 @@ static std::vector<bf16>& shared_bf16(int slot) {
 
 static dnnl::memory::desc md(dims d, dims strides, dt type = dt::f32) { return dnnl::memory::desc(d, type, strides); }
 
-const char* precision_name(Precision p) { return p == Precision::kBf16 ? "bf16" : "fp32"; }
-
-Precision parse_precision(const std::string& name) {
-    if (name == "fp32") return Precision::kFp32;
-    if (name == "bf16") return Precision::kBf16;
-    fail("unknown precision '%s' (fp32 or bf16)", name.c_str());
-}
-
 void Linear::Gemm::create(const dnnl::memory::desc& src, const dnnl::memory::desc& wei,
                           const dnnl::memory::desc* bias, const dnnl::memory::desc& dst, bool accumulate) {
     dnnl::primitive_attr attr;
@@ -118,67 +110,43 @@ void Linear::init(int64_t M, int64_t K, int64_t N, Precision precision) {
     }
 }
 
-const void* Linear::operand(const float* x, int64_t n, int slot) const {
-    if (precision_ == Precision::kFp32) return x;
+const void* Linear::operand(LinearInput x, int64_t n, int slot) const {
+    if (x.b16) {
+        CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
+        return x.b16;
+    }
+    if (precision_ == Precision::kFp32) return x.f32;
     bf16* copy = shared_bf16(slot).data();
-    to_bf16(copy, x, n);
+    to_bf16(copy, x.f32, n);
     return copy;
 }
 
 const char* Linear::forward_impl() const { return M_ ? fwd_.pd.impl_info_str() : "none"; }
 
-void Linear::forward(float* dst, const float* src, const float* wei, const float* bias) {
-    forward_from(dst, M_ ? operand(src, M_ * K_, 0) : nullptr, wei, bias);
-}
-
-void Linear::forward(float* dst, const bf16* src, const float* wei, const float* bias) {
-    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
-    forward_from(dst, src, wei, bias);
-}
-
-void Linear::forward_from(float* dst, const void* src, const float* wei, const float* bias) {
+void Linear::forward(float* dst, LinearInput src, const float* wei, const float* bias) {
     if (M_ == 0) return;
-    (bias ? fwd_ : fwd_nobias_).run(src, operand(wei, N_ * K_, 1), bias, dst);
+    const void* s = operand(src, M_ * K_, 0);
+    (bias ? fwd_ : fwd_nobias_).run(s, operand(wei, N_ * K_, 1), bias, dst);
 }
 
-void Linear::backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate) {
-    backward_data_from(d_src, M_ ? operand(d_dst, M_ * N_, 0) : nullptr, wei, accumulate);
-}
-
-void Linear::backward_data(float* d_src, const bf16* d_dst, const float* wei, bool accumulate) {
-    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
-    backward_data_from(d_src, d_dst, wei, accumulate);
-}
-
-void Linear::backward_data_from(float* d_src, const void* d_dst, const float* wei, bool accumulate) {
+void Linear::backward(float* d_src, float* d_wei, float* d_bias, LinearInput d_dst, LinearInput src, const float* wei,
+                      bool accumulate) {
     if (M_ == 0) return;
-    (accumulate ? bwd_data_acc_ : bwd_data_).run(d_dst, operand(wei, N_ * K_, 1), nullptr, d_src);
-}
-
-void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src) {
-    const void* src_op = M_ ? operand(src, M_ * K_, 1) : nullptr;
-    backward_weights_from(d_wei, d_bias, d_dst, M_ ? operand(d_dst, M_ * N_, 0) : nullptr, src_op);
-}
-
-void Linear::backward_weights(float* d_wei, float* d_bias, const float* d_dst, const bf16* src) {
-    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
-    backward_weights_from(d_wei, d_bias, d_dst, M_ ? operand(d_dst, M_ * N_, 0) : nullptr, src);
-}
-
-void Linear::backward_weights(float* d_wei, float* d_bias, const bf16* d_dst, const bf16* src) {
-    CNX_CHECK(precision_ == Precision::kBf16, "a bf16 input needs bf16 precision");
-    backward_weights_from(d_wei, d_bias, d_dst, d_dst, src);
+    const void* dy = operand(d_dst, M_ * N_, 0);
+    bwd_wei_.run(dy, operand(src, M_ * K_, 1), nullptr, d_wei);
+    // slot 1 is free again once the weight gradient is done
+    if (d_src) (accumulate ? bwd_data_acc_ : bwd_data_).run(dy, operand(wei, N_ * K_, 1), nullptr, d_src);
+    if (!d_bias) return;
+    if (d_dst.b16) sum_columns(d_bias, d_dst.b16);
+    else sum_columns(d_bias, d_dst.f32);
 }
 
 static float widen(float v) { return v; }
 static float widen(bf16 v) { return float_from_bf16(v); }
 
-// d_dst_op: d_dst as the product reads it (itself, or its bf16 copy); the bias gradient sums d_dst.
+// d_bias += the column sums of d_dst [M, N], deterministic per-thread partials.
 template <class T>
-void Linear::backward_weights_from(float* d_wei, float* d_bias, const T* d_dst, const void* d_dst_op, const void* src) {
-    if (M_ == 0) return;
-    bwd_wei_.run(d_dst_op, src, nullptr, d_wei);
-    if (!d_bias) return;
+void Linear::sum_columns(float* d_bias, const T* d_dst) {
     bias_partials_.clear();
     const int64_t N = N_;
     parallel_for(M_, [&](int64_t b, int64_t e, int t) {

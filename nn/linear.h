@@ -21,6 +21,14 @@ namespace cnx {
 dnnl::engine& dnnl_cpu_engine();
 dnnl::stream& dnnl_cpu_stream();
 
+// A product's input as the caller holds it: fp32, or (bf16 precision) already in bf16.
+struct LinearInput {
+    const float* f32 = nullptr;
+    const bf16* b16 = nullptr;
+    LinearInput(const float* p) : f32(p) {}
+    LinearInput(const bf16* p) : b16(p) {}
+};
+
 class Linear {
 public:
     // Throws cnx::Error when oneDNN has no bf16 matmul for this CPU (it needs AVX-512).
@@ -30,16 +38,12 @@ public:
     int64_t out_features() const { return N_; }
 
     // dst = src wei^T + bias  (bias may be null).
-    void forward(float* dst, const float* src, const float* wei, const float* bias);
-    // d_src = d_dst wei  (or d_src += d_dst wei when accumulate).
-    void backward_data(float* d_src, const float* d_dst, const float* wei, bool accumulate);
-    // d_wei += d_dst^T src;  d_bias += column sums of d_dst (d_bias may be null).
-    void backward_weights(float* d_wei, float* d_bias, const float* d_dst, const float* src);
-    // bf16 precision: the same from inputs already in bf16 (no conversion pass).
-    void forward(float* dst, const bf16* src, const float* wei, const float* bias);
-    void backward_data(float* d_src, const bf16* d_dst, const float* wei, bool accumulate);
-    void backward_weights(float* d_wei, float* d_bias, const float* d_dst, const bf16* src);
-    void backward_weights(float* d_wei, float* d_bias, const bf16* d_dst, const bf16* src);
+    void forward(float* dst, LinearInput src, const float* wei, const float* bias);
+    // d_wei += d_dst^T src and d_bias += column sums of d_dst (d_bias may be null); then d_src = d_dst wei
+    // (d_src += when accumulate; d_src null: not wanted). In bf16 precision an fp32 d_dst is rounded
+    // once for both products.
+    void backward(float* d_src, float* d_wei, float* d_bias, LinearInput d_dst, LinearInput src, const float* wei,
+                  bool accumulate);
 
     // Name of the oneDNN implementation chosen for the forward (for --verbose logs).
     const char* forward_impl() const;
@@ -54,12 +58,11 @@ private:
                     const dnnl::memory::desc& dst, bool accumulate);
         void run(const void* src, const void* wei, const float* bias, float* dst);
     };
-    // The operand a product reads: `x` itself in fp32, its bf16 copy in scratch slot `slot` in bf16.
-    const void* operand(const float* x, int64_t n, int slot) const;
-    void forward_from(float* dst, const void* src, const float* wei, const float* bias);
-    void backward_data_from(float* d_src, const void* d_dst, const float* wei, bool accumulate);
+    // The operand a product reads: `x` itself (fp32 precision, or already bf16), or its bf16 copy in
+    // scratch slot `slot`.
+    const void* operand(LinearInput x, int64_t n, int slot) const;
     template <class T>
-    void backward_weights_from(float* d_wei, float* d_bias, const T* d_dst, const void* d_dst_op, const void* src);
+    void sum_columns(float* d_bias, const T* d_dst);
     int64_t M_ = 0, K_ = 0, N_ = 0;
     Precision precision_ = Precision::kFp32;
     Gemm fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;

@@ -156,16 +156,14 @@ TEST_CASE("linear (oneDNN matmul) backward vs finite differences, and accumulati
         return dot(y, dy);
     };
     std::vector<float> dx((size_t)(M * K)), dW((size_t)(N * K), 0.0f), db((size_t)N, 0.0f);
-    lin.backward_data(dx.data(), dy.data(), W.data(), false);
-    lin.backward_weights(dW.data(), db.data(), dy.data(), x.data());
+    lin.backward(dx.data(), dW.data(), db.data(), dy.data(), x.data(), W.data(), false);
     fd_check("dx", x, dx, loss, 1e-2, 1e-3);
     fd_check("dW", W, dW, loss, 1e-2, 1e-3);
     fd_check("db", b, db, loss, 1e-2, 1e-3);
     // backward accumulates: a second call doubles the weight gradient; accumulate=true adds to dx
     std::vector<float> dW2 = dW, dx2 = dx;
-    lin.backward_weights(dW2.data(), nullptr, dy.data(), x.data());
+    lin.backward(dx2.data(), dW2.data(), nullptr, dy.data(), x.data(), W.data(), true);
     for (size_t i = 0; i < dW.size(); i++) CHECK(dW2[i] == doctest::Approx(2 * dW[i]));
-    lin.backward_data(dx2.data(), dy.data(), W.data(), true);
     for (size_t i = 0; i < dx.size(); i++) CHECK(dx2[i] == doctest::Approx(2 * dx[i]));
 }
 
@@ -183,8 +181,7 @@ TEST_CASE("linear in bf16: each product is the fp32 product of the inputs rounde
     lin.init(M, K, N, Precision::kBf16);
     std::vector<float> y((size_t)(M * N)), dx((size_t)(M * K), 0.5f), dW((size_t)(N * K), 0.25f), db((size_t)N, 0.0f);
     lin.forward(y.data(), x.data(), W.data(), b.data());
-    lin.backward_data(dx.data(), dy.data(), W.data(), true);
-    lin.backward_weights(dW.data(), db.data(), dy.data(), x.data());
+    lin.backward(dx.data(), dW.data(), db.data(), dy.data(), x.data(), W.data(), true);
     std::vector<double> want_y((size_t)(M * N)), want_dx((size_t)(M * K), 0.5), want_dW((size_t)(N * K), 0.25), want_db((size_t)N, 0.0);
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
@@ -201,15 +198,14 @@ TEST_CASE("linear in bf16: each product is the fp32 product of the inputs rounde
     CHECK_CLOSE(test::compare(dx.data(), want_dx.data(), M * K, 1e-5, 1e-5), dx.data(), (const float*)nullptr);
     CHECK_CLOSE(test::compare(dW.data(), want_dW.data(), N * K, 1e-5, 1e-5), dW.data(), (const float*)nullptr);
     CHECK_CLOSE(test::compare(db.data(), want_db.data(), N, 1e-5, 1e-5), db.data(), (const float*)nullptr);
-    // inputs already in bf16 give the same products (the fp32 overloads round them the same way);
+    // inputs already in bf16 give the same products (fp32 inputs are rounded the same way);
     // the bias gradient then sums the rounded gradient
     std::vector<bf16> x16((size_t)(M * K)), dy16((size_t)(M * N));
     for (size_t i = 0; i < x16.size(); i++) x16[i] = bf16_from_float(x[i]);
     for (size_t i = 0; i < dy16.size(); i++) dy16[i] = bf16_from_float(dy[i]);
     std::vector<float> y16((size_t)(M * N)), dx16((size_t)(M * K), 0.5f), dW16((size_t)(N * K), 0.25f), db16((size_t)N, 0.0f);
     lin.forward(y16.data(), x16.data(), W.data(), b.data());
-    lin.backward_data(dx16.data(), dy16.data(), W.data(), true);
-    lin.backward_weights(dW16.data(), db16.data(), dy16.data(), x16.data());
+    lin.backward(dx16.data(), dW16.data(), db16.data(), dy16.data(), x16.data(), W.data(), true);
     CHECK(y16 == y);
     CHECK(dx16 == dx);
     CHECK(dW16 == dW);

@@ -141,14 +141,12 @@ struct Reference {
                 const BlockParams& w = L.blocks[s][(size_t)j];
                 mul_rows(dx.data(), vis[s], C);  // through the output masking
                 std::vector<float> d4((size_t)(T * 4 * C)), d1((size_t)(T * C)), dxm((size_t)(T * C), 0.0f);
-                S.layers.pw2.backward_weights(Gr + w.pw2_w, Gr + w.pw2_b, dx.data(), b.r.data());
-                S.layers.pw2.backward_data(d4.data(), dx.data(), P + w.pw2_w, false);
+                S.layers.pw2.backward(d4.data(), Gr + w.pw2_w, Gr + w.pw2_b, dx.data(), b.r.data(), P + w.pw2_w, false);
                 S.layers.grn.backward(d4.data(), Gr + w.grn_gamma, Gr + w.grn_beta, d4.data(), b.gv.data(), b.gx.data(), b.nx.data(),
                                       P + w.grn_gamma);
                 mul_rows(d4.data(), vis[s], 4 * C);
                 gelu_backward(d4.data(), d4.data(), b.h.data(), T * 4 * C);
-                S.layers.pw1.backward_weights(Gr + w.pw1_w, Gr + w.pw1_b, d4.data(), b.ln.data());
-                S.layers.pw1.backward_data(d1.data(), d4.data(), P + w.pw1_w, false);
+                S.layers.pw1.backward(d1.data(), Gr + w.pw1_w, Gr + w.pw1_b, d4.data(), b.ln.data(), P + w.pw1_w, false);
                 S.layers.ln.backward(d1.data(), Gr + w.ln_w, Gr + w.ln_b, d1.data(), b.dw.data(), b.mean.data(), b.rstd.data(),
                                      P + w.ln_w);
                 S.layers.dw.backward_weights(Gr + w.dw_w, Gr + w.dw_b, d1.data(), b.xm.data());
@@ -160,8 +158,7 @@ struct Reference {
             if (s > 0) {
                 Stage& p = st[s - 1];
                 std::vector<float> dpatch((size_t)(p.T * p.C)), dprev((size_t)(p.T * p.C));
-                S.ds_lin.backward_weights(Gr + L.ds_w[s], Gr + L.ds_b[s], dx.data(), S.ds_in_ln.data());
-                S.ds_lin.backward_data(dpatch.data(), dx.data(), P + L.ds_w[s], false);
+                S.ds_lin.backward(dpatch.data(), Gr + L.ds_w[s], Gr + L.ds_b[s], dx.data(), S.ds_in_ln.data(), P + L.ds_w[s], false);
                 S.ds_ln.backward(dprev.data(), Gr + L.ds_ln_w[s], Gr + L.ds_ln_b[s], ConstRows(dpatch.data(), S.ds_off.data()),
                                  p.blocks.back().x_out.data(), S.ds_mean.data(), S.ds_rstd.data(), P + L.ds_ln_w[s]);
                 dx = dprev;
@@ -169,7 +166,7 @@ struct Reference {
         }
         stem_ln.backward(dx.data(), Gr + L.stem_ln_w, Gr + L.stem_ln_b, dx.data(), stem_out.data(), stem_mean.data(),
                          stem_rstd.data(), P + L.stem_ln_w);
-        stem_lin.backward_weights(Gr + L.stem_w, Gr + L.stem_b, dx.data(), stem_patches.data());
+        stem_lin.backward(nullptr, Gr + L.stem_w, Gr + L.stem_b, dx.data(), stem_patches.data(), P + L.stem_w, false);
     }
 };
 
