@@ -64,6 +64,9 @@ TEST_CASE("user errors: one line, non-zero exit") {
     expect_error("eval --weights /nonexistent.safetensors", "cannot open");
     expect_error("predict --weights x.safetensors", "no image files");
     expect_error("bench --mode sideways", "--mode must be train, infer or pretrain");
+    // a bad --precision is named before any file is read
+    expect_error("eval --weights /nonexistent.safetensors --precision bf17", "unknown precision 'bf17'");
+    expect_error("predict --weights /nonexistent.safetensors --precision bf17 x.png", "unknown precision 'bf17'");
     std::string dir = test::temp_dir("cli-err");
     std::string junk = path_join(dir, "junk.safetensors");
     write_file_atomic(junk, "this is not a checkpoint at all");

@@ -22,12 +22,13 @@ int cmd_eval(const Argv& argv) {
     int64_t size = a.integer("input-size", 0, "input side (default: the checkpoint's)", 0, kMaxInputSize);
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "print one JSON object");
-    const std::string precision = precision_flag(a);
+    const std::string precision_given = precision_flag(a);
     if (a.help()) {
         std::printf("%s", a.usage("--weights CKPT [--dataset D] [--data DIR] [--json]").c_str());
         return 0;
     }
     a.finish();
+    const Precision precision = parse_precision(precision_given);
     if (weights.empty()) fail("eval: --weights CKPT is required");
     apply_threads(threads);
     SafetensorsReader f(weights);
@@ -45,7 +46,7 @@ int cmd_eval(const Argv& argv) {
     if (json) {
         Json j = Json::object();
         j.set("weights", weights).set("dataset", test.name).set("images", r.count);
-        j.set("top1", r.top1).set("top5", r.top5).set("loss", r.loss).set("precision", precision);
+        j.set("top1", r.top1).set("top5", r.top5).set("loss", r.loss).set("precision", precision_name(precision));
         std::printf("%s\n", j.dump().c_str());
     } else {
         std::printf("%s on %s (%lld images): top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", weights.c_str(), test.name.c_str(),

@@ -25,12 +25,13 @@ int cmd_predict(const Argv& argv) {
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "one JSON object per image: file, logits, top (label, probability)");
     max_image_pixels_flag(a);
-    const std::string precision = precision_flag(a);
+    const std::string precision_given = precision_flag(a);
     if (a.help()) {
         std::printf("%s", a.usage("--weights CKPT [--top K] [--json] IMAGE...").c_str());
         return 0;
     }
     a.finish(true);
+    const Precision precision = parse_precision(precision_given);
     std::vector<std::string> files = a.positional();
     if (weights.empty()) fail("predict: --weights CKPT is required");
     if (files.empty()) fail("predict: no image files given");

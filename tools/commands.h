@@ -39,11 +39,11 @@ ModelConfig architecture_flags(Args& a);
 ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size);
 
 // An inference model of a checkpoint (eval, predict): checked to fit in memory, then built in the
-// given precision ("fp32" or "bf16") with the checkpoint's weights.
+// given precision with the checkpoint's weights.
 struct InferenceModel {
     ConvNeXtV2 net;
     FloatBuffer params;
-    InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, const std::string& precision);
+    InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, Precision precision);
 };
 
 }  // namespace cnx

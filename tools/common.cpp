@@ -38,14 +38,14 @@ ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size) {
     return cfg;
 }
 
-static ModelOptions inference_options(const ModelConfig& cfg, int64_t batch, const std::string& precision) {
+static ModelOptions inference_options(const ModelConfig& cfg, int64_t batch, Precision precision) {
     ModelOptions mo{false};
-    mo.precision = parse_precision(precision);
+    mo.precision = precision;
     check_model_fits(cfg, batch, mo, 1);
     return mo;
 }
 
-InferenceModel::InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, const std::string& precision)
+InferenceModel::InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, Precision precision)
     : net(cfg, batch, inference_options(cfg, batch, precision)), params((size_t)net.layout().total) {
     load_params(f, net.layout(), params.data());
 }

@@ -26,9 +26,9 @@ class PretrainTask : public Task {
 public:
     PretrainTask(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
         : Task(cfg, opt, data, eval_t),
-          model_(cfg, opt.batch, opt.mask_ratio, true, parse_precision(opt.precision)),
+          model_(cfg, opt.batch, opt.mask_ratio, true, model_options(opt, true).precision),
           eval_model_(cfg, std::min<int64_t>({opt.eval_batch, 64, data.test.size()}), opt.mask_ratio, false,
-                      parse_precision(opt.precision)) {}
+                      model_options(opt, false).precision) {}
 
     const ParamLayout& layout() const override { return model_.layout().all; }
     std::vector<ParamGroup> param_groups() const override {
