@@ -38,15 +38,15 @@ void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows,
 
 // LayerNorm, pwconv1, GELU + GRN and pwconv2, with the GEMM inputs ln and r in fp32 or bf16.
 template <class Act>
-static void branch_forward(StageLayers& L, const BlockActs& b, Act* ln, Act* r, const BlockParams& w, const float* params,
+static void branch_forward(StageLayers& L, const BlockActs& b, Act* ln, Act* r, const BlockParams& w, Weights params,
                            const int64_t* off) {
     L.ln.forward(RowsOf<Act>(ln), b.mean, b.rstd, ConstRows(b.dw, off), params + w.ln_w, params + w.ln_b);
-    L.pw1.forward(b.h, ln, params + w.pw1_w, params + w.pw1_b);
+    L.pw1.forward(b.h, ln, params.gemm(w.pw1_w), params + w.pw1_b);
     L.grn.forward_gelu(r, b.g, b.gx, b.nx, b.h, params + w.grn_gamma, params + w.grn_beta);
-    L.pw2.forward(b.y, r, params + w.pw2_w, params + w.pw2_b);
+    L.pw2.forward(b.y, r, params.gemm(w.pw2_w), params + w.pw2_b);
 }
 
-void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, const BlockShape& s) {
+void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, Weights params, const BlockShape& s) {
     const int64_t rows = s.rows(), C = s.C;
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
     const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
@@ -61,7 +61,7 @@ void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, con
     }
 }
 
-void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, float* grads,
+void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, Weights params, float* grads,
                     const BlockShape& s, float* dx, const BlockScratch& scratch) {
     const int64_t rows = s.rows(), C = s.C;
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
@@ -78,7 +78,7 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, co
         dy = d_c;
     }
     const LinearInput r = b.r16 ? LinearInput(b.r16) : LinearInput(b.r), ln = b.ln16 ? LinearInput(b.ln16) : LinearInput(b.ln);
-    L.pw2.backward(d4, grads + w.pw2_w, grads + w.pw2_b, dy, r, params + w.pw2_w, false);
+    L.pw2.backward(d4, grads + w.pw2_w, grads + w.pw2_b, dy, r, params.gemm(w.pw2_w), false);
     // d(pwconv1 output): in place in fp32, or in bf16 into its own scratch for pwconv1's products
     LinearInput dh = d4;
     if (scratch.d_4c16) {
@@ -87,7 +87,7 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, co
     } else {
         L.grn.backward_gelu(d4, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
     }
-    L.pw1.backward(d_c, grads + w.pw1_w, grads + w.pw1_b, dh, ln, params + w.pw1_w, false);
+    L.pw1.backward(d_c, grads + w.pw1_w, grads + w.pw1_b, dh, ln, params.gemm(w.pw1_w), false);
     // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the
     // visible sites of the zero-initialised dense scratch when masked.
     float* d_dw = s.active ? scratch.d_dw : d_c;

@@ -20,6 +20,18 @@
 
 namespace cnx {
 
+// The parameters a pass reads: the flat fp32 buffer and, in bf16 precision, optionally its bf16
+// copy kept by the optimizer (simd/adamw: adamw_bf16), which the GEMMs then read as it is instead
+// of rounding their weights before each product. Both give the same bits.
+struct Weights {
+    const float* f32;
+    const bf16* b16 = nullptr;
+    Weights(const float* p, const bf16* p16 = nullptr) : f32(p), b16(p16) {}
+    const float* operator+(int64_t offset) const { return f32 + offset; }
+    // A GEMM's weight operand at `offset`.
+    LinearInput gemm(int64_t offset) const { return b16 ? LinearInput(b16 + offset) : LinearInput(f32 + offset); }
+};
+
 struct BlockActs {
     float* x_in = nullptr;   // [N,H,W,C] dense block input (the previous block's x_out or the stage input)
     float* dw = nullptr;     // [N,H,W,C] dense depthwise output (visible sites only when masked)
@@ -71,10 +83,10 @@ struct BlockScratch {
 // d_4c16 for a block of `rows_4c` = rows * 4C values in `precision` (null in fp32).
 bf16* alloc_block_scratch16(Arena& a, int64_t rows_4c, Precision precision);
 
-void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, const BlockShape& s);
+void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, Weights params, const BlockShape& s);
 // dx holds d(x_out) on entry (dense) and d(x_in) on return (at the computed sites). Parameter
 // gradients accumulate into grads.
-void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, const float* params, float* grads,
+void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, Weights params, float* grads,
                     const BlockShape& s, float* dx, const BlockScratch& scratch);
 
 }  // namespace cnx

@@ -126,18 +126,18 @@ static void patch_values_of(float* out, const float* images, int64_t n, int64_t 
     }
 }
 
-double Fcmae::forward(const float* params, const float* images) {
+double Fcmae::forward(Weights params, const float* images) {
     const int64_t L = grid_ * grid_, M = N_ * L, D = kDecoderDim, K = patch_values();
     const double t0 = now_seconds();
     enc_out_ = encoder_.forward(params, images);
     enc_fwd_s_ = now_seconds() - t0;
     enc_bwd_s_ = 0;
-    proj_.forward(proj_out_, enc_out_, params + layout_.proj_w, params + layout_.proj_b);
+    proj_.forward(proj_out_, enc_out_, params.gemm(layout_.proj_w), params + layout_.proj_b);
     const float* token = params + layout_.mask_token;
     for (int64_t r = 0; r < M; r++)
         if (mask_[(size_t)r]) std::memcpy(proj_out_ + r * D, token, (size_t)D * sizeof(float));
     block_forward(dec_layers_, dec_, layout_.decoder, params, BlockShape{N_, grid_, grid_, D, nullptr});
-    pred_linear_.forward(pred_, dec_.x_out, params + layout_.pred_w, params + layout_.pred_b);
+    pred_linear_.forward(pred_, dec_.x_out, params.gemm(layout_.pred_w), params + layout_.pred_b);
 
     // normalised-pixel targets and the loss, both on masked patches only
     parallel_for(M, [&](int64_t b, int64_t e, int) {
@@ -169,7 +169,7 @@ double Fcmae::forward(const float* params, const float* images) {
     return masked_ ? total / (double)masked_ : 0.0;
 }
 
-void Fcmae::backward(const float* params, float* grads) {
+void Fcmae::backward(Weights params, float* grads) {
     CNX_CHECK(training_, "backward on an inference model");
     const int64_t L = grid_ * grid_, M = N_ * L, D = kDecoderDim, K = patch_values();
     const float scale = masked_ ? (float)(2.0 / ((double)K * (double)masked_)) : 0.0f;
@@ -185,7 +185,7 @@ void Fcmae::backward(const float* params, float* grads) {
             for (int64_t k = 0; k < K; k++) d[k] = scale * (p[k] - t[k]);
         }
     });
-    pred_linear_.backward(d_dec_, grads + layout_.pred_w, grads + layout_.pred_b, d_pred_, dec_.x_out, params + layout_.pred_w,
+    pred_linear_.backward(d_dec_, grads + layout_.pred_w, grads + layout_.pred_b, d_pred_, dec_.x_out, params.gemm(layout_.pred_w),
                           false);
     block_backward(dec_layers_, dec_, layout_.decoder, params, grads, BlockShape{N_, grid_, grid_, D, nullptr}, d_dec_,
                    BlockScratch{d_c_, d_4c_, nullptr, d_4c16_});
@@ -197,7 +197,7 @@ void Fcmae::backward(const float* params, float* grads) {
         for (int64_t c = 0; c < D; c++) dtok[c] += d[c];
         std::memset(d, 0, (size_t)D * sizeof(float));
     }
-    proj_.backward(d_enc_, grads + layout_.proj_w, grads + layout_.proj_b, d_dec_, enc_out_, params + layout_.proj_w, false);
+    proj_.backward(d_enc_, grads + layout_.proj_w, grads + layout_.proj_b, d_dec_, enc_out_, params.gemm(layout_.proj_w), false);
     const double t0 = now_seconds();
     encoder_.backward(params, grads, d_enc_);
     enc_bwd_s_ = now_seconds() - t0;

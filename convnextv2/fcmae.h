@@ -57,9 +57,9 @@ public:
     const std::vector<uint8_t>& mask() const { return mask_; }
 
     // images [N, S, S, Cin], normalised. Returns the loss (0 when no patch is masked).
-    double forward(const float* params, const float* images);
+    double forward(Weights params, const float* images);
     // Accumulates every parameter's gradient of the loss into grads.
-    void backward(const float* params, float* grads);
+    void backward(Weights params, float* grads);
 
     // Predictions [N, grid*grid, patch*patch*Cin] (normalised-pixel space) of the last forward, and the (mean, sd)
     // of each masked patch's pixels that map them back: pixels = prediction * sd + mean.

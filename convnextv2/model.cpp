@@ -155,13 +155,13 @@ BlockShape ConvNeXtV2::shape(int s) const {
     return BlockShape{N_, st.H, st.W, st.C, masked() ? &active_[s] : nullptr};
 }
 
-const float* ConvNeXtV2::forward(const float* params, const float* images, float drop_path, uint64_t drop_key) {
+const float* ConvNeXtV2::forward(Weights params, const float* images, float drop_path, uint64_t drop_key) {
     CNX_CHECK(opt_.training || drop_path == 0.0f, "drop path in an inference model");
     CNX_CHECK(!masked() || mask_set_, "masked model: set_mask before forward");
     const int k = cfg_.stem_stride;
     const StageActs& s0 = stages_[0];
     patch_gather(stem_patches_, images, N_, cfg_.input_size, cfg_.input_size, cfg_.in_chans, k);
-    stem_linear_.forward(stem_out_, stem_patches_, params + layout_.stem_w, params + layout_.stem_b);
+    stem_linear_.forward(stem_out_, stem_patches_, params.gemm(layout_.stem_w), params + layout_.stem_b);
     stem_ln_.forward(s0.x0, stem_mean_, stem_rstd_, stem_out_, params + layout_.stem_ln_w, params + layout_.stem_ln_b);
     if (masked()) zero_regions(s0.x0, active_[0].masked, s0.H, s0.W, s0.C);
     int block_index = 0;
@@ -174,11 +174,11 @@ const float* ConvNeXtV2::forward(const float* params, const float* images, float
             ds_ln_[s].forward(Rows(st.ds_patches, ds_off_[s].data()), st.ds_mean, st.ds_rstd, ConstRows(prev.out(), prev_off),
                               params + layout_.ds_ln_w[s], params + layout_.ds_ln_b[s]);
             if (masked()) {
-                ds_linear_[s].forward(st.ds_out, st.ds_patches, params + layout_.ds_w[s], params + layout_.ds_b[s]);
+                ds_linear_[s].forward(st.ds_out, st.ds_patches, params.gemm(layout_.ds_w[s]), params + layout_.ds_b[s]);
                 scatter_rows(st.x0, st.ds_out, active_[s].dense_off.data(), st.rows, st.C);
                 zero_regions(st.x0, active_[s].masked, st.H, st.W, st.C);
             } else {
-                ds_linear_[s].forward(st.x0, st.ds_patches, params + layout_.ds_w[s], params + layout_.ds_b[s]);
+                ds_linear_[s].forward(st.x0, st.ds_patches, params.gemm(layout_.ds_w[s]), params + layout_.ds_b[s]);
             }
         }
         for (int j = 0; j < cfg_.depths[s]; j++, block_index++) {
@@ -195,16 +195,16 @@ const float* ConvNeXtV2::forward(const float* params, const float* images, float
     if (!opt_.with_head) return s3.out();
     avgpool_forward(pooled_, s3.out(), N_, s3.H * s3.W, s3.C);
     head_ln_.forward(normed_, head_mean_, head_rstd_, pooled_, params + layout_.norm_w, params + layout_.norm_b);
-    head_linear_.forward(logits_, normed_, params + layout_.head_w, params + layout_.head_b);
+    head_linear_.forward(logits_, normed_, params.gemm(layout_.head_w), params + layout_.head_b);
     return logits_;
 }
 
-void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out) {
+void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
     CNX_CHECK(opt_.training, "backward on an inference model");
     const StageActs& s3 = stages_[3];
     int cur = 0;
     if (opt_.with_head) {
-        head_linear_.backward(d_normed_, grads + layout_.head_w, grads + layout_.head_b, d_out, normed_, params + layout_.head_w,
+        head_linear_.backward(d_normed_, grads + layout_.head_w, grads + layout_.head_b, d_out, normed_, params.gemm(layout_.head_w),
                               false);
         head_ln_.backward(d_pooled_, grads + layout_.norm_w, grads + layout_.norm_b, d_normed_, pooled_, head_mean_,
                           head_rstd_, params + layout_.norm_w);
@@ -228,7 +228,7 @@ void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out)
                 d_ds = d_c_;
             }
             ds_linear_[s].backward(d_4c_, grads + layout_.ds_w[s], grads + layout_.ds_b[s], d_ds, st.ds_patches,
-                                   params + layout_.ds_w[s], false);
+                                   params.gemm(layout_.ds_w[s]), false);
             ds_ln_[s].backward(Rows(d_x_[1 - cur], prev_off), grads + layout_.ds_ln_w[s], grads + layout_.ds_ln_b[s],
                                ConstRows(d_4c_, ds_off_[s].data()), ConstRows(prev.out(), prev_off), st.ds_mean,
                                st.ds_rstd, params + layout_.ds_ln_w[s]);
@@ -241,7 +241,7 @@ void ConvNeXtV2::backward(const float* params, float* grads, const float* d_out)
     if (masked()) zero_regions(d_x_[cur], active_[0].masked, s0.H, s0.W, s0.C);
     stem_ln_.backward(d_x_[cur], grads + layout_.stem_ln_w, grads + layout_.stem_ln_b, d_x_[cur], stem_out_, stem_mean_,
                       stem_rstd_, params + layout_.stem_ln_w);
-    stem_linear_.backward(nullptr, grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_patches_, params + layout_.stem_w,
+    stem_linear_.backward(nullptr, grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_patches_, params.gemm(layout_.stem_w),
                           false);
 }
 

@@ -67,9 +67,9 @@ public:
     // images [N, S, S, in_chans] (normalised, NHWC). Returns logits [N, K], or for an encoder the
     // final stage map [N, grid, grid, C3] (zero at masked patches).
     // drop_path: max stochastic-depth rate (linear over blocks); drop_key: this step's random stream.
-    const float* forward(const float* params, const float* images, float drop_path = 0.0f, uint64_t drop_key = 0);
+    const float* forward(Weights params, const float* images, float drop_path = 0.0f, uint64_t drop_key = 0);
     // Accumulates parameter gradients into grads, given d(logits) or d(final map) (training models).
-    void backward(const float* params, float* grads, const float* d_out);
+    void backward(Weights params, float* grads, const float* d_out);
 
     const float* logits() const { return logits_; }
     float* dlogits() { return dlogits_; }  // [N, K] scratch for the caller's loss gradient

@@ -25,4 +25,10 @@ void from_bf16(float* dst, const bf16* src, int64_t n) {
     for_chunks(n, [&](int64_t i0, int64_t i1) { k.f32_from_bf16(dst + i0, src + i0, i1 - i0); });
 }
 
+std::vector<bf16> bf16_copy(const float* src, int64_t n) {
+    std::vector<bf16> copy((size_t)n);
+    to_bf16(copy.data(), src, n);
+    return copy;
+}
+
 }  // namespace cnx

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "simd/bf16/bf16.h"
 
@@ -10,5 +11,7 @@ namespace cnx {
 
 void to_bf16(bf16* dst, const float* src, int64_t n);
 void from_bf16(float* dst, const bf16* src, int64_t n);
+// The n values rounded to bf16: a weight copy that bf16 GEMMs read as it is.
+std::vector<bf16> bf16_copy(const float* src, int64_t n);
 
 }  // namespace cnx

@@ -123,13 +123,13 @@ const void* Linear::operand(LinearInput x, int64_t n, int slot) const {
 
 const char* Linear::forward_impl() const { return M_ ? fwd_.pd.impl_info_str() : "none"; }
 
-void Linear::forward(float* dst, LinearInput src, const float* wei, const float* bias) {
+void Linear::forward(float* dst, LinearInput src, LinearInput wei, const float* bias) {
     if (M_ == 0) return;
     const void* s = operand(src, M_ * K_, 0);
     (bias ? fwd_ : fwd_nobias_).run(s, operand(wei, N_ * K_, 1), bias, dst);
 }
 
-void Linear::backward(float* d_src, float* d_wei, float* d_bias, LinearInput d_dst, LinearInput src, const float* wei,
+void Linear::backward(float* d_src, float* d_wei, float* d_bias, LinearInput d_dst, LinearInput src, LinearInput wei,
                       bool accumulate) {
     if (M_ == 0) return;
     const void* dy = operand(d_dst, M_ * N_, 0);

@@ -5,7 +5,7 @@
 // in init() (plan time) for a fixed M; a step only re-points the memory handles and executes.
 // Gradients of wei and bias accumulate (+=); the bias gradient is our own deterministic column sum.
 // In bf16 precision the products read bf16 copies of their two inputs (rounded to nearest even) and
-// accumulate and write fp32; callers keep passing fp32.
+// accumulate and write fp32; callers pass fp32, or inputs already in bf16.
 #pragma once
 
 #include <cstdint>
@@ -38,11 +38,11 @@ public:
     int64_t out_features() const { return N_; }
 
     // dst = src wei^T + bias  (bias may be null).
-    void forward(float* dst, LinearInput src, const float* wei, const float* bias);
+    void forward(float* dst, LinearInput src, LinearInput wei, const float* bias);
     // d_wei += d_dst^T src and d_bias += column sums of d_dst (d_bias may be null); then d_src = d_dst wei
     // (d_src += when accumulate; d_src null: not wanted). In bf16 precision an fp32 d_dst is rounded
     // once for both products.
-    void backward(float* d_src, float* d_wei, float* d_bias, LinearInput d_dst, LinearInput src, const float* wei,
+    void backward(float* d_src, float* d_wei, float* d_bias, LinearInput d_dst, LinearInput src, LinearInput wei,
                   bool accumulate);
 
     // Name of the oneDNN implementation chosen for the forward (for --verbose logs).

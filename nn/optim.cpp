@@ -18,13 +18,16 @@ void AdamW::init(const std::vector<ParamGroup>& groups, const AdamWConfig& cfg) 
             chunks_.push_back(Chunk{g.offset + o, std::min(kOptChunk, g.count - o), g.lr_scale, g.weight_decay});
 }
 
-void AdamW::update(float* params, float* m, float* v, const float* grads, double lr, int64_t step) const {
+void AdamW::update(float* params, float* m, float* v, const float* grads, double lr, int64_t step, bf16* params16) const {
     const Kernels& k = kernels();
     parallel_for((int64_t)chunks_.size(), [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; i++) {
             const Chunk& c = chunks_[(size_t)i];
             const AdamWStep s = adamw_step(lr * c.lr_scale, c.weight_decay, cfg_.beta1, cfg_.beta2, cfg_.eps, step);
-            k.adamw(params + c.offset, m + c.offset, v + c.offset, grads + c.offset, c.count, &s);
+            if (params16)
+                k.adamw_bf16(params + c.offset, params16 + c.offset, m + c.offset, v + c.offset, grads + c.offset, c.count, &s);
+            else
+                k.adamw(params + c.offset, m + c.offset, v + c.offset, grads + c.offset, c.count, &s);
         }
     });
 }

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "simd/bf16/bf16.h"
+
 namespace cnx {
 
 struct ParamGroup {
@@ -20,8 +22,10 @@ struct AdamWConfig {
 class AdamW {
 public:
     void init(const std::vector<ParamGroup>& groups, const AdamWConfig& cfg);
-    // One update with learning rate lr; `step` counts from 1.
-    void update(float* params, float* m, float* v, const float* grads, double lr, int64_t step) const;
+    // One update with learning rate lr; `step` counts from 1. With params16 (bf16 precision), the
+    // same pass refreshes the bf16 copy of the updated parameters.
+    void update(float* params, float* m, float* v, const float* grads, double lr, int64_t step,
+                bf16* params16 = nullptr) const;
 
 private:
     struct Chunk {

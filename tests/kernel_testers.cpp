@@ -356,11 +356,16 @@ void GrnTester::check(grn_bwd_apply_gelu_bf16_fn apply, grn_bwd_apply_gelu_fn tw
 // ---------------------------------------------------------------------------------------------
 // AdamW
 
+AdamWTester::State AdamWTester::state() const {
+    return State{input(0, n_, 1), input(1, n_, 2, -0.1f, 0.1f), input(2, n_, 3, 0.0f, 0.01f)};
+}
+
 void AdamWTester::check(adamw_fn fn) const {
     CAPTURE(n_);
     const double lr = 1e-3, wd = 0.05, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     const int64_t step = 3;
-    Buf p = input(0, n_, 1), m = input(1, n_, 2, -0.1f, 0.1f), v = input(2, n_, 3, 0.0f, 0.01f);
+    State st = state();
+    Buf &p = st.p, &m = st.m, &v = st.v;
     const Buf g = input(3, n_, 4);
     std::vector<double> want_p((size_t)n_), want_m((size_t)n_), want_v((size_t)n_);
     const double bc1 = 1 - std::pow(beta1, (double)step), bc2 = 1 - std::pow(beta2, (double)step);
@@ -378,6 +383,22 @@ void AdamWTester::check(adamw_fn fn) const {
     expect_close("m", m.p(), want_m.data(), n_, 1e-6, 1e-8);
     expect_close("v", v.p(), want_v.data(), n_, 1e-6, 1e-10);
     check_canaries({&p, &m, &v, &g});
+}
+
+void AdamWTester::check(adamw_bf16_fn fn, adamw_fn twin) const {
+    CAPTURE(n_);
+    const AdamWStep s = adamw_step(1e-3, 0.05, 0.9, 0.999, 1e-8, 3);
+    State got = state(), want = state();
+    BufOf<bf16> p16 = buf_of<bf16>(4, n_);
+    const Buf g = input(3, n_, 4);
+    fn(got.p.p(), p16.p(), got.m.p(), got.v.p(), g.p(), n_, &s);
+    twin(want.p.p(), want.m.p(), want.v.p(), g.p(), n_, &s);
+    CHECK(std::memcmp(got.p.p(), want.p.p(), sizeof(float) * (size_t)n_) == 0);
+    CHECK(std::memcmp(got.m.p(), want.m.p(), sizeof(float) * (size_t)n_) == 0);
+    CHECK(std::memcmp(got.v.p(), want.v.p(), sizeof(float) * (size_t)n_) == 0);
+    expect_rounded("param16", p16.p(), want.p.p(), n_);
+    CHECK(p16.canaries_intact());
+    check_canaries({&got.p, &got.m, &got.v, &g});
 }
 
 // ---------------------------------------------------------------------------------------------

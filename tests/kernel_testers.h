@@ -198,9 +198,17 @@ private:
 
 // AdamW (simd/adamw/adamw.h) against PyTorch's update formula: lr 1e-3, weight decay 0.05, betas
 // 0.9 and 0.999, eps 1e-8, at step 3. param 1e-6, 1e-7; m 1e-6, 1e-8; v 1e-6, 1e-10.
+// With the bf16 copy: param, m and v bit for bit the twin's, and the copy the twin's param rounded.
 class AdamWTester : public FlatTester<AdamWTester> {
 public:
     void check(adamw_fn fn) const;
+    void check(adamw_bf16_fn fn, adamw_fn twin) const;
+
+private:
+    struct State {
+        Buf p, m, v;
+    };
+    State state() const;
 };
 
 // The fp32 <-> bf16 conversions (simd/bf16/bf16.h), bit for bit against the scalar conversion that

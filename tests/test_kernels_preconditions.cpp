@@ -70,6 +70,9 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
     expect_refused<f32_from_bf16_fn>("f32_from_bf16", "bf16: null buffer", [&](f32_from_bf16_fn f) { f(b, nullptr, 2); });
 
     expect_refused<adamw_fn>("adamw", "adamw: no step factors", [&](adamw_fn f) { f(b, b, b, b, 4, nullptr); });
+    const AdamWStep step = adamw_step(1e-3, 0.05, 0.9, 0.999, 1e-8, 1);
+    expect_refused<adamw_bf16_fn>("adamw_bf16", "adamw_bf16: no bf16 copy",
+                                  [&](adamw_bf16_fn f) { f(b, nullptr, b, b, b, 4, &step); });
 
     DwGeom past_bottom = dw_whole(2, 2, 1);
     past_bottom.h1 = 3;

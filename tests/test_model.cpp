@@ -8,6 +8,7 @@
 #include "convnextv2/checkpoint.h"
 #include "convnextv2/model.h"
 #include "core/json.h"
+#include "nn/convert.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "tests/util.h"
@@ -116,9 +117,14 @@ void check_model_against(const std::string& name, Precision precision = Precisio
     }
     CHECK(checked == (int)L.tensors.size());
 
-    model.forward(P.data(), images.data());
+    // The step again, bit for bit; in bf16 with the GEMMs reading the weights' bf16 copy (as training
+    // does) instead of rounding them before each product.
+    std::vector<bf16> P16;
+    if (precision == Precision::kBf16) P16 = bf16_copy(P.data(), L.total);
+    const Weights W(P.data(), P16.empty() ? nullptr : P16.data());
+    model.forward(W, images.data());
     cross_entropy(model.dlogits(), model.logits(), labels.data(), N, K, fx.smoothing);
-    model.backward(P.data(), G2.data(), model.dlogits());
+    model.backward(W, G2.data(), model.dlogits());
     CHECK(std::memcmp(G.data(), G2.data(), sizeof(float) * (size_t)L.total) == 0);
 
     AdamW opt_step;
@@ -126,15 +132,18 @@ void check_model_against(const std::string& name, Precision precision = Precisio
     FloatBuffer m((size_t)L.total), v((size_t)L.total);
     const std::vector<float> traj = fx.file.read_f32("trajectory");
     test::fill_formula(P.data(), L);
+    if (!P16.empty()) to_bf16(P16.data(), P.data(), L.total);  // in place: W points at it
     for (size_t step = 0; step < traj.size(); step++) {
         G.zero();
-        const float* z = model.forward(P.data(), images.data());
+        const float* z = model.forward(W, images.data());
         const double l = cross_entropy(model.dlogits(), z, labels.data(), N, K, fx.smoothing);
         CAPTURE(step);
         CHECK(l == doctest::Approx(traj[step]).epsilon(tol.trajectory));
-        model.backward(P.data(), G.data(), model.dlogits());
-        opt_step.update(P.data(), m.data(), v.data(), G.data(), fx.lr, (int64_t)step + 1);
+        model.backward(W, G.data(), model.dlogits());
+        opt_step.update(P.data(), m.data(), v.data(), G.data(), fx.lr, (int64_t)step + 1, P16.empty() ? nullptr : P16.data());
     }
+    // the optimizer kept the copy equal to the weights rounded
+    if (!P16.empty()) CHECK(P16 == bf16_copy(P.data(), L.total));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "nn/convert.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
@@ -37,6 +38,12 @@ struct BenchOptions {
     bool json = false, verbose = false;
 };
 
+// bf16 precision: the weights' bf16 copy, kept by the optimizer as in training (empty in fp32).
+static std::vector<bf16> bf16_weights(const FloatBuffer& params, Precision precision) {
+    if (precision != Precision::kBf16) return {};
+    return bf16_copy(params.data(), (int64_t)params.size());
+}
+
 // Normal noise images [batch][size][size][channels], the same every run.
 static std::vector<float> synthetic_images(const ModelConfig& cfg, int64_t batch, Rng& rng) {
     std::vector<float> images((size_t)(batch * cfg.input_size * cfg.input_size * cfg.in_chans));
@@ -52,6 +59,7 @@ static int bench_pretrain(const ModelConfig& cfg, const BenchOptions& b) {
     init_params(params.data(), L, 1);
     AdamW opt;
     opt.init(fcmae_param_groups(net.layout(), 0.05f), AdamWConfig{0.9, 0.95, 1e-8});
+    std::vector<bf16> params16 = bf16_weights(params, b.precision);
     Rng rng(stream_key(7, kRngSynthetic));
     const std::vector<float> images = synthetic_images(cfg, batch, rng);
     if (b.verbose) std::fprintf(stderr, "%s\n%s", runtime_summary().c_str(), runtime_details(net.encoder().gemm_impl()).c_str());
@@ -61,9 +69,11 @@ static int bench_pretrain(const ModelConfig& cfg, const BenchOptions& b) {
         double t0 = now_seconds();
         grads.zero();
         net.draw_mask(stream_key(3, (uint64_t)i));
-        loss = net.forward(params.data(), images.data());
-        net.backward(params.data(), grads.data());
-        opt.update(params.data(), exp_avg.data(), exp_avg_sq.data(), grads.data(), 1e-4, i + 1);
+        const Weights w(params.data(), params16.empty() ? nullptr : params16.data());
+        loss = net.forward(w, images.data());
+        net.backward(w, grads.data());
+        opt.update(params.data(), exp_avg.data(), exp_avg_sq.data(), grads.data(), 1e-4, i + 1,
+                   params16.empty() ? nullptr : params16.data());
         double dt = now_seconds() - t0;
         if (i >= b.warmup) {
             times.push_back(dt);
@@ -110,6 +120,7 @@ static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
         exp_avg_sq.resize((size_t)L.total);
         opt.init(param_groups(L, 0.05f, 1.0f), AdamWConfig());
     }
+    std::vector<bf16> params16 = bf16_weights(params, b.precision);
     Rng rng(stream_key(7, kRngSynthetic));
     const std::vector<float> images = synthetic_images(cfg, batch, rng);
     std::vector<int32_t> labels((size_t)batch);
@@ -120,14 +131,16 @@ static int bench_classifier(const ModelConfig& cfg, const BenchOptions& b) {
     double loss = 0;
     for (int64_t i = 0; i < b.warmup + b.steps; i++) {
         double t0 = now_seconds();
+        const Weights w(params.data(), params16.empty() ? nullptr : params16.data());
         if (train) {
             grads.zero();
-            const float* z = net.forward(params.data(), images.data(), (float)drop_path, stream_key(1, (uint64_t)i));
+            const float* z = net.forward(w, images.data(), (float)drop_path, stream_key(1, (uint64_t)i));
             loss = cross_entropy(net.dlogits(), z, labels.data(), batch, classes, 0.0f);
-            net.backward(params.data(), grads.data(), net.dlogits());
-            opt.update(params.data(), exp_avg.data(), exp_avg_sq.data(), grads.data(), 1e-4f, i + 1);
+            net.backward(w, grads.data(), net.dlogits());
+            opt.update(params.data(), exp_avg.data(), exp_avg_sq.data(), grads.data(), 1e-4f, i + 1,
+                       params16.empty() ? nullptr : params16.data());
         } else {
-            net.forward(params.data(), images.data());
+            net.forward(w, images.data());
         }
         double dt = now_seconds() - t0;
         if (i >= b.warmup) times.push_back(dt);

@@ -42,7 +42,7 @@ int cmd_eval(const Argv& argv) {
         fail("%s has %d classes but the model predicts %d", test.name.c_str(), test.num_classes, cfg.num_classes);
     batch = std::min<int64_t>(batch, test.size());
     InferenceModel model(f, cfg, batch, precision);
-    EvalResult r = evaluate(model.net, model.params.data(), test, eval_transform(cfg, test.small_images));
+    EvalResult r = evaluate(model.net, model.weights(), test, eval_transform(cfg, test.small_images));
     if (json) {
         Json j = Json::object();
         j.set("weights", weights).set("dataset", test.name).set("images", r.count);

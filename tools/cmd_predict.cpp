@@ -43,7 +43,6 @@ int cmd_predict(const Argv& argv) {
     const int64_t B = std::min<int64_t>(16, (int64_t)files.size());
     InferenceModel model(f, cfg, B, precision);
     ConvNeXtV2& net = model.net;
-    const FloatBuffer& P = model.params;
     const Transform t = eval_transform(cfg, false);  // shorter side to the input size, centre crop
     const size_t per = (size_t)t.size * t.size * t.channels;
     std::vector<float> images((size_t)B * per, 0.0f);
@@ -54,7 +53,7 @@ int cmd_predict(const Argv& argv) {
             Rng unused(0);
             apply_transform(images.data() + i * per, read_image(files[b0 + i], cfg.in_chans), t, unused);
         }
-        const float* z = net.forward(P.data(), images.data());
+        const float* z = net.forward(model.weights(), images.data());
         for (size_t i = 0; i < n; i++) {
             const float* l = z + i * (size_t)K;
             if (find_non_finite(l, K) >= 0)

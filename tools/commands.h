@@ -43,7 +43,9 @@ ModelConfig checkpoint_config(const SafetensorsReader& f, int64_t input_size);
 struct InferenceModel {
     ConvNeXtV2 net;
     FloatBuffer params;
+    std::vector<bf16> params16;  // bf16 precision: params rounded once, for the GEMMs
     InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, Precision precision);
+    Weights weights() const { return Weights(params.data(), params16.empty() ? nullptr : params16.data()); }
 };
 
 }  // namespace cnx

@@ -2,6 +2,7 @@
 #include "convnextv2/checkpoint.h"
 #include "core/check.h"
 #include "core/limits.h"
+#include "nn/convert.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 
@@ -48,6 +49,7 @@ static ModelOptions inference_options(const ModelConfig& cfg, int64_t batch, Pre
 InferenceModel::InferenceModel(const SafetensorsReader& f, const ModelConfig& cfg, int64_t batch, Precision precision)
     : net(cfg, batch, inference_options(cfg, batch, precision)), params((size_t)net.layout().total) {
     load_params(f, net.layout(), params.data());
+    if (precision == Precision::kBf16) params16 = bf16_copy(params.data(), (int64_t)params.size());
 }
 
 }  // namespace cnx

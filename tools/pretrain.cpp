@@ -40,7 +40,7 @@ public:
     // overrides: see README.md, FCMAE).
     void init_params(float* params) override { cnx::init_params(params, model_.layout().all, opt_.seed, 0.02f, 1.0f); }
 
-    double train_step(const float* params, float* grads, const float* images, const int32_t*, int64_t step, int64_t*) override {
+    double train_step(Weights params, float* grads, const float* images, const int32_t*, int64_t step, int64_t*) override {
         model_.draw_mask(stream_key(opt_.seed, kRngMask, (uint64_t)step));
         const double loss = model_.forward(params, images);
         if (std::isfinite(loss)) model_.backward(params, grads);

@@ -13,7 +13,7 @@
 
 namespace cnx {
 
-EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t) {
+EvalResult evaluate(ConvNeXtV2& net, Weights params, const Dataset& d, const Transform& t) {
     const int64_t B = net.batch(), n = d.size(), K = net.config().num_classes;
     Batch batch(B, t);
     EvalResult r;
@@ -76,7 +76,7 @@ public:
                          opt_.layer_decay);
     }
 
-    double train_step(const float* params, float* grads, const float* images, const int32_t* labels, int64_t step,
+    double train_step(Weights params, float* grads, const float* images, const int32_t* labels, int64_t step,
                       int64_t* correct) override {
         const int64_t K = cfg_.num_classes;
         const float* z = net_.forward(params, images, (float)opt_.drop_path, stream_key(opt_.seed, kRngDropPath, (uint64_t)step));

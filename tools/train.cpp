@@ -18,6 +18,7 @@
 #include "core/fileio.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "nn/convert.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
@@ -125,6 +126,7 @@ private:
     Transform train_t_;
     std::unique_ptr<Task> task_;
     FloatBuffer params_, grads_, exp_avg_, exp_avg_sq_, ema_;  // flat, one layout (AdamW moments m, v)
+    std::vector<bf16> params16_;  // bf16 precision: params_ rounded, refreshed by each AdamW step
     bool use_ema_ = false;
     AdamW adamw_;
     std::unique_ptr<Batch> batch_;
@@ -176,6 +178,7 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
         write_file_atomic(path_join(opt_.out, "metrics.jsonl"), "");  // a fresh run starts a fresh log
     }
     adamw_.init(task_->param_groups(), AdamWConfig{opt_.beta1, opt_.beta2, 1e-8});
+    if (!params16_.empty()) to_bf16(params16_.data(), params_.data(), (int64_t)params_.size());
     batch_.reset(new Batch(opt_.batch, train_t_));
     print_header(resume);
 }
@@ -250,6 +253,7 @@ void TrainingRun::build_task() {
     exp_avg_.resize(np);
     exp_avg_sq_.resize(np);
     if (use_ema_) ema_.resize(np);
+    if (model.precision == Precision::kBf16) params16_.resize(np);
 }
 
 void TrainingRun::restore_run_state(const SafetensorsReader& state, int64_t requested_threads) {
@@ -313,7 +317,8 @@ double TrainingRun::step(int64_t epoch, int64_t it, const std::vector<int64_t>& 
     const double lr =
         lr_at((double)epoch + (double)it / (double)spe_, opt_.lr, opt_.min_lr, opt_.warmup_epochs, (double)opt_.epochs);
     grads_.zero();
-    const double loss = task_->train_step(params_.data(), grads_.data(), batch_->images.data(), batch_->labels.data(), rs_.step,
+    bf16* params16 = params16_.empty() ? nullptr : params16_.data();
+    const double loss = task_->train_step(Weights(params_.data(), params16), grads_.data(), batch_->images.data(), batch_->labels.data(), rs_.step,
                                           &rs_.epoch_correct);
     if (!std::isfinite(loss)) {
         progress_.done();
@@ -323,7 +328,7 @@ double TrainingRun::step(int64_t epoch, int64_t it, const std::vector<int64_t>& 
         fail("step %lld: the loss is %g (training diverged; try a lower --lr). Checkpoints in %s are unchanged.",
              (long long)rs_.step + 1, loss, opt_.out.c_str());
     }
-    adamw_.update(params_.data(), exp_avg_.data(), exp_avg_sq_.data(), grads_.data(), lr, rs_.step + 1);
+    adamw_.update(params_.data(), exp_avg_.data(), exp_avg_sq_.data(), grads_.data(), lr, rs_.step + 1, params16);
     if (use_ema_) ema_update(ema_.data(), params_.data(), (int64_t)params_.size(), (float)opt_.ema);
     rs_.step++;
     steps_this_run_++;

@@ -121,7 +121,7 @@ struct EvalResult {
     int64_t count = 0;
 };
 // Evaluates params on a dataset with an inference model (any batch; the last batch is padded).
-EvalResult evaluate(ConvNeXtV2& net, const float* params, const Dataset& d, const Transform& t);
+EvalResult evaluate(ConvNeXtV2& net, Weights params, const Dataset& d, const Transform& t);
 
 // An epoch's evaluation, as a task reports it.
 struct EpochReport {
@@ -144,7 +144,7 @@ public:
     virtual void init_params(float* params) = 0;    // a fresh run (not a resume)
     // Forward and backward of one batch: accumulates the gradients, returns the loss, adds the
     // number of correct predictions to *correct (supervised).
-    virtual double train_step(const float* params, float* grads, const float* images, const int32_t* labels,
+    virtual double train_step(Weights params, float* grads, const float* images, const int32_t* labels,
                               int64_t step, int64_t* correct) = 0;
     // After each epoch: evaluate the weights (and the EMA weights when given).
     virtual EpochReport evaluate(const float* params, const float* ema, int64_t epoch) = 0;

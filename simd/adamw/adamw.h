@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/check.h"
+#include "simd/bf16/bf16.h"
 
 namespace cnx {
 
@@ -24,6 +25,10 @@ struct AdamWStep {
 AdamWStep adamw_step(double lr, double weight_decay, double beta1, double beta2, double eps, int64_t step);
 
 using adamw_t = void(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s);
+// adamw that also writes param16 = the updated param rounded to bf16 (nearest even): the copy the
+// GEMMs read in bf16 precision, refreshed in the same pass instead of converted before each product.
+using adamw_bf16_t = void(float* param, bf16* param16, float* m, float* v, const float* grad, int64_t n,
+                          const AdamWStep* s);
 
 // What every AdamW kernel asks of its caller (checked in debug and sanitizer builds).
 inline void adamw_dcheck(int64_t n, const AdamWStep* s) {

@@ -8,8 +8,9 @@
 namespace cnx {
 namespace {
 
-template <class T>
-void adamw_simd(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
+// kCopy: also write the updated param rounded to bf16 into param16.
+template <class T, bool kCopy>
+void adamw_as(float* param, bf16* param16, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
     adamw_dcheck(n, s);
     using V = typename T::V;
     const V decay = T::set1(s->decay);
@@ -23,10 +24,23 @@ void adamw_simd(float* param, float* m, float* v, const float* grad, int64_t n, 
         mi = T::fmadd(one_b1, T::sub(g, mi), mi);
         const V vi = T::fmadd(b2, T::load(v + i, k), T::mul(one_b2, T::mul(g, g)));
         const V denom = T::add(T::div(T::sqrt(vi), bc2), eps);
-        T::store(param + i, k, T::fnmadd(step_size, T::div(mi, denom), p));
+        const V updated = T::fnmadd(step_size, T::div(mi, denom), p);
+        T::store(param + i, k, updated);
+        if (kCopy) T::store_bf16(param16 + i, k, updated);
         T::store(m + i, k, mi);
         T::store(v + i, k, vi);
     });
+}
+
+template <class T>
+void adamw_simd(float* param, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
+    adamw_as<T, false>(param, nullptr, m, v, grad, n, s);
+}
+
+template <class T>
+void adamw_bf16_simd(float* param, bf16* param16, float* m, float* v, const float* grad, int64_t n, const AdamWStep* s) {
+    CNX_DCHECK(param16 != nullptr, "adamw_bf16: no bf16 copy");
+    adamw_as<T, true>(param, param16, m, v, grad, n, s);
 }
 
 }  // namespace
