@@ -274,18 +274,21 @@ void bench_triad(benchmark::State& st) {
     set_counters(st, 2.0 * n, 12.0 * n);
 }
 
+// adamw_bf16 also writes the weights' bf16 copy: 2 more bytes per parameter.
 void bench_adamw(benchmark::State& st, const KernelRow& row) {
     const int64_t n = 3708400;  // atto's parameters
     FloatBuffer p = random_buffer(n, 1), m((size_t)n), v((size_t)n), g = random_buffer(n, 2);
+    const bool copy = std::string(row.family) == "adamw_bf16";
+    std::vector<bf16> p16(copy ? (size_t)n : 0);
     select_isa(row.isa);
     AdamW opt;
     opt.init({ParamGroup{0, n, 1.0, 0.05}}, AdamWConfig());
     int64_t step = 1;
     for (auto _ : st) {
-        opt.update(p.data(), m.data(), v.data(), g.data(), 1e-3, step++);
+        opt.update(p.data(), m.data(), v.data(), g.data(), 1e-3, step++, copy ? p16.data() : nullptr);
         benchmark::ClobberMemory();
     }
-    set_counters(st, 14.0 * n, 4.0 * 7 * n);
+    set_counters(st, 14.0 * n, 4.0 * 7 * n + (copy ? 2.0 * n : 0.0));
 }
 
 // fp32 <-> bf16 on DRAM-sized arrays (16M values: 64 MB of fp32, 32 MB of bf16), threaded as the
@@ -328,8 +331,8 @@ int main(int argc, char** argv) {
                 reg(fam + "/" + isa + "/dram", [row](benchmark::State& st) { bench_bf16(st, row); });
                 continue;
             }
-            if (fam == "adamw") {
-                reg("adamw/" + isa + "/atto_params", [row](benchmark::State& st) { bench_adamw(st, row); });
+            if (fam == "adamw" || fam == "adamw_bf16") {
+                reg(fam + "/" + isa + "/atto_params", [row](benchmark::State& st) { bench_adamw(st, row); });
                 continue;
             }
             // The token-wise families also run on atto's stage 1 at batch 128, a DRAM-sized case: at batch 32
