@@ -15,8 +15,11 @@ BUILD    ?= build
 OPT      ?= -O2 -DNDEBUG
 CXXFLAGS ?=
 OMPFLAGS ?= -fopenmp
-CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra $(OMPFLAGS) -fno-math-errno -I. -MMD -MP
-LDLIBS   += -ldnnl -lpng -ljpeg -lz $(OMPFLAGS)
+# Open MPI (data-parallel runs under mpirun): its C API, located by pkg-config once installed (deps).
+MPI_CFLAGS = $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   = $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
+CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra $(OMPFLAGS) -fno-math-errno -I. $(MPI_CFLAGS) -MMD -MP
+LDLIBS   += -ldnnl -lpng -ljpeg -lz $(MPI_LIBS) $(OMPFLAGS)
 AVX2_FLAGS   := -mavx2 -mfma
 # -Wno-(maybe-)uninitialized: GCC 12 warns inside its own avx512fintrin.h, whose unmasked intrinsics
 # (min, max, roundscale, reduce_add...) start from _mm512_undefined_ps() (GCC bug 105593).
@@ -33,8 +36,8 @@ LIB_OBJS   := $(LIB_SRCS:%.cpp=$(OBJ)/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(OBJ)/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(OBJ)/%.o)
 
-DEB_PACKAGES := g++ make libdnnl-dev doctest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev \
-                dataset-fashion-mnist
+DEB_PACKAGES := g++ make pkg-config libdnnl-dev doctest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev \
+                libopenmpi-dev openmpi-bin dataset-fashion-mnist
 
 # The default job of `make run`: atto on Fashion-MNIST, the quick recipe of README.md (about 7 minutes
 # on 2 cores): 32x32 input, stem stride 2, no crop augmentation or regularisers for so short a run.
@@ -87,7 +90,7 @@ FUZZ_OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitiz
 fuzz: deps
 	@$(MAKE) --no-print-directory DEB_PACKAGES="$(FUZZ_PACKAGES)" deps
 	$(MAKE) -j$(JOBS) BUILD=$(BUILD)/fuzz CXX=clang++ OPT="$(FUZZ_OPT)" OMPFLAGS=-fopenmp=libgomp \
-	  LDLIBS="-ldnnl -lpng -ljpeg -lz -fopenmp=libgomp -fsanitize=fuzzer,address,undefined" fuzzers
+	  LDLIBS="-ldnnl -lpng -ljpeg -lz $(MPI_LIBS) -fopenmp=libgomp -fsanitize=fuzzer,address,undefined" fuzzers
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(BUILD)/fuzz/corpus/$$t $(BUILD)/fuzz/crashes/$$t; \
 	  echo "fuzz $$t: $(FUZZ_SECONDS) s (log: $(BUILD)/fuzz/$$t.log)"; \

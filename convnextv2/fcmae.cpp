@@ -101,7 +101,7 @@ void Fcmae::plan(Arena& a) {
 }
 
 void Fcmae::draw_mask(uint64_t key) {
-    make_mask(mask_.data(), N_, grid_ * grid_, ratio_, key);
+    make_mask(mask_.data(), N_, grid_ * grid_, ratio_, key, first_sample_);
     mask_changed();
 }
 
@@ -169,6 +169,14 @@ double Fcmae::forward(Weights params, const float* images) {
     return masked_ ? total / (double)masked_ : 0.0;
 }
 
+void Fcmae::set_grad_ready(ConvNeXtV2::GradReady f) {
+    encoder_.set_grad_ready(f);
+    grad_ready_ = std::move(f);
+    pred_span_ = layout_.all.span("pred.");
+    decoder_span_ = layout_.all.span("decoder.");
+    proj_span_ = layout_.all.span({"proj.", "mask_token"});
+}
+
 void Fcmae::backward(Weights params, float* grads) {
     CNX_CHECK(training_, "backward on an inference model");
     const int64_t L = grid_ * grid_, M = N_ * L, D = kDecoderDim, K = patch_values();
@@ -187,8 +195,10 @@ void Fcmae::backward(Weights params, float* grads) {
     });
     pred_linear_.backward(d_dec_, grads + layout_.pred_w, grads + layout_.pred_b, d_pred_, dec_.x_out, params.gemm(layout_.pred_w),
                           false);
+    if (grad_ready_) grad_ready_(pred_span_.first, pred_span_.second);
     block_backward(dec_layers_, dec_, layout_.decoder, params, grads, BlockShape{N_, grid_, grid_, D, nullptr}, d_dec_,
                    BlockScratch{d_c_, d_4c_, nullptr, d_4c16_});
+    if (grad_ready_) grad_ready_(decoder_span_.first, decoder_span_.second);
     // d_dec_ now holds d(decoder input): the mask token takes the masked cells, proj the others.
     float* dtok = grads + layout_.mask_token;
     for (int64_t r = 0; r < M; r++) {
@@ -198,6 +208,7 @@ void Fcmae::backward(Weights params, float* grads) {
         std::memset(d, 0, (size_t)D * sizeof(float));
     }
     proj_.backward(d_enc_, grads + layout_.proj_w, grads + layout_.proj_b, d_dec_, enc_out_, params.gemm(layout_.proj_w), false);
+    if (grad_ready_) grad_ready_(proj_span_.first, proj_span_.second);
     const double t0 = now_seconds();
     encoder_.backward(params, grads, d_enc_);
     enc_bwd_s_ = now_seconds() - t0;

@@ -51,6 +51,14 @@ public:
     int64_t patch_values() const { return patch_ * patch_ * cfg_.in_chans; }
     const ConvNeXtV2& encoder() const { return encoder_; }
 
+    // Data-parallel: the global index of this process's first sample, whose random streams (masks,
+    // drop path) it draws (0 alone).
+    void set_first_sample(int64_t first) {
+        first_sample_ = first;
+        encoder_.set_first_sample(first);
+    }
+    // As ConvNeXtV2::set_grad_ready, for the decoder's and the encoder's gradients.
+    void set_grad_ready(ConvNeXtV2::GradReady f);
     // This step's mask: drawn from a key, or given ([N, grid*grid], 1 = removed).
     void draw_mask(uint64_t key);
     void set_mask(const uint8_t* mask);
@@ -72,6 +80,7 @@ private:
     ModelConfig cfg_;
     FcmaeLayout layout_;
     int64_t N_, grid_, patch_;
+    int64_t first_sample_ = 0;
     ConvNeXtV2 encoder_;
     std::vector<uint8_t> mask_;
     int64_t masked_ = 0;              // removed patches in mask_
@@ -95,6 +104,8 @@ private:
     bool training_;
     Precision precision_;
     double enc_fwd_s_ = 0, enc_bwd_s_ = 0;
+    ConvNeXtV2::GradReady grad_ready_;
+    std::pair<int64_t, int64_t> pred_span_, decoder_span_, proj_span_;  // proj with the mask token
 
     void plan(Arena& a);
     void mask_changed();

@@ -11,12 +11,12 @@ namespace cnx {
 
 int64_t mask_keep_count(int64_t L, double ratio) { return (int64_t)std::floor((double)L * (1.0 - ratio) + 1e-9); }
 
-void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key) {
+void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key, int64_t first) {
     const int64_t keep = mask_keep_count(L, ratio);
     std::vector<double> noise((size_t)L);
     std::vector<int64_t> order((size_t)L);
     for (int64_t n = 0; n < N; n++) {
-        Rng rng(stream_key(key, kRngMask, (uint64_t)n));
+        Rng rng(stream_key(key, kRngMask, (uint64_t)(first + n)));
         for (int64_t l = 0; l < L; l++) {
             noise[(size_t)l] = rng.normal();
             order[(size_t)l] = l;

@@ -25,8 +25,9 @@ namespace cnx {
 // floor(L * (1 - ratio)), the visible patches per sample.
 int64_t mask_keep_count(int64_t L, double ratio);
 
-// mask[n * L + l] = 1 when patch l of sample n is removed, 0 when kept; random stream `key`.
-void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key);
+// mask[n * L + l] = 1 when patch l of sample n is removed, 0 when kept; sample n from stream
+// (key, first + n): a data-parallel rank holding samples first.. draws what one process would.
+void make_mask(uint8_t* mask, int64_t N, int64_t L, double ratio, uint64_t key, int64_t first = 0);
 
 struct ActiveSet {
     int64_t N = 0, H = 0, W = 0, C = 0;  // the stage's dense map [N, H, W, C]

@@ -185,8 +185,8 @@ const float* ConvNeXtV2::forward(Weights params, const float* images, float drop
             BlockActs& b = st.blocks[(size_t)j];
             b.drop_rate = drop_path_rate_for(block_index, total_blocks, drop_path);
             if (b.drop_rate > 0.0f) {
-                Rng rng(stream_key(drop_key, kRngDropPath, (uint64_t)block_index));
-                drop_path_scales(b.drop_scale, N_, b.drop_rate, rng);
+                drop_path_scales(b.drop_scale, N_, b.drop_rate, stream_key(drop_key, kRngDropPath, (uint64_t)block_index),
+                                 first_sample_);
             }
             block_forward(layers_[s], b, layout_.blocks[s][(size_t)j], params, shape(s));
         }
@@ -199,6 +199,19 @@ const float* ConvNeXtV2::forward(Weights params, const float* images, float drop
     return logits_;
 }
 
+void ConvNeXtV2::set_grad_ready(GradReady f) {
+    grad_ready_ = std::move(f);
+    const ParamLayout& L = layout_;
+    if (opt_.with_head) head_span_ = L.span({"norm.", "head."});
+    stem_span_ = L.span("downsample_layers.0.");
+    for (int s = 0; s < kStages; s++) {
+        if (s > 0) ds_span_[s] = L.span("downsample_layers." + std::to_string(s) + ".");
+        block_span_[s].clear();
+        for (int j = 0; j < cfg_.depths[s]; j++)
+            block_span_[s].push_back(L.span("stages." + std::to_string(s) + "." + std::to_string(j) + "."));
+    }
+}
+
 void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
     CNX_CHECK(opt_.training, "backward on an inference model");
     const StageActs& s3 = stages_[3];
@@ -209,6 +222,7 @@ void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
         head_ln_.backward(d_pooled_, grads + layout_.norm_w, grads + layout_.norm_b, d_normed_, pooled_, head_mean_,
                           head_rstd_, params + layout_.norm_w);
         avgpool_backward(d_x_[cur], d_pooled_, N_, s3.H * s3.W, s3.C);
+        report(head_span_);
     } else {
         std::memcpy(d_x_[cur], d_out, (size_t)(s3.T * s3.C) * sizeof(float));
     }
@@ -216,9 +230,11 @@ void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
     for (int s = kStages - 1; s >= 0; s--) {
         StageActs& st = stages_[s];
         if (masked()) zero_regions(d_dw_, active_[s].masked, st.H, st.W, st.C);
-        for (int j = cfg_.depths[s] - 1; j >= 0; j--)
+        for (int j = cfg_.depths[s] - 1; j >= 0; j--) {
             block_backward(layers_[s], st.blocks[(size_t)j], layout_.blocks[s][(size_t)j], params, grads, shape(s),
                            d_x_[cur], scratch);
+            report(block_span_[s][(size_t)j]);
+        }
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
             const int64_t* prev_off = masked() ? active_[s - 1].dense_off.data() : nullptr;
@@ -232,6 +248,7 @@ void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
             ds_ln_[s].backward(Rows(d_x_[1 - cur], prev_off), grads + layout_.ds_ln_w[s], grads + layout_.ds_ln_b[s],
                                ConstRows(d_4c_, ds_off_[s].data()), ConstRows(prev.out(), prev_off), st.ds_mean,
                                st.ds_rstd, params + layout_.ds_ln_w[s]);
+            report(ds_span_[s]);
             cur = 1 - cur;
         }
     }
@@ -243,6 +260,7 @@ void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
                       stem_rstd_, params + layout_.stem_ln_w);
     stem_linear_.backward(nullptr, grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_patches_, params.gemm(layout_.stem_w),
                           false);
+    report(stem_span_);
 }
 
 }  // namespace cnx

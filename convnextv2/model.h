@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "convnextv2/block.h"
@@ -60,6 +61,15 @@ public:
     int64_t keep() const { return keep_; }               // visible patches per sample (masked)
     size_t activation_bytes() const { return arena_.capacity(); }
 
+    // Data-parallel: the global index of this process's first sample, whose random streams (drop
+    // path) it draws (0 alone).
+    void set_first_sample(int64_t first) { first_sample_ = first; }
+
+    // Called by backward as parameter gradients become final, [begin, end) of the flat buffer at a
+    // time (block by block), so that their all-reduce can start (data-parallel training).
+    using GradReady = std::function<void(int64_t begin, int64_t end)>;
+    void set_grad_ready(GradReady f);
+
     // Masked models: this step's mask [N, grid^2] (1 = removed), before forward.
     void set_mask(const uint8_t* mask);
     const ActiveSet& active(int s) const { return active_[s]; }
@@ -78,6 +88,14 @@ public:
 
 private:
     ModelConfig cfg_;
+    int64_t first_sample_ = 0;
+    GradReady grad_ready_;
+    // Gradient spans reported to grad_ready_: head (norm + head), downsample layers, blocks, stem.
+    std::pair<int64_t, int64_t> head_span_, ds_span_[kStages], stem_span_;
+    std::vector<std::pair<int64_t, int64_t>> block_span_[kStages];
+    void report(std::pair<int64_t, int64_t> span) const {
+        if (grad_ready_) grad_ready_(span.first, span.second);
+    }
     ModelOptions opt_;
     ParamLayout layout_;
     int64_t N_ = 0;

@@ -1,5 +1,6 @@
 #include "convnextv2/params.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -95,6 +96,20 @@ const ParamTensor* ParamLayout::find(const std::string& name) const {
     for (const ParamTensor& t : tensors)
         if (t.name == name) return &t;
     return nullptr;
+}
+
+std::pair<int64_t, int64_t> ParamLayout::span(std::initializer_list<const char*> prefixes) const {
+    int64_t begin = total, end = 0, count = 0;
+    for (const ParamTensor& t : tensors)
+        for (const char* p : prefixes)
+            if (t.name.rfind(p, 0) == 0) {
+                begin = std::min(begin, t.offset);
+                end = std::max(end, t.offset + t.numel);
+                count += t.numel;
+                break;
+            }
+    CNX_CHECK(count > 0 && count == end - begin, "parameter span not contiguous");
+    return {begin, end};
 }
 
 static bool ends_with(const std::string& s, const char* suffix) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convnextv2/config.h"
@@ -47,6 +48,9 @@ struct ParamLayout {
     bool has_head = true;
 
     const ParamTensor* find(const std::string& name) const;
+    // [begin, end) of the tensors whose names start with one of `prefixes`, which must be contiguous.
+    std::pair<int64_t, int64_t> span(std::initializer_list<const char*> prefixes) const;
+    std::pair<int64_t, int64_t> span(const std::string& prefix) const { return span({prefix.c_str()}); }
 };
 
 // with_head = false builds the encoder of FCMAE (no final norm, no head).

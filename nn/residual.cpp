@@ -4,13 +4,14 @@
 
 namespace cnx {
 
-void drop_path_scales(float* scale, int64_t N, float p, Rng& rng) {
+void drop_path_scales(float* scale, int64_t N, float p, uint64_t key, int64_t first) {
     const float keep = 1.0f - p;
     for (int64_t n = 0; n < N; n++) {
         if (p <= 0.0f) {
             scale[n] = 1.0f;
             continue;
         }
+        Rng rng(stream_key(key, (uint64_t)(first + n)));
         scale[n] = rng.uniform() < keep ? 1.0f / keep : 0.0f;
     }
 }

@@ -8,8 +8,9 @@
 
 namespace cnx {
 
-// Draws per-sample scales for drop rate p (all 1 when p == 0).
-void drop_path_scales(float* scale, int64_t N, float p, Rng& rng);
+// Draws per-sample scales for drop rate p (all 1 when p == 0): sample n from stream (key, first + n),
+// so a data-parallel rank holding samples first.. of the global batch draws what one process would.
+void drop_path_scales(float* scale, int64_t N, float p, uint64_t key, int64_t first = 0);
 
 // x_out = x_in + scale[n] * y over N samples of `per_sample` floats (scale null: 1). x_out may alias x_in.
 void residual_forward(float* x_out, const float* x_in, const float* y, const float* scale, int64_t N,

@@ -251,9 +251,12 @@ TEST_CASE("average pool and residual/drop-path backward vs finite differences") 
 
     // drop path: scales 0 or 1/keep per sample; the branch gradient is scaled the same way
     std::vector<float> scale((size_t)N);
-    Rng rng(stream_key(3, 4));
-    drop_path_scales(scale.data(), N, 0.5f, rng);
+    drop_path_scales(scale.data(), N, 0.5f, stream_key(3, 4));
     for (float s : scale) CHECK((s == 0.0f || s == 2.0f));
+    // a slice of the batch (a data-parallel rank's) draws the same scales as the whole
+    std::vector<float> tail((size_t)N - 1);
+    drop_path_scales(tail.data(), N - 1, 0.5f, stream_key(3, 4), 1);
+    CHECK(std::equal(tail.begin(), tail.end(), scale.begin() + 1));
     std::vector<float> br = test::random_vector(N * R * C, 22), dout = test::random_vector(N * R * C, 23), out(br.size());
     auto loss2 = [&]() {
         residual_forward(out.data(), x.data(), br.data(), scale.data(), N, R * C);

@@ -290,6 +290,10 @@ TEST_CASE("masks: exactly floor(L(1-ratio)) visible patches per sample; the same
             make_mask(b.data(), N, L, r, 42);
             make_mask(c.data(), N, L, r, 43);
             CHECK(a == b);
+            // samples 2.. of the batch drawn alone (a data-parallel rank's slice) are the same
+            std::vector<uint8_t> tail((size_t)((N - 2) * L));
+            make_mask(tail.data(), N - 2, L, r, 42, 2);
+            CHECK(std::equal(tail.begin(), tail.end(), a.begin() + 2 * L));
             const int64_t keep = (int64_t)std::floor(L * (1 - r) + 1e-9);
             CHECK(keep == mask_keep_count(L, r));
             for (int64_t n = 0; n < N; n++) {

@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "core/cpu.h"
+#include "core/dist.h"
 #include "tools/commands.h"
 
 static const char* kUsage =
@@ -35,23 +36,36 @@ int main(int argc, char** argv) {
     cnx::amx_permission();
     std::string cmd = argv[1];
     cnx::Argv rest(argv + 2, argv + argc);
+    std::string error;
     try {
-        if (cmd == "train") return cnx::cmd_train(rest);
-        if (cmd == "pretrain") return cnx::cmd_pretrain(rest);
-        if (cmd == "eval") return cnx::cmd_eval(rest);
-        if (cmd == "predict") return cnx::cmd_predict(rest);
-        if (cmd == "info") return cnx::cmd_info(rest);
-        if (cmd == "bench") return cnx::cmd_bench(rest);
-        std::fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
-        return 2;
+        cnx::dist_init(&argc, &argv);
+        // Under mpirun rank 0 alone writes the output (reports, JSON); every rank may report an error.
+        if (!cnx::dist_is_root() && !std::freopen("/dev/null", "w", stdout)) return 1;
+        int rc = 2;
+        if (cmd == "train") rc = cnx::cmd_train(rest);
+        else if (cmd == "pretrain") rc = cnx::cmd_pretrain(rest);
+        else if (cmd == "eval") rc = cnx::cmd_eval(rest);
+        else if (cmd == "predict") rc = cnx::cmd_predict(rest);
+        else if (cmd == "info") rc = cnx::cmd_info(rest);
+        else if (cmd == "bench") rc = cnx::cmd_bench(rest);
+        else std::fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+        cnx::dist_finalize();
+        return rc;
     } catch (const cnx::Error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        error = e.what();
     } catch (const dnnl::error& e) {
-        std::fprintf(stderr, "error: oneDNN: %s (status %d)\n", e.what(), (int)e.status);
+        error = cnx::strfmt("oneDNN: %s (status %d)", e.what(), (int)e.status);
     } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "error: out of memory (try a smaller --batch-size)\n");
+        error = "out of memory (try a smaller --batch-size)";
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        error = e.what();
     }
+    if (!error.empty()) {
+        if (cnx::dist_size() > 1 && error.rfind("rank ", 0) != 0) error = cnx::strfmt("rank %d: ", cnx::dist_rank()) + error;
+        std::fprintf(stderr, "error: %s\n", error.c_str());
+    }
+    // One rank's error stops every rank (none is left waiting in a collective), unless all failed together.
+    if (cnx::dist_failing_together()) cnx::dist_finalize();
+    else cnx::dist_abort(1);
     return 1;
 }

@@ -7,6 +7,7 @@
 
 #include "convnextv2/fcmae.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/fileio.h"
 #include "core/rng.h"
 #include "tools/image.h"
@@ -35,6 +36,10 @@ public:
         return fcmae_param_groups(model_.layout(), (float)opt_.weight_decay);
     }
     const char* gemm_impl() const override { return model_.encoder().gemm_impl(); }
+    void set_data_parallel(int64_t first_sample, ConvNeXtV2::GradReady ready) override {
+        model_.set_first_sample(first_sample);
+        model_.set_grad_ready(std::move(ready));
+    }
 
     // std 0.02 for every conv and linear weight and the mask token (not the official code's std 1.0
     // overrides: see README.md, FCMAE).
@@ -81,7 +86,7 @@ private:
             batch.fill(d, 0);
             eval_model_.draw_mask(eval_mask_key(opt_.seed, b));
             sum += eval_model_.forward(params, batch.images.data());
-            if (picture && b == 0) write_picture(batch.images.data(), epoch);
+            if (picture && b == 0 && dist_is_root()) write_picture(batch.images.data(), epoch);
         }
         return sum / (double)batches;
     }

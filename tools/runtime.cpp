@@ -9,6 +9,7 @@
 
 #include "core/check.h"
 #include "core/cpu.h"
+#include "core/dist.h"
 #include "core/limits.h"
 #include "nn/parallel.h"
 #include "simd/kernels.h"
@@ -35,7 +36,8 @@ std::string runtime_details(const char* gemm_impl) {
 int apply_threads(int64_t requested, bool quiet) {
     // More threads than CPUs only add per-thread buffers and contention.
     const int cpus = usable_cpus();
-    const int64_t want = requested > 0 ? requested : num_threads();
+    // by default the ranks of a data-parallel run on this host share its CPUs
+    const int64_t want = requested > 0 ? requested : std::max(1, std::min(num_threads(), cpus / dist_local_size()));
     const int used = set_num_threads((int)std::min<int64_t>(want, cpus));
     if (want > used && !quiet)
         std::fprintf(stderr, "note: %lld threads asked for, but this process may use %d CPUs; using %d\n",

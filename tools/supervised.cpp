@@ -7,6 +7,7 @@
 
 #include "convnextv2/checkpoint.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/rng.h"
 #include "nn/loss.h"
 #include "tools/train.h"
@@ -19,7 +20,8 @@ EvalResult evaluate(ConvNeXtV2& net, Weights params, const Dataset& d, const Tra
     EvalResult r;
     double loss_sum = 0;
     int64_t top1 = 0, top5 = 0;
-    for (int64_t b0 = 0; b0 < n; b0 += B) {
+    // data-parallel: rank r evaluates batches r, r + N, ... and the sums are reduced
+    for (int64_t b0 = B * dist_rank(); b0 < n; b0 += B * dist_size()) {
         const int64_t valid = std::min(B, n - b0);
         for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = b0 + (i < valid ? i : 0);  // pad with a repeat
         batch.fill(d, 0);
@@ -33,6 +35,11 @@ EvalResult evaluate(ConvNeXtV2& net, Weights params, const Dataset& d, const Tra
         top1 += count_topk_correct(z, labels, valid, K, 1);
         top5 += count_topk_correct(z, labels, valid, K, std::min<int64_t>(5, K));
     }
+    double sums[3] = {loss_sum, (double)top1, (double)top5};
+    dist_sum(sums, 3);
+    loss_sum = sums[0];
+    top1 = (int64_t)sums[1];
+    top5 = (int64_t)sums[2];
     r.count = n;
     r.loss = loss_sum / (double)n;
     r.top1 = (double)top1 / (double)n;
@@ -54,6 +61,10 @@ public:
         return cnx::param_groups(net_.layout(), (float)opt_.weight_decay, (float)opt_.layer_decay);
     }
     const char* gemm_impl() const override { return net_.gemm_impl(); }
+    void set_data_parallel(int64_t first_sample, ConvNeXtV2::GradReady ready) override {
+        net_.set_first_sample(first_sample);
+        net_.set_grad_ready(std::move(ready));
+    }
 
     void init_params(float* params) override {
         const ParamLayout& L = net_.layout();

@@ -15,21 +15,27 @@
 
 #include "convnextv2/checkpoint.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/fileio.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "nn/allreduce.h"
 #include "nn/convert.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
-#include "tools/runtime.h"
+#include "tools/data_parallel.h"
 #include "tools/progress.h"
+#include "tools/runtime.h"
 
 namespace cnx {
 
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
+
+// Gradient all-reduce buckets of data-parallel runs: 1M floats (4 MB).
+constexpr int64_t kBucketFloats = 1 << 20;
 
 // The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step and save; a second one
 // exits at once: every save is atomic, so the files on disk stay whole either way.
@@ -127,6 +133,8 @@ private:
     std::unique_ptr<Task> task_;
     FloatBuffer params_, grads_, exp_avg_, exp_avg_sq_, ema_;  // flat, one layout (AdamW moments m, v)
     std::vector<bf16> params16_;  // bf16 precision: params_ rounded, refreshed by each AdamW step
+    int64_t local_batch_ = 0;     // this rank's share of the global batch opt_.batch
+    std::unique_ptr<GradientAllreduce> allreduce_;  // data-parallel runs only
     bool use_ema_ = false;
     AdamW adamw_;
     std::unique_ptr<Batch> batch_;
@@ -157,15 +165,19 @@ private:
 TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     state_path_ = path_join(given.out, "state.safetensors");
     if (resume && !file_exists(state_path_)) fail("%s: no saved run to resume", state_path_.c_str());
-    take_folder();
+    // Under mpirun rank 0 alone writes the output folder and reports progress.
+    if (!dist_is_root()) opt_.quiet = true;
+    else take_folder();
     std::unique_ptr<SafetensorsReader> state;
     if (resume) {
         state.reset(new SafetensorsReader(state_path_));
         opt_ = resumed_options(given, *state);
     }
     opt_.validate();
+    if (!dist_is_root()) opt_.quiet = true;
     const int threads = apply_threads(opt_.threads, opt_.quiet);
     load_data();
+    check_same_run(opt_.to_json(), data_);
     // Before the model exists: its per-thread buffers are sized by the thread count.
     if (resume) restore_run_state(*state, given.threads);
     build_task();
@@ -175,11 +187,11 @@ TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
         task_->init_params(params_.data());
         if (use_ema_) std::copy(params_.data(), params_.data() + params_.size(), ema_.data());
         rs_.threads = threads;
-        write_file_atomic(path_join(opt_.out, "metrics.jsonl"), "");  // a fresh run starts a fresh log
+        if (dist_is_root()) write_file_atomic(path_join(opt_.out, "metrics.jsonl"), "");  // a fresh run starts a fresh log
     }
     adamw_.init(task_->param_groups(), AdamWConfig{opt_.beta1, opt_.beta2, 1e-8});
     if (!params16_.empty()) to_bf16(params16_.data(), params_.data(), (int64_t)params_.size());
-    batch_.reset(new Batch(opt_.batch, train_t_));
+    batch_.reset(new Batch(local_batch_, train_t_));
     print_header(resume);
 }
 
@@ -243,11 +255,21 @@ void TrainingRun::build_task() {
         model.with_head = false;
         model.mask_ratio = opt_.mask_ratio;
     }
-    check_model_fits(cfg_, opt_.batch, model, use_ema_ ? 5 : 4);
+    local_batch_ = local_batch(opt_.batch);
+    check_model_fits(cfg_, local_batch_, model, use_ema_ ? 5 : 4);
     Transform eval_t = train_t_;
     eval_t.train = false;
-    task_ = pretrain() ? make_pretrain_task(cfg_, opt_, data_, eval_t) : make_supervised_task(cfg_, opt_, data_, eval_t);
+    TrainOptions local = opt_;  // the models hold this rank's share of the batch
+    local.batch = local_batch_;
+    task_ = pretrain() ? make_pretrain_task(cfg_, local, data_, eval_t) : make_supervised_task(cfg_, local, data_, eval_t);
     const size_t np = (size_t)task_->layout().total;
+    if (dist_size() > 1) {
+        std::vector<std::pair<int64_t, int64_t>> spans;
+        for (const ParamTensor& t : task_->layout().tensors) spans.push_back({t.offset, t.offset + t.numel});
+        allreduce_.reset(new GradientAllreduce(spans, kBucketFloats));
+        GradientAllreduce* r = allreduce_.get();
+        task_->set_data_parallel(local_batch_ * dist_rank(), [r](int64_t b, int64_t e) { r->ready(b, e); });
+    }
     params_.resize(np);
     grads_.resize(np);
     exp_avg_.resize(np);
@@ -259,7 +281,7 @@ void TrainingRun::build_task() {
 void TrainingRun::restore_run_state(const SafetensorsReader& state, int64_t requested_threads) {
     rs_ = RunState::from_json(Json::parse(state.meta(kStateKey), state_path_ + ": " + kStateKey), spe_, opt_.epochs,
                               opt_.batch, state_path_);
-    reconcile_metrics(path_join(opt_.out, "metrics.jsonl"), rs_.step / spe_ - (epoch_end_pending() ? 1 : 0));
+    if (dist_is_root()) reconcile_metrics(path_join(opt_.out, "metrics.jsonl"), rs_.step / spe_ - (epoch_end_pending() ? 1 : 0));
     // The thread count decides how partial sums are split, so the saved one keeps the run bit-identical.
     const int saved = (int)rs_.threads;
     const int threads = requested_threads == 0 && saved > 0 ? apply_threads(saved, opt_.quiet) : num_threads();
@@ -296,6 +318,8 @@ void TrainingRun::print_header(bool resume) const {
 }
 
 void TrainingRun::save_state() {
+    saved_step_ = rs_.step;
+    if (!dist_is_root()) return;
     SafetensorsWriter w;
     w.set_metadata("format", "pt");
     w.set_metadata(kConfigKey, cfg_.to_json().dump());
@@ -307,19 +331,30 @@ void TrainingRun::save_state() {
     add_params(w, L, exp_avg_sq_.data(), "optimizer.exp_avg_sq.");
     if (use_ema_) add_params(w, L, ema_.data(), "ema.");
     w.write(state_path_);
-    saved_step_ = rs_.step;
 }
 
 // One optimizer step on batch `it` of epoch `epoch`; returns the loss.
 double TrainingRun::step(int64_t epoch, int64_t it, const std::vector<int64_t>& perm) {
     const double t0 = now_seconds();
-    batch_->fill(data_.train, stream_key(opt_.seed, kRngAugment, (uint64_t)epoch), perm.data() + it * opt_.batch);
+    // this rank's slice of the global batch
+    batch_->fill(data_.train, stream_key(opt_.seed, kRngAugment, (uint64_t)epoch),
+                 perm.data() + it * opt_.batch + local_batch_ * dist_rank());
     const double lr =
         lr_at((double)epoch + (double)it / (double)spe_, opt_.lr, opt_.min_lr, opt_.warmup_epochs, (double)opt_.epochs);
     grads_.zero();
     bf16* params16 = params16_.empty() ? nullptr : params16_.data();
-    const double loss = task_->train_step(Weights(params_.data(), params16), grads_.data(), batch_->images.data(), batch_->labels.data(), rs_.step,
-                                          &rs_.epoch_correct);
+    if (allreduce_) allreduce_->begin_step(grads_.data());
+    int64_t correct = 0;
+    double loss = task_->train_step(Weights(params_.data(), params16), grads_.data(), batch_->images.data(),
+                                    batch_->labels.data(), rs_.step, &correct);
+    if (allreduce_) {
+        if (!std::isfinite(loss)) allreduce_->ready(0, (int64_t)grads_.size());  // no backward ran: keep in step
+        allreduce_->finish();
+    }
+    const StepTotals totals = sum_step(loss, correct, g_stop_requested);
+    loss = totals.loss;
+    rs_.epoch_correct += totals.correct;
+    if (totals.stop) g_stop_requested = true;
     if (!std::isfinite(loss)) {
         progress_.done();
         if (rs_.step == 0)  // no update has happened yet: the learning rate is not the cause
@@ -370,18 +405,20 @@ void TrainingRun::end_epoch(int64_t epoch) {
     for (const auto& kv : rep.metrics.members()) m.set(kv.first, kv.second);
     m.set("images_per_s", ips).set("epoch_time_s", epoch_time).set("elapsed_s", now_seconds() - t_start_);
     m.set("precision", opt_.precision);
-    append_line(path_join(opt_.out, "metrics.jsonl"), m.dump());
+    if (dist_size() > 1) m.set("ranks", dist_size());
+    if (dist_is_root()) append_line(path_join(opt_.out, "metrics.jsonl"), m.dump());
 
     std::vector<std::pair<std::string, std::string>> meta = {{"convnextv2.task", opt_.task},
                                                              {"convnextv2.epoch", std::to_string(epoch + 1)},
                                                              {"convnextv2.precision", opt_.precision}};
     const ParamLayout& L = task_->layout();
-    save_weights(path_join(opt_.out, "last.safetensors"), cfg_, L, params_.data(), meta);
+    if (dist_is_root()) save_weights(path_join(opt_.out, "last.safetensors"), cfg_, L, params_.data(), meta);
     if (!rs_.has_best || rep.score > rs_.best_score) {
         rs_.best_score = rep.score;
         rs_.has_best = true;
         meta.push_back({"convnextv2.weights", rep.ema_better ? "ema" : "raw"});
-        save_weights(path_join(opt_.out, "best.safetensors"), cfg_, L, rep.ema_better ? ema_.data() : params_.data(), meta);
+        if (dist_is_root())
+            save_weights(path_join(opt_.out, "best.safetensors"), cfg_, L, rep.ema_better ? ema_.data() : params_.data(), meta);
     }
     rs_.epoch_loss_sum = rs_.epoch_train_s = 0;
     rs_.epoch_correct = rs_.epoch_seen = 0;
@@ -404,10 +441,11 @@ void TrainingRun::stop() {
     if (saved_step_ != rs_.step) save_state();
     result_.stopped_early = true;
     result_.interrupted = g_stop_requested;
+    const std::string launcher = dist_size() > 1 ? strfmt("mpirun -np %d ", dist_size()) : "";
     if (!opt_.quiet)
-        std::fprintf(stderr, "%s at step %lld; continue with: convnextv2 %s --resume --out %s --threads %lld\n",
-                     result_.interrupted ? "interrupted" : "stopped", (long long)rs_.step, opt_.task.c_str(),
-                     opt_.out.c_str(), (long long)rs_.threads);
+        std::fprintf(stderr, "%s at step %lld; continue with: %sconvnextv2 %s --resume --out %s --threads %lld\n",
+                     result_.interrupted ? "interrupted" : "stopped", (long long)rs_.step, launcher.c_str(),
+                     opt_.task.c_str(), opt_.out.c_str(), (long long)rs_.threads);
 }
 
 void TrainingRun::fill_result() {

@@ -149,6 +149,9 @@ public:
     // After each epoch: evaluate the weights (and the EMA weights when given).
     virtual EpochReport evaluate(const float* params, const float* ema, int64_t epoch) = 0;
     virtual const char* gemm_impl() const = 0;
+    // Data-parallel: this rank's first sample in the global batch (its random streams), and where
+    // backward reports final gradient spans.
+    virtual void set_data_parallel(int64_t first_sample, ConvNeXtV2::GradReady ready) = 0;
 
 protected:
     ModelConfig cfg_;
