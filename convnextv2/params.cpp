@@ -112,6 +112,12 @@ std::pair<int64_t, int64_t> ParamLayout::span(std::initializer_list<const char*>
     return {begin, end};
 }
 
+std::vector<std::pair<int64_t, int64_t>> ParamLayout::tensor_spans() const {
+    std::vector<std::pair<int64_t, int64_t>> spans;
+    for (const ParamTensor& t : tensors) spans.push_back({t.offset, t.offset + t.numel});
+    return spans;
+}
+
 static bool ends_with(const std::string& s, const char* suffix) {
     size_t n = std::char_traits<char>::length(suffix);
     return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;

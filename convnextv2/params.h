@@ -51,6 +51,8 @@ struct ParamLayout {
     // [begin, end) of the tensors whose names start with one of `prefixes`, which must be contiguous.
     std::pair<int64_t, int64_t> span(std::initializer_list<const char*> prefixes) const;
     std::pair<int64_t, int64_t> span(const std::string& prefix) const { return span({prefix.c_str()}); }
+    // [begin, end) of every tensor, in order.
+    std::vector<std::pair<int64_t, int64_t>> tensor_spans() const;
 };
 
 // with_head = false builds the encoder of FCMAE (no final norm, no head).

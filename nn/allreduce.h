@@ -20,6 +20,10 @@
 
 namespace cnx {
 
+// Buckets of 1M floats (4 MB): few enough that each message is long, small enough that the first
+// starts early in backward.
+constexpr int64_t kGradientBucketFloats = 1 << 20;
+
 class GradientAllreduce {
 public:
     // tensors: the [begin, end) spans of the parameter tensors, in order, covering [0, total).

@@ -34,8 +34,6 @@ namespace {
 
 std::atomic<bool> g_stop_requested{false};
 
-// Gradient all-reduce buckets of data-parallel runs: 1M floats (4 MB).
-constexpr int64_t kBucketFloats = 1 << 20;
 
 // The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step and save; a second one
 // exits at once: every save is atomic, so the files on disk stay whole either way.
@@ -264,9 +262,7 @@ void TrainingRun::build_task() {
     task_ = pretrain() ? make_pretrain_task(cfg_, local, data_, eval_t) : make_supervised_task(cfg_, local, data_, eval_t);
     const size_t np = (size_t)task_->layout().total;
     if (dist_size() > 1) {
-        std::vector<std::pair<int64_t, int64_t>> spans;
-        for (const ParamTensor& t : task_->layout().tensors) spans.push_back({t.offset, t.offset + t.numel});
-        allreduce_.reset(new GradientAllreduce(spans, kBucketFloats));
+        allreduce_.reset(new GradientAllreduce(task_->layout().tensor_spans(), kGradientBucketFloats));
         GradientAllreduce* r = allreduce_.get();
         task_->set_data_parallel(local_batch_ * dist_rank(), [r](int64_t b, int64_t e) { r->ready(b, e); });
     }
