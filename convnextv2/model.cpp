@@ -233,7 +233,7 @@ void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
         for (int j = cfg_.depths[s] - 1; j >= 0; j--) {
             block_backward(layers_[s], st.blocks[(size_t)j], layout_.blocks[s][(size_t)j], params, grads, shape(s),
                            d_x_[cur], scratch);
-            report(block_span_[s][(size_t)j]);
+            if (grad_ready_) report(block_span_[s][(size_t)j]);  // the spans exist once a hook is set
         }
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
