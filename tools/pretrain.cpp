@@ -81,13 +81,15 @@ private:
         Batch batch(B, eval_t_);
         const int64_t batches = std::max<int64_t>(1, n / B);  // whole batches only
         double sum = 0;
-        for (int64_t b = 0; b < batches; b++) {
+        // data-parallel: rank r takes batches r, r + N, ... (rank 0 the pictured first one)
+        for (int64_t b = dist_rank(); b < batches; b += dist_size()) {
             for (int64_t i = 0; i < B; i++) batch.idx[(size_t)i] = (b * B + i) % d.size();
             batch.fill(d, 0);
             eval_model_.draw_mask(eval_mask_key(opt_.seed, b));
             sum += eval_model_.forward(params, batch.images.data());
-            if (picture && b == 0 && dist_is_root()) write_picture(batch.images.data(), epoch);
+            if (picture && b == 0) write_picture(batch.images.data(), epoch);
         }
+        dist_sum(&sum, 1);
         return sum / (double)batches;
     }
 

@@ -34,7 +34,6 @@ namespace {
 
 std::atomic<bool> g_stop_requested{false};
 
-
 // The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step and save; a second one
 // exits at once: every save is atomic, so the files on disk stay whole either way.
 void on_stop_signal(int sig) {
