@@ -81,7 +81,7 @@ check: deps
 # (tests/fuzz/corpus/<target>, new inputs kept in build/fuzz/corpus/<target>); a crash input lands in
 # build/fuzz/crashes/<target>/: add it to tests/fuzz/crashes/<target>/, where `make test` replays it.
 # OpenMP pragmas are left serial (-fopenmp=libgomp), so the one OpenMP runtime is oneDNN's libgomp.
-FUZZ_TARGETS  := safetensors json idx cifar image state
+FUZZ_TARGETS  := safetensors json idx cifar image state torch
 FUZZ_SECONDS  ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \

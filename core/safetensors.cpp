@@ -140,7 +140,7 @@ bool SafetensorsReader::has_meta(const std::string& key) const {
     return false;
 }
 
-static float half_to_float(uint16_t h) {
+float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31;
     uint32_t exp = (h >> 10) & 0x1f;
     uint32_t mant = h & 0x3ff;

@@ -56,6 +56,9 @@ private:
     void parse();
 };
 
+// IEEE half to float, exactly (subnormals, infinities and NaN kept).
+float half_to_float(uint16_t h);
+
 class SafetensorsWriter {
 public:
     void add(const std::string& name, const std::vector<int64_t>& shape, std::vector<float> data);

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "convnextv2/checkpoint.h"
+#include "convnextv2/torch_import.h"
 #include "core/check.h"
 #include "core/json.h"
 #include "nn/parallel.h"
@@ -31,7 +32,7 @@ int cmd_eval(const Argv& argv) {
     const Precision precision = parse_precision(precision_given);
     if (weights.empty()) fail("eval: --weights CKPT is required");
     apply_threads(threads);
-    SafetensorsReader f(weights);
+    SafetensorsReader f = open_weights(weights);
     const ModelConfig cfg = checkpoint_config(f, size);
     d.folder_channels = cfg.in_chans;
     DataSplits data = load_dataset(d);

@@ -8,6 +8,7 @@
 
 #include "convnextv2/checkpoint.h"
 #include "convnextv2/model.h"
+#include "convnextv2/torch_import.h"
 #include "core/check.h"
 #include "core/json.h"
 #include "nn/parallel.h"
@@ -36,7 +37,7 @@ int cmd_predict(const Argv& argv) {
     if (weights.empty()) fail("predict: --weights CKPT is required");
     if (files.empty()) fail("predict: no image files given");
     apply_threads(threads);
-    SafetensorsReader f(weights);
+    SafetensorsReader f = open_weights(weights);
     const ModelConfig cfg = checkpoint_config(f, size);
     const int64_t K = cfg.num_classes;
     top = std::min<int64_t>(top, K);

@@ -24,6 +24,7 @@ int cmd_eval(const Argv& argv);
 int cmd_predict(const Argv& argv);
 int cmd_info(const Argv& argv);
 int cmd_bench(const Argv& argv);
+int cmd_convert(const Argv& argv);
 
 // Declares --max-image-pixels and sets input_limits() from it.
 void max_image_pixels_flag(Args& a);

@@ -22,7 +22,8 @@ static const char* kUsage =
     "  eval      top-1/top-5 accuracy and loss of a checkpoint\n"
     "  predict   classify image files with a checkpoint\n"
     "  info      model summary: resolution, channels, parameters, MACs, activation memory\n"
-    "  bench     time a training or inference step on synthetic data\n";
+    "  bench     time a training or inference step on synthetic data\n"
+    "  convert   a PyTorch .pt/.pth checkpoint (official dense or sparse, or timm) to safetensors\n";
 
 int main(int argc, char** argv) {
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
         else if (cmd == "predict") rc = cnx::cmd_predict(rest);
         else if (cmd == "info") rc = cnx::cmd_info(rest);
         else if (cmd == "bench") rc = cnx::cmd_bench(rest);
+        else if (cmd == "convert") rc = cnx::cmd_convert(rest);
         else std::fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
         cnx::dist_finalize();
         return rc;

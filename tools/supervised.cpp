@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "convnextv2/checkpoint.h"
+#include "convnextv2/torch_import.h"
 #include "core/check.h"
 #include "core/dist.h"
 #include "core/rng.h"
@@ -70,7 +71,7 @@ public:
         const ParamLayout& L = net_.layout();
         cnx::init_params(params, L, opt_.seed, 0.02f, (float)opt_.head_init_scale);
         if (opt_.init.empty()) return;
-        SafetensorsReader f(opt_.init);
+        SafetensorsReader f = open_weights(opt_.init);
         const std::string prefix = f.has("encoder.downsample_layers.0.0.weight") ? "encoder." : "";
         ModelConfig ic = read_config(f, prefix, cfg_.num_classes);
         for (int s = 0; s < kStages; s++)

@@ -4,10 +4,12 @@
 #include <vector>
 
 #include "convnextv2/checkpoint.h"
+#include "convnextv2/torch_import.h"
 #include "core/check.h"
 #include "core/json.h"
 #include "core/limits.h"
 #include "core/safetensors.h"
+#include "core/torch_file.h"
 #include "tools/dataset.h"
 #include "tools/image.h"
 #include "tools/train.h"
@@ -131,8 +133,18 @@ int state(const uint8_t* data, size_t size) {
     return 0;
 }
 
-const Target kTargets[6] = {{"safetensors", safetensors}, {"json", json}, {"idx", idx},
-                            {"cifar", cifar},             {"image", image}, {"state", state}};
+int torch(const uint8_t* data, size_t size) {
+    set_fuzz_limits();
+    try {
+        const SafetensorsReader f(official_weights(read_torch_state_dict(bytes_of(data, size), "fuzz.pt")).serialize(), "fuzz.pt");
+        load_checkpoint(f);
+    } catch (const Error&) {
+    }
+    return 0;
+}
+
+const Target kTargets[7] = {{"safetensors", safetensors}, {"json", json},   {"idx", idx},    {"cifar", cifar},
+                            {"image", image},             {"state", state}, {"torch", torch}};
 
 }  // namespace fuzz
 }  // namespace cnx

@@ -19,13 +19,14 @@ int idx(const uint8_t* data, size_t size);          // IDX image and label files
 int cifar(const uint8_t* data, size_t size);        // CIFAR-10 binary batches
 int image(const uint8_t* data, size_t size);        // PNG and JPEG decoding
 int state(const uint8_t* data, size_t size);        // a run's state file: recipe and run state
+int torch(const uint8_t* data, size_t size);        // a torch.save file: zip, pickle, tensors, layouts
 
 struct Target {
     const char* name;
     int (*run)(const uint8_t*, size_t);
 };
 // Every target, by name (the corpus folders are named so).
-extern const Target kTargets[6];
+extern const Target kTargets[7];
 
 }  // namespace fuzz
 }  // namespace cnx

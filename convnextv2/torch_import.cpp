@@ -1,0 +1,109 @@
+#include "convnextv2/torch_import.h"
+
+#include <cmath>
+#include <regex>
+
+#include "core/check.h"
+#include "core/fileio.h"
+#include "core/zip.h"
+
+namespace cnx {
+
+const char* torch_layout_name(TorchLayout l) {
+    switch (l) {
+    case TorchLayout::OfficialDense: return "official dense";
+    case TorchLayout::OfficialSparse: return "official sparse (pre-training code)";
+    case TorchLayout::Timm: return "timm";
+    }
+    return "?";
+}
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& t) {
+    return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
+    return s;
+}
+
+// A MinkowskiEngine kernel as a dense conv weight: (kv, C) depthwise -> (C,1,k,k); (kv, in, out) ->
+// (out,in,k,k); W[o, i, a, b] = kernel[b*k + a, i, o] (ME's offset index runs H fastest).
+NamedTensor dense_kernel(const NamedTensor& t) {
+    const int64_t kv = t.shape[0], k = (int64_t)std::llround(std::sqrt((double)kv));
+    if (k * k != kv || (t.shape.size() != 2 && t.shape.size() != 3))
+        fail("%s: a sparse kernel of shape (%lld, ...) is not a square conv kernel", t.name.c_str(), (long long)kv);
+    const bool depthwise = t.shape.size() == 2;
+    const int64_t in = depthwise ? 1 : t.shape[1], out = depthwise ? t.shape[1] : t.shape[2];
+    NamedTensor d;
+    d.name = t.name.substr(0, t.name.size() - 6) + "weight";
+    d.shape = {out, in, k, k};
+    d.data.resize(t.data.size());
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t i = 0; i < in; i++)
+            for (int64_t a = 0; a < k; a++)
+                for (int64_t b = 0; b < k; b++) {
+                    const int64_t src = depthwise ? (b * k + a) * out + o : ((b * k + a) * in + i) * out + o;
+                    d.data[(size_t)(((o * in + i) * k + a) * k + b)] = t.data[(size_t)src];
+                }
+    return d;
+}
+
+int64_t numel(const NamedTensor& t) { return (int64_t)t.data.size(); }
+
+// timm's names -> the official ones (SPEC: timm vs official); pointwise weights (out,in,1,1) -> (out,in).
+std::string from_timm(const std::string& n) {
+    static const std::pair<std::regex, std::string> rules[] = {
+        {std::regex(R"(^stem\.(\d)\.)"), "downsample_layers.0.$1."},
+        {std::regex(R"(^stages\.(\d)\.downsample\.(\d)\.)"), "downsample_layers.$1.$2."},
+        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.conv_dw\.)"), "stages.$1.$2.dwconv."},
+        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.norm\.)"), "stages.$1.$2.norm."},
+        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.fc1\.)"), "stages.$1.$2.pwconv1."},
+        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.fc2\.)"), "stages.$1.$2.pwconv2."},
+        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.grn\.weight$)"), "stages.$1.$2.grn.gamma"},
+        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.grn\.bias$)"), "stages.$1.$2.grn.beta"},
+        {std::regex(R"(^head\.norm\.)"), "norm."},
+        {std::regex(R"(^head\.fc\.)"), "head."},
+    };
+    for (const auto& r : rules)
+        if (std::regex_search(n, r.first)) return std::regex_replace(n, r.first, r.second);
+    return n;
+}
+
+}  // namespace
+
+SafetensorsWriter official_weights(const TorchStateDict& sd, TorchLayout* layout_out) {
+    TorchLayout layout = TorchLayout::OfficialDense;
+    for (const NamedTensor& t : sd.tensors) {
+        if (t.name == "stem.0.weight") layout = TorchLayout::Timm;
+        if (ends_with(t.name, ".kernel")) layout = TorchLayout::OfficialSparse;
+    }
+    if (layout_out) *layout_out = layout;
+    SafetensorsWriter w;
+    for (const NamedTensor& src : sd.tensors) {
+        NamedTensor t = ends_with(src.name, ".kernel") ? dense_kernel(src) : src;
+        if (layout == TorchLayout::OfficialSparse) {
+            t.name = replace_all(replace_all(t.name, ".ln.", "."), ".linear.", ".");
+            if (ends_with(t.name, ".bias")) t.shape = {numel(t)};
+        }
+        if (layout == TorchLayout::Timm) {
+            t.name = from_timm(t.name);
+            if ((ends_with(t.name, "pwconv1.weight") || ends_with(t.name, "pwconv2.weight")) && t.shape.size() == 4)
+                t.shape = {t.shape[0], t.shape[1]};
+        }
+        if (ends_with(t.name, "grn.gamma") || ends_with(t.name, "grn.beta")) t.shape = {1, 1, 1, numel(t)};
+        w.add(t.name, t.shape, std::move(t.data));
+    }
+    w.set_metadata("format", "pt");
+    return w;
+}
+
+SafetensorsReader open_weights(const std::string& path) {
+    std::string bytes = read_file(path);
+    if (!looks_like_zip(bytes)) return SafetensorsReader(std::move(bytes), path);
+    return SafetensorsReader(official_weights(read_torch_state_dict(std::move(bytes), path)).serialize(), path);
+}
+
+}  // namespace cnx
