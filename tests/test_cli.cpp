@@ -150,6 +150,22 @@ TEST_CASE("train, eval and predict through the command line") {
     Json ej = Json::parse(e.out);
     CHECK(ej.find("images")->as_number() == 64);
     CHECK(ej.find("top1")->as_number() >= 0);
+    // per class and the confusion matrix: every image once, its diagonal the top-1 count
+    const std::vector<Json>& rows = ej.find("confusion")->items();
+    REQUIRE(rows.size() == 3);
+    double total = 0, diagonal = 0;
+    for (size_t k = 0; k < rows.size(); k++) {
+        REQUIRE(rows[k].items().size() == 3);
+        double row = 0;
+        for (const Json& v : rows[k].items()) row += v.as_number();
+        const Json& pc = ej.find("per_class")->items()[k];
+        CHECK(pc.find("images")->as_number() == row);
+        if (row > 0) CHECK(pc.find("top1")->as_number() == doctest::Approx(rows[k].items()[k].as_number() / row));
+        total += row;
+        diagonal += rows[k].items()[k].as_number();
+    }
+    CHECK(total == 64);
+    CHECK(diagonal / 64 == doctest::Approx(ej.find("top1")->as_number()));
 
     Image img;
     img.h = 20;

@@ -19,6 +19,8 @@ EvalResult evaluate(ConvNeXtV2& net, Weights params, const Dataset& d, const Tra
     const int64_t B = net.batch(), n = d.size(), K = net.config().num_classes;
     Batch batch(B, t);
     EvalResult r;
+    r.classes = K;
+    r.confusion.assign((size_t)(K * K), 0);
     double loss_sum = 0;
     int64_t top1 = 0, top5 = 0;
     // data-parallel: rank r evaluates batches r, r + N, ... and the sums are reduced
@@ -34,10 +36,16 @@ EvalResult evaluate(ConvNeXtV2& net, Weights params, const Dataset& d, const Tra
         const int32_t* labels = batch.labels.data();
         loss_sum += cross_entropy(nullptr, z, labels, valid, K, 0.0f) * (double)valid;
         top1 += count_topk_correct(z, labels, valid, K, 1);
+        for (int64_t i = 0; i < valid; i++) {
+            const float* zi = z + i * K;
+            const int64_t pred = std::max_element(zi, zi + K) - zi;
+            r.confusion[(size_t)(labels[i] * K + pred)]++;
+        }
         top5 += count_topk_correct(z, labels, valid, K, std::min<int64_t>(5, K));
     }
     double sums[3] = {loss_sum, (double)top1, (double)top5};
     dist_sum(sums, 3);
+    dist_sum(r.confusion.data(), (int64_t)r.confusion.size());
     loss_sum = sums[0];
     top1 = (int64_t)sums[1];
     top5 = (int64_t)sums[2];

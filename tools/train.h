@@ -119,6 +119,8 @@ ModelOptions model_options(const TrainOptions& opt, bool training);
 struct EvalResult {
     double loss = 0, top1 = 0, top5 = 0;  // accuracies in [0, 1]
     int64_t count = 0;
+    int64_t classes = 0;
+    std::vector<int64_t> confusion;  // [classes][classes] images: row the true class, column the top-1 prediction
 };
 // Evaluates params on a dataset with an inference model (any batch; the last batch is padded).
 EvalResult evaluate(ConvNeXtV2& net, Weights params, const Dataset& d, const Transform& t);
