@@ -29,18 +29,27 @@ TEST_CASE("a tiny training run drives the loss down and learns the synthetic cla
     // Chance is 0.25. On 96 test images a single epoch's accuracy swings widely in so short a run
     // (seeds 7-11 end their third epoch between 18% and 100%), so the best epoch is held to it.
     CHECK(r.best_acc > 0.6);
-    for (const char* f : {"last.safetensors", "best.safetensors", "state.safetensors", "metrics.jsonl"})
+    for (const char* f : {"last.safetensors", "best.safetensors", "state.safetensors", "metrics.jsonl", "curves.svg"})
         CHECK(file_exists(path_join(dir, f)));
+    // the curves: train, test and EMA test loss, raw and EMA accuracy, the learning rate; 5 points each
+    const std::string svg = read_file(path_join(dir, "curves.svg"));
+    size_t lines = 0, points = 0;
+    for (size_t at = 0; (at = svg.find("<polyline", at)) != std::string::npos; at++) lines++;
+    for (size_t at = 0; (at = svg.find("<circle", at)) != std::string::npos; at++) points++;
+    CHECK(lines == 6);
+    CHECK(points == 6 * 5);
+    CHECK(svg.find("test top-1 (%)") != std::string::npos);
+    CHECK(svg.rfind("</svg>") == svg.size() - 7);
     // one metrics line per epoch, each a JSON object with the test accuracy
     std::string metrics = read_file(path_join(dir, "metrics.jsonl"));
-    int lines = 0;
+    int metric_lines = 0;
     size_t start = 0;
     for (size_t p; (p = metrics.find('\n', start)) != std::string::npos; start = p + 1) {
         Json j = Json::parse(metrics.substr(start, p - start));
         CHECK(j.find("test_acc") != nullptr);
-        lines++;
+        metric_lines++;
     }
-    CHECK(lines == 5);
+    CHECK(metric_lines == 5);
 }
 
 TEST_CASE("two runs with the same seed give bit-identical weights") {
@@ -102,6 +111,10 @@ TEST_CASE("pre-training: the loss falls, a reconstruction picture per epoch, res
     CHECK(r.last_train_loss < 0.9 * r.first_train_loss);
     for (const char* f : {"reconstructions-1.png", "reconstructions-2.png", "best.safetensors", "state.safetensors"})
         CHECK(file_exists(path_join(dir, f)));
+    // curves: the train and held-out loss and the learning rate; no accuracy panel
+    const std::string svg = read_file(path_join(dir, "curves.svg"));
+    CHECK(svg.find("<polyline") != std::string::npos);
+    CHECK(svg.find("test top-1") == std::string::npos);
     SafetensorsReader ck(path_join(dir, "best.safetensors"));
     CHECK(ck.has("encoder.stages.2.1.grn.gamma"));
     CHECK(ck.has("mask_token"));

@@ -24,6 +24,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
+#include "tools/curves.h"
 #include "tools/data_parallel.h"
 #include "tools/progress.h"
 #include "tools/runtime.h"
@@ -401,7 +402,10 @@ void TrainingRun::end_epoch(int64_t epoch) {
     m.set("images_per_s", ips).set("epoch_time_s", epoch_time).set("elapsed_s", now_seconds() - t_start_);
     m.set("precision", opt_.precision);
     if (dist_size() > 1) m.set("ranks", dist_size());
-    if (dist_is_root()) append_line(path_join(opt_.out, "metrics.jsonl"), m.dump());
+    if (dist_is_root()) {
+        append_line(path_join(opt_.out, "metrics.jsonl"), m.dump());
+        write_curves(path_join(opt_.out, "metrics.jsonl"), path_join(opt_.out, "curves.svg"));
+    }
 
     std::vector<std::pair<std::string, std::string>> meta = {{"convnextv2.task", opt_.task},
                                                              {"convnextv2.epoch", std::to_string(epoch + 1)},
