@@ -189,4 +189,22 @@ TEST_CASE("train, eval and predict through the command line") {
     Run missing = cli("predict --weights " + path_join(out, "last.safetensors") + " " + path_join(dir, "nope.png"));
     CHECK(missing.status == 1);
     CHECK(missing.out.find("nope.png: cannot open") != std::string::npos);
+
+    // at scale: a folder (its subfolders too) and a list file, in batches of 2, as CSV
+    const std::string folder = path_join(dir, "imgs");
+    make_dirs(path_join(folder, "sub"));
+    for (const char* name : {"a.png", "b.png", "sub/c.png"}) write_png(path_join(folder, name), img);
+    const std::string list = path_join(dir, "list.txt");
+    write_file_atomic(list, "# images\n" + png + "\n\n" + png + "\n");
+    Run csv = cli("predict --weights " + path_join(out, "last.safetensors") + " --format csv --top 2 --batch-size 2 --threads 1 --list " +
+                  list + " " + folder);
+    CAPTURE(csv.out);
+    REQUIRE(csv.status == 0);
+    CHECK(csv.out.find("file,label1,probability1,label2,probability2\n") == 0);
+    for (const std::string& f : {path_join(folder, "sub/c.png"), path_join(folder, "a.png"), path_join(folder, "b.png"), png})
+        CHECK(csv.out.find("\n" + f + ",") != std::string::npos);
+    CHECK(csv.out.find("5 images in") != std::string::npos);  // the summary on stderr
+    Run bad = cli("predict --weights " + path_join(out, "last.safetensors") + " --format xml " + png);
+    CHECK(bad.status == 1);
+    CHECK(bad.out.find("--format must be text, json or csv") != std::string::npos);
 }

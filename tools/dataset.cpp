@@ -52,6 +52,15 @@ static bool is_image_name(const std::string& n) {
     return ends(".png") || ends(".jpg") || ends(".jpeg");
 }
 
+std::vector<std::string> image_files_in(const std::string& dir) {
+    std::vector<std::string> out;
+    for (const std::string& sub : list_dir(dir, true))
+        for (const std::string& f : image_files_in(path_join(dir, sub))) out.push_back(f);
+    for (const std::string& f : list_dir(dir, false))
+        if (is_image_name(f)) out.push_back(path_join(dir, f));
+    return out;
+}
+
 // Opens every file of a folder dataset and decodes its header (in parallel), so that an unreadable,
 // corrupt or oversized image fails the run in seconds instead of in the middle of an epoch.
 static void check_folder_files(const std::vector<std::string>& files, const std::string& dir) {

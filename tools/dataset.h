@@ -49,6 +49,9 @@ struct DataSplits {
 
 const char* default_fashion_mnist_dir();
 
+// The PNG and JPEG files under a folder and its subfolders (hidden entries skipped), sorted per folder.
+std::vector<std::string> image_files_in(const std::string& dir);
+
 // Loads both splits; throws cnx::Error with one line naming the missing or corrupt file.
 DataSplits load_dataset(const DatasetOptions& opt);
 
