@@ -19,7 +19,7 @@ int idx(const uint8_t* data, size_t size);          // IDX image and label files
 int cifar(const uint8_t* data, size_t size);        // CIFAR-10 binary batches
 int image(const uint8_t* data, size_t size);        // PNG and JPEG decoding
 int state(const uint8_t* data, size_t size);        // a run's state file: recipe and run state
-int torch(const uint8_t* data, size_t size);        // a torch.save file: zip, pickle, tensors, layouts
+int torch(const uint8_t* data, size_t size);        // a torch.save file (zip, pickle, tensors, layouts), or a bare pickle
 
 struct Target {
     const char* name;

@@ -165,6 +165,10 @@ def main():
                 "args": argparse.Namespace(lr=1.0)}, os.path.join(seeds, "sparse_small.pt"))
     torch.save(OrderedDict([("stem.0.weight", torch.randn(2, 1, 2, 2, generator=g).to(torch.bfloat16))]),
                os.path.join(seeds, "timm_small.pt"))
+    for name in ("dense_small", "sparse_small"):  # their pickles alone, for the unpickler
+        with zipfile.ZipFile(os.path.join(seeds, name + ".pt")) as z:
+            pkl = [n for n in z.namelist() if n.endswith("/data.pkl")][0]
+            open(os.path.join(seeds, name + ".pkl"), "wb").write(z.read(pkl))
     print("wrote the torch fuzz seeds")
 
 
