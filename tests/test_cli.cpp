@@ -7,8 +7,10 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "tests/data_files.h"
+#include "tests/runs.h"
 #include "tests/util.h"
 #include "tools/image.h"
+#include "tools/train.h"
 
 using namespace cnx;
 using test::cli;
@@ -62,7 +64,7 @@ TEST_CASE("user errors: one line, non-zero exit") {
     expect_error("train --resume --out /nonexistent/run", "no saved run to resume");
     expect_error("eval", "--weights CKPT is required");
     expect_error("eval --weights /nonexistent.safetensors", "cannot open");
-    expect_error("predict --weights x.safetensors", "no image files");
+    expect_error("predict --weights x.safetensors", "no images given");
     expect_error("bench --mode sideways", "--mode must be train, infer or pretrain");
     // a bad --precision is named before any file is read
     expect_error("eval --weights /nonexistent.safetensors --precision bf17", "unknown precision 'bf17'");
@@ -207,4 +209,22 @@ TEST_CASE("train, eval and predict through the command line") {
     Run bad = cli("predict --weights " + path_join(out, "last.safetensors") + " --format xml " + png);
     CHECK(bad.status == 1);
     CHECK(bad.out.find("--format must be text, json or csv") != std::string::npos);
+}
+
+TEST_CASE("train's defaults for a short run from scratch are the quick recipe of README") {
+    const std::string dir = test::temp_dir("defaults");
+    const std::string data = " --model atto --dataset synthetic --synthetic-train 128 --synthetic-test 32 --synthetic-size 28"
+                             " --synthetic-channels 1 --synthetic-classes 3 --epochs 2 --threads 1 --batch-size 32";
+    const std::string a = path_join(dir, "a"), b = path_join(dir, "b"), c = path_join(dir, "c");
+    REQUIRE(cli("train" + data + " --out " + a).status == 0);
+    REQUIRE(cli("train" + data + " --input-size 32 --stem-stride 2 --pad 0 --drop-path 0 --smoothing 0 --head-init-scale 1 --out " + b)
+                .status == 0);
+    CHECK(test::weights_bytes(a, "last.safetensors") == test::weights_bytes(b, "last.safetensors"));
+    // past 10 epochs the regularisers come back (the saved recipe says so)
+    REQUIRE(cli("train" + data + " --epochs 11 --stop-after-steps 1 --out " + c).status == 0);
+    const Json saved = read_train_options(SafetensorsReader(path_join(c, "state.safetensors"))).to_json();
+    CHECK(saved.find("drop_path")->as_number() == doctest::Approx(0.1));
+    CHECK(saved.find("smoothing")->as_number() == doctest::Approx(0.1));
+    CHECK(saved.find("pad")->as_number() == 2);
+    CHECK(saved.find("head_init_scale")->as_number() == 1);
 }

@@ -58,6 +58,7 @@ static void recipe_flags(Args& a, TrainOptions& o) {
         o.stem_stride = 4;
     }
     o.epochs = recipe_int(a, "epochs", o.epochs, "epochs");
+    const bool short_run = o.epochs <= 10;
     o.batch = recipe_int(a, "batch", o.batch, "images per step");
     if (pre) o.lr = a.number("blr", 1.5e-4, "base learning rate: lr = blr x batch / 256 (unless --lr)", 0, 10) * (double)o.batch / 256.0;
     o.lr = recipe_number(a, "lr", o.lr, pre ? "peak learning rate (default from --blr)" : "peak learning rate");
@@ -71,15 +72,19 @@ static void recipe_flags(Args& a, TrainOptions& o) {
         o.mask_ratio = recipe_number(a, "mask_ratio", o.mask_ratio, "share of patches removed, in (0, 1]");
     } else {
         o.layer_decay = recipe_number(a, "layer_decay", o.layer_decay, "layer-wise lr decay (1: none; 0.9 with --init, the paper's fine-tuning value)");
-        o.drop_path = recipe_number(a, "drop_path", o.drop_path, "max stochastic-depth rate, linear over blocks");
-        o.smoothing = recipe_number(a, "smoothing", o.smoothing, "label smoothing");
-        o.head_init_scale = recipe_number(a, "head_init_scale", o.head_init_scale, "head weight/bias scale at init");
-        o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised)");
+        // A few epochs are too few for regularisers to pay back what they cost (README: defaults).
+        o.drop_path = recipe_number(a, "drop_path", short_run ? 0.0 : o.drop_path,
+                                    "max stochastic-depth rate, linear over blocks (default: 0 up to 10 epochs, else 0.1)");
+        o.smoothing = recipe_number(a, "smoothing", short_run ? 0.0 : o.smoothing, "label smoothing (default: 0 up to 10 epochs, else 0.1)");
+        o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised; .safetensors or .pt)");
+        o.head_init_scale = recipe_number(a, "head_init_scale", o.init.empty() ? 1.0 : o.head_init_scale,
+                                          "head weight/bias scale at init (default: 1 from scratch, 0.001 with --init as the paper fine-tunes)");
     }
     o.ema = recipe_number(a, "ema", o.ema, "EMA decay of the weights, e.g. 0.9999 (0: off)");
     o.input_size = recipe_int(a, "input_size", o.input_size, "model input side (multiple of 8 x stem stride)");
     o.stem_stride = recipe_int(a, "stem_stride", o.stem_stride, "stem stride: 4 (paper), 2 or 1");
-    o.pad = recipe_int(a, "pad", o.pad, "random-crop padding for small images");
+    o.pad = recipe_int(a, "pad", short_run ? 0 : o.input_size / 16,
+                       "random-crop padding for small images (default: 0 up to 10 epochs, else input size / 16)");
     o.hflip = !a.flag("no-flip", "no random horizontal flip");
     o.crop_min_scale = recipe_number(a, "crop_min_scale", o.crop_min_scale, "folders: random-resized-crop minimum area");
     o.seed = (uint64_t)recipe_int(a, "seed", 0, "random seed");
