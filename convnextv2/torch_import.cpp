@@ -1,7 +1,6 @@
 #include "convnextv2/torch_import.h"
 
 #include <cmath>
-#include <regex>
 
 #include "core/check.h"
 #include "core/fileio.h"
@@ -55,20 +54,22 @@ int64_t numel(const NamedTensor& t) { return (int64_t)t.data.size(); }
 
 // timm's names -> the official ones (SPEC: timm vs official); pointwise weights (out,in,1,1) -> (out,in).
 std::string from_timm(const std::string& n) {
-    static const std::pair<std::regex, std::string> rules[] = {
-        {std::regex(R"(^stem\.(\d)\.)"), "downsample_layers.0.$1."},
-        {std::regex(R"(^stages\.(\d)\.downsample\.(\d)\.)"), "downsample_layers.$1.$2."},
-        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.conv_dw\.)"), "stages.$1.$2.dwconv."},
-        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.norm\.)"), "stages.$1.$2.norm."},
-        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.fc1\.)"), "stages.$1.$2.pwconv1."},
-        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.fc2\.)"), "stages.$1.$2.pwconv2."},
-        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.grn\.weight$)"), "stages.$1.$2.grn.gamma"},
-        {std::regex(R"(^stages\.(\d)\.blocks\.(\d+)\.mlp\.grn\.bias$)"), "stages.$1.$2.grn.beta"},
-        {std::regex(R"(^head\.norm\.)"), "norm."},
-        {std::regex(R"(^head\.fc\.)"), "head."},
-    };
-    for (const auto& r : rules)
-        if (std::regex_search(n, r.first)) return std::regex_replace(n, r.first, r.second);
+    auto starts = [](const std::string& s, const char* p) { return s.rfind(p, 0) == 0; };
+    if (starts(n, "stem.")) return "downsample_layers.0." + n.substr(5);
+    if (starts(n, "head.norm.")) return "norm." + n.substr(10);
+    if (starts(n, "head.fc.")) return "head." + n.substr(8);
+    const size_t dot = n.find('.', 7);
+    if (!starts(n, "stages.") || dot == std::string::npos) return n;
+    const std::string stage = n.substr(7, dot - 7), rest = n.substr(dot + 1);  // stages.<stage>.<rest>
+    if (starts(rest, "downsample.")) return "downsample_layers." + stage + "." + rest.substr(11);
+    const size_t end = rest.find('.', 7);
+    if (!starts(rest, "blocks.") || end == std::string::npos) return n;
+    const std::string block = rest.substr(7, end - 7), leaf = rest.substr(end + 1);
+    static const std::pair<std::string, std::string> parts[] = {{"conv_dw.", "dwconv."},       {"norm.", "norm."},
+                                                                {"mlp.fc1.", "pwconv1."},      {"mlp.fc2.", "pwconv2."},
+                                                                {"mlp.grn.weight", "grn.gamma"}, {"mlp.grn.bias", "grn.beta"}};
+    for (const auto& p : parts)
+        if (starts(leaf, p.first.c_str())) return "stages." + stage + "." + block + "." + p.second + leaf.substr(p.first.size());
     return n;
 }
 

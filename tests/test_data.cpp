@@ -214,3 +214,78 @@ TEST_CASE("transforms: eval is a plain normalisation, train is deterministic per
     apply_transform(crop.data(), wide, f, unused);
     for (int i = 0; i < 25; i++) CHECK(crop[(size_t)i * 3] == doctest::Approx(1.0f));
 }
+
+TEST_CASE("random erasing follows timm's RandomErasing: one box of 2-33% of the image, aspect 0.3-3.3, per-key") {
+    const int S = 32, C = 3;
+    const size_t n = (size_t)S * S * C;
+    int erased = 0;
+    double sum = 0, sumsq = 0;
+    int64_t values = 0;
+    for (uint64_t key = 0; key < 2000; key++) {
+        std::vector<float> img(n, 5.0f);  // outside any normal draw's reach in practice
+        Rng rng(key);
+        if (!random_erase(img.data(), S, C, 1.0f, EraseMode::Pixel, rng)) continue;  // all 10 attempts too large
+        erased++;
+        int y0 = S, y1 = -1, x0 = S, x1 = -1;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                if (img[((size_t)y * S + x) * C] != 5.0f) {
+                    y0 = std::min(y0, y), y1 = std::max(y1, y), x0 = std::min(x0, x), x1 = std::max(x1, x);
+                }
+        const int h = y1 - y0 + 1, w = x1 - x0 + 1;
+        CAPTURE(key);
+        REQUIRE(h >= 1);
+        CHECK(h < S);
+        CHECK(w < S);
+        // the box, whole: every value inside it redrawn, none outside
+        int inside = 0, outside = 0;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                for (int c = 0; c < C; c++) {
+                    const float v = img[((size_t)y * S + x) * C + c];
+                    const bool in = y >= y0 && y <= y1 && x >= x0 && x <= x1;
+                    inside += in && v != 5.0f;
+                    outside += !in && v != 5.0f;
+                    if (in) sum += v, sumsq += (double)v * v, values++;
+                }
+        CHECK(inside == h * w * C);
+        CHECK(outside == 0);
+        // area and aspect as drawn, up to the rounding of h and w
+        const double area = (double)h * w / (S * S);
+        CHECK(area >= 0.02 * 0.5);
+        CHECK(area <= 1.0 / 3 * 1.6);
+        CHECK((double)h / w >= 0.3 * 0.5);
+        CHECK((double)h / w <= 1 / 0.3 * 2.0);
+        // deterministic per key
+        std::vector<float> again(n, 5.0f);
+        Rng rng2(key);
+        random_erase(again.data(), S, C, 1.0f, EraseMode::Pixel, rng2);
+        CHECK(again == img);
+    }
+    CHECK(erased > 1900);  // an attempt fits nearly always
+    const double mean = sum / (double)values, sd = std::sqrt(sumsq / (double)values - mean * mean);
+    CHECK(std::fabs(mean) < 0.02);  // pixel mode: standard normal values
+    CHECK(std::fabs(sd - 1.0) < 0.02);
+    // probability p; the per-channel and constant fills
+    int hits = 0;
+    for (uint64_t key = 0; key < 4000; key++) {
+        std::vector<float> img(n, 5.0f);
+        Rng rng(key);
+        hits += random_erase(img.data(), S, C, 0.25f, EraseMode::Pixel, rng);
+    }
+    CHECK(std::fabs(hits / 4000.0 - 0.25) < 0.025);
+    for (EraseMode mode : {EraseMode::Rand, EraseMode::Const}) {
+        std::vector<float> img(n, 5.0f);
+        Rng rng(3);
+        REQUIRE(random_erase(img.data(), S, C, 1.0f, mode, rng));
+        std::vector<float> first(C, NAN);
+        for (size_t i = 0; i < n; i++) {
+            if (img[i] == 5.0f) continue;
+            float& f = first[i % C];
+            if (std::isnan(f)) f = img[i];
+            CHECK(img[i] == f);  // one value per channel over the box
+            if (mode == EraseMode::Const) CHECK(img[i] == 0.0f);
+        }
+    }
+    CHECK_THROWS_WITH_AS(parse_erase_mode("blur"), "--remode must be pixel, rand or const (got 'blur')", Error);
+}

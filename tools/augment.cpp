@@ -84,6 +84,7 @@ void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng)
             flip = t.hflip && rng.uniform() < 0.5f;
         }
         place(dst, buf.data(), t, dy, dx, flip);
+        if (t.train && t.erase_prob > 0) random_erase(dst, S, C, t.erase_prob, t.erase_mode, rng);
         return;
     }
     float y0, x0, h, w;
@@ -99,6 +100,35 @@ void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng)
     }
     resize_bilinear(buf.data(), S, S, img, y0, x0, h, w);
     place(dst, buf.data(), t, 0, 0, flip);
+    if (t.train && t.erase_prob > 0) random_erase(dst, S, C, t.erase_prob, t.erase_mode, rng);
+}
+
+EraseMode parse_erase_mode(const std::string& name) {
+    if (name == "pixel") return EraseMode::Pixel;
+    if (name == "rand") return EraseMode::Rand;
+    if (name == "const") return EraseMode::Const;
+    fail("--remode must be pixel, rand or const (got '%s')", name.c_str());
+}
+
+bool random_erase(float* img, int S, int C, float p, EraseMode mode, Rng& rng) {
+    if (rng.uniform() >= p) return false;
+    const double area = (double)S * S, lo = std::log(0.3), hi = std::log(1 / 0.3);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        const double target = area * (0.02 + (1.0 / 3 - 0.02) * rng.uniform());
+        const double ratio = std::exp(lo + (hi - lo) * rng.uniform());
+        const int h = (int)std::lround(std::sqrt(target * ratio)), w = (int)std::lround(std::sqrt(target / ratio));
+        if (h >= S || w >= S) continue;
+        const int top = (int)rng.below((uint64_t)(S - h + 1)), left = (int)rng.below((uint64_t)(S - w + 1));
+        std::vector<float> per_channel((size_t)C, 0.0f);
+        if (mode == EraseMode::Rand)
+            for (float& v : per_channel) v = (float)rng.normal();
+        for (int y = top; y < top + h; y++)
+            for (int x = left; x < left + w; x++)
+                for (int c = 0; c < C; c++)
+                    img[((size_t)y * S + x) * C + c] = mode == EraseMode::Pixel ? (float)rng.normal() : per_channel[(size_t)c];
+        return true;
+    }
+    return false;
 }
 
 void make_batch(float* images, int32_t* labels, const Dataset& d, const int64_t* indices, int64_t B,

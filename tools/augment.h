@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "convnextv2/config.h"
@@ -15,6 +16,17 @@
 #include "tools/image.h"
 
 namespace cnx {
+
+// Random erasing's fill (timm RandomErasing modes): a normal value per pixel and channel, one per
+// channel, or zeros.
+enum class EraseMode { Pixel, Rand, Const };
+EraseMode parse_erase_mode(const std::string& name);  // "pixel", "rand", "const"; throws otherwise
+
+// timm's RandomErasing (count 1) on a normalised image [S][S][C]: with probability p, up to 10
+// attempts to draw a box of area uniform in [0.02, 1/3] of the image and log aspect ratio uniform in
+// [log 0.3, log 1/0.3], h = round(sqrt(area * ratio)), w = round(sqrt(area / ratio)); the first that
+// fits (h < S, w < S) is placed uniformly and filled. Returns whether it erased.
+bool random_erase(float* img, int S, int C, float p, EraseMode mode, Rng& rng);
 
 struct Transform {
     int size = 32;      // model input side
@@ -25,6 +37,8 @@ struct Transform {
     int pad = 4;        // random-crop padding (small images)
     bool hflip = true;
     float min_scale = 0.08f;  // random-resized-crop area range (folders)
+    float erase_prob = 0.0f;  // random erasing, after normalisation (training only)
+    EraseMode erase_mode = EraseMode::Pixel;
 };
 
 // The evaluation transform of a model (its input size, channels and normalisation).

@@ -87,6 +87,8 @@ static void recipe_flags(Args& a, TrainOptions& o) {
                        "random-crop padding for small images (default: 0 up to 10 epochs, else input size / 16)");
     o.hflip = !a.flag("no-flip", "no random horizontal flip");
     o.crop_min_scale = recipe_number(a, "crop_min_scale", o.crop_min_scale, "folders: random-resized-crop minimum area");
+    o.reprob = recipe_number(a, "reprob", o.reprob, "random erasing probability (timm; 0.25 in the paper's fine-tuning)");
+    o.remode = a.str("remode", o.remode, "random erasing fill: pixel (normal per pixel), rand (per channel) or const (0)");
     o.seed = (uint64_t)recipe_int(a, "seed", 0, "random seed");
     o.eval_batch = recipe_int(a, "eval_batch", o.eval_batch, "images per evaluation step");
     o.max_train_samples = recipe_int(a, "max_train_samples", 0, "train on the first N images of the order (0: all)");

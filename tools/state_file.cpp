@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "core/fileio.h"
 #include "core/safetensors.h"
+#include "tools/augment.h"
 #include "tools/train.h"
 
 namespace cnx {
@@ -55,6 +56,8 @@ void visit_recipe(Options& o, Visit&& v) {
     v("pad", "pad", o.pad, 0, 1024);
     v("hflip", "no-flip", o.hflip);
     v("crop_min_scale", "min-scale", o.crop_min_scale, 0.01, 1);
+    v("reprob", "reprob", o.reprob, 0, 1);
+    v("remode", "remode", o.remode);
     v("mask_ratio", "mask-ratio", o.mask_ratio, 0, 1);
     v("init", "init", o.init);
     v("seed", "seed", o.seed, 0, kMaxCount);
@@ -182,6 +185,7 @@ void TrainOptions::validate() const {
     visit_recipe(*this, Validate{});
     if (task != "train" && task != "pretrain") fail("unknown task '%s'", task.c_str());
     parse_precision(precision);
+    parse_erase_mode(remode);
     if (task == "pretrain" && !(mask_ratio > 0))
         fail("--mask-ratio %g: pre-training needs a ratio in (0, 1] (the loss is over masked patches)", mask_ratio);
 }

@@ -241,6 +241,8 @@ void TrainingRun::load_data() {
     train_t_.pad = (int)opt_.pad;
     train_t_.hflip = opt_.hflip;
     train_t_.min_scale = (float)opt_.crop_min_scale;
+    train_t_.erase_prob = (float)opt_.reprob;
+    train_t_.erase_mode = parse_erase_mode(opt_.remode);
 }
 
 // The task (its models) and the flat buffers, once the memory they take is known to fit.

@@ -41,6 +41,8 @@ struct TrainOptions {
     int64_t pad = 4;              // random-crop padding (small images)
     bool hflip = true;
     double crop_min_scale = 0.08; // random-resized-crop area range (folders): 0.08 train, 0.2 pretrain
+    double reprob = 0;            // random erasing probability (timm RandomErasing; the paper fine-tunes with 0.25)
+    std::string remode = "pixel"; // random erasing fill: pixel, rand or const
     double mask_ratio = 0.6;      // pretrain: share of patches removed
     std::string init;             // checkpoint to fine-tune from (backbone kept, head re-initialised)
     uint64_t seed = 0;
