@@ -8,7 +8,7 @@
 
 namespace cnx {
 
-PyRef PyValue::get(const std::string& key) const {
+const PyValue* PyValue::get(const std::string& key) const {
     if (kind != Kind::Dict) return nullptr;
     for (size_t k = 0; k + 1 < items.size(); k += 2)
         if (items[k]->kind == Kind::Str && items[k]->s == key) return items[k + 1];
@@ -18,6 +18,8 @@ PyRef PyValue::get(const std::string& key) const {
 namespace {
 
 using Kind = PyValue::Kind;
+using PyRef = PyValue*;
+using Arena = std::vector<std::unique_ptr<PyValue>>;
 
 // Values built: a training checkpoint of ConvNeXt V2-huge with its optimizer state needs a few
 // hundred thousand; the bound keeps a hostile pickle under ~0.5 GB.
@@ -51,7 +53,8 @@ bool inert_global(const std::string& name) {
 
 class Unpickler {
 public:
-    Unpickler(const std::string& b, const std::string& where) : b_(b), where_(where) {}
+    Unpickler(const std::string& b, const std::string& where) : b_(b), where_(where), arena_(std::make_shared<Arena>()) {}
+    const std::shared_ptr<Arena>& arena() const { return arena_; }
 
     PyRef run() {
         for (;;) {
@@ -149,6 +152,7 @@ private:
     std::vector<PyRef> stack_;
     std::vector<size_t> marks_;
     std::unordered_map<uint64_t, PyRef> memo_;
+    std::shared_ptr<Arena> arena_;
 
     [[noreturn]] void bad(const char* what) const { fail("%s: malformed pickle: %s (byte %zu)", where_.c_str(), what, at_); }
     int byte() {
@@ -175,7 +179,8 @@ private:
     }
     PyRef make(Kind k) {
         if (++made_ > kMaxValues) bad("more values than any checkpoint holds");
-        PyRef v = std::make_shared<PyValue>();
+        arena_->push_back(std::unique_ptr<PyValue>(new PyValue()));
+        PyRef v = arena_->back().get();
         v->kind = k;
         return v;
     }
@@ -331,6 +336,10 @@ private:
 
 }  // namespace
 
-PyRef unpickle(const std::string& bytes, const std::string& where) { return Unpickler(bytes, where).run(); }
+std::shared_ptr<const PyValue> unpickle(const std::string& bytes, const std::string& where) {
+    Unpickler u(bytes, where);
+    const PyValue* root = u.run();
+    return std::shared_ptr<const PyValue>(u.arena(), root);  // shares the arena's ownership
+}
 
 }  // namespace cnx

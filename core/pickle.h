@@ -14,9 +14,8 @@
 
 namespace cnx {
 
-struct PyValue;
-using PyRef = std::shared_ptr<PyValue>;
-
+// Values point at each other without owning: one arena per unpickle() owns them all, so a pickle
+// that puts a list into itself (a cycle) frees like any other.
 struct PyValue {
     enum class Kind { None, Bool, Int, Float, Str, Tuple, List, Dict, Global, Storage, Tensor, Opaque };
     Kind kind = Kind::None;
@@ -24,17 +23,18 @@ struct PyValue {
     double f = 0;                   // Float
     std::string s;                  // Str; Global, Opaque: "module.name"; Storage: its key (file name)
     std::string dtype;              // Storage: F32, F16, BF16, F64, I64, I32, U8, BOOL...
-    std::vector<PyRef> items;       // Tuple, List; Dict: key, value, key, value...
-    PyRef storage;                  // Tensor
+    std::vector<PyValue*> items;    // Tuple, List; Dict: key, value, key, value...
+    PyValue* storage = nullptr;     // Tensor
     int64_t offset = 0;             // Tensor: storage offset, in elements
     std::vector<int64_t> size, stride;  // Tensor
     int depth = 0;                  // nesting below this value (bounded: deep chains would recurse)
 
     // Dict lookup by string key (null when absent or not a dict).
-    PyRef get(const std::string& key) const;
+    const PyValue* get(const std::string& key) const;
 };
 
-// Throws cnx::Error naming `where` on anything malformed or refused.
-PyRef unpickle(const std::string& bytes, const std::string& where);
+// The value the pickle builds; the handle keeps every value it reaches alive. Throws cnx::Error
+// naming `where` on anything malformed or refused.
+std::shared_ptr<const PyValue> unpickle(const std::string& bytes, const std::string& where);
 
 }  // namespace cnx

@@ -127,11 +127,11 @@ TorchStateDict read_torch_state_dict(std::string bytes, const std::string& path)
         }
     }
     if (prefix.empty()) fail("%s: a zip archive without data.pkl (not written by torch.save)", path.c_str());
-    const PyRef root = unpickle(zip.read(prefix + "data.pkl"), path);
+    const std::shared_ptr<const PyValue> root = unpickle(zip.read(prefix + "data.pkl"), path);
     TorchStateDict sd;
-    PyRef dict = root;
+    const PyValue* dict = root.get();
     for (const char* key : {"model", "state_dict", "model_ema", "state_dict_ema"}) {
-        PyRef v = root->get(key);
+        const PyValue* v = root->get(key);
         if (v && v->kind == PyValue::Kind::Dict) {
             dict = v;
             sd.source = key;

@@ -133,6 +133,16 @@ TEST_CASE("the restricted unpickler bounds what a pickle can make it do") {
     refuses("\x80\x02\x8c\x02os\x94\x8c\x06system\x94\x93.", "os.system");  // STACK_GLOBAL
     refuses("\x80\x02I1\n.", "unsupported pickle opcode");  // text INT
     refuses("\x80\x02}", "ends before STOP");
+
+    // a list appended into itself (found by the torch fuzz target as a leak): freed with its handle
+    std::weak_ptr<const PyValue> weak;
+    {
+        const std::shared_ptr<const PyValue> cycle = unpickle("\x80\x02]q\x01h\x01" "a.", "test");
+        REQUIRE(cycle->items.size() == 1);
+        CHECK(cycle->items[0] == cycle.get());
+        weak = cycle;
+    }
+    CHECK(weak.expired());
 }
 
 TEST_CASE("convnextv2 convert and eval read .pt files") {
