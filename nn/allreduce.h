@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -34,6 +35,10 @@ public:
 
     void begin_step(float* grads);
     void ready(int64_t begin, int64_t end);  // grads [begin, end) are final for this step
+    // ready() as the callback a model's backward calls (ConvNeXtV2::set_grad_ready).
+    std::function<void(int64_t, int64_t)> ready_hook() {
+        return [this](int64_t begin, int64_t end) { ready(begin, end); };
+    }
     void finish();                           // every bucket summed, divided by the rank count
 
     int64_t buckets() const { return (int64_t)buckets_.size(); }

@@ -78,14 +78,22 @@ WeightGap weight_gap(const std::string& a, const std::string& b) {
     return g;
 }
 
+// The same run alone, then under mpirun with 2 and 3 ranks: their output folders, in that order.
+std::vector<std::string> alone_and_under_mpirun(const std::string& args, const std::string& tag) {
+    std::vector<std::string> dirs;
+    for (int ranks : {0, 2, 3}) {
+        dirs.push_back(test::temp_dir(tag + "-" + std::to_string(ranks)));
+        run_ok(ranks, args + " --out " + dirs.back());
+    }
+    return dirs;
+}
+
 }  // namespace
 
 TEST_CASE("mpirun -np 2 and 3 train as one process does, up to summation order (24 steps)") {
-    const std::string one = test::temp_dir("mpi-1"), two = test::temp_dir("mpi-2"), three = test::temp_dir("mpi-3");
-    run_ok(0, " train" + kTinyTrain + " --epochs 3 --out " + one);
-    run_ok(2, " train" + kTinyTrain + " --epochs 3 --out " + two);
-    run_ok(3, " train" + kTinyTrain + " --epochs 3 --out " + three);
-    for (const std::string& d : {two, three}) {
+    const std::vector<std::string> runs = alone_and_under_mpirun(" train" + kTinyTrain + " --epochs 3", "mpi");
+    const std::string& one = runs[0];
+    for (const std::string& d : {runs[1], runs[2]}) {
         CAPTURE(d);
         const WeightGap g = weight_gap(one, d);
         CHECK(g.tensor < 1e-3);  // measured 2.4e-4 (3 ranks, Intel Xeon)
@@ -98,11 +106,9 @@ TEST_CASE("mpirun -np 2 and 3 train as one process does, up to summation order (
 }
 
 TEST_CASE("mpirun -np 2 and 3 pre-train (FCMAE) as one process does: masks drawn per global sample") {
-    const std::string one = test::temp_dir("mpi-p1"), two = test::temp_dir("mpi-p2"), three = test::temp_dir("mpi-p3");
-    run_ok(0, " pretrain" + kTinyPretrain + " --out " + one);
-    run_ok(2, " pretrain" + kTinyPretrain + " --out " + two);
-    run_ok(3, " pretrain" + kTinyPretrain + " --out " + three);
-    for (const std::string& d : {two, three}) {
+    const std::vector<std::string> runs = alone_and_under_mpirun(" pretrain" + kTinyPretrain, "mpi-pre");
+    const std::string& one = runs[0];
+    for (const std::string& d : {runs[1], runs[2]}) {
         CAPTURE(d);
         const WeightGap g = weight_gap(one, d);
         CHECK(g.tensor < 1e-3);  // measured 3.3e-5

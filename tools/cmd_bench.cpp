@@ -50,8 +50,7 @@ public:
     BenchAllreduce(Net& net, const ParamLayout& L, int64_t local_batch) {
         if (dist_size() == 1) return;
         allreduce_.reset(new GradientAllreduce(L.tensor_spans(), kGradientBucketFloats));
-        GradientAllreduce* r = allreduce_.get();
-        net.set_grad_ready([r](int64_t b, int64_t e) { r->ready(b, e); });
+        net.set_grad_ready(allreduce_->ready_hook());
         net.set_first_sample(local_batch * dist_rank());
     }
     void begin(float* grads) {

@@ -163,16 +163,14 @@ private:
 TrainingRun::TrainingRun(const TrainOptions& given, bool resume) : opt_(given) {
     state_path_ = path_join(given.out, "state.safetensors");
     if (resume && !file_exists(state_path_)) fail("%s: no saved run to resume", state_path_.c_str());
-    // Under mpirun rank 0 alone writes the output folder and reports progress.
-    if (!dist_is_root()) opt_.quiet = true;
-    else take_folder();
+    if (dist_is_root()) take_folder();  // under mpirun rank 0 alone writes the output folder
     std::unique_ptr<SafetensorsReader> state;
     if (resume) {
         state.reset(new SafetensorsReader(state_path_));
         opt_ = resumed_options(given, *state);
     }
     opt_.validate();
-    if (!dist_is_root()) opt_.quiet = true;
+    if (!dist_is_root()) opt_.quiet = true;  // and alone reports progress
     const int threads = apply_threads(opt_.threads, opt_.quiet);
     load_data();
     check_same_run(opt_.to_json(), data_);
@@ -265,8 +263,7 @@ void TrainingRun::build_task() {
     const size_t np = (size_t)task_->layout().total;
     if (dist_size() > 1) {
         allreduce_.reset(new GradientAllreduce(task_->layout().tensor_spans(), kGradientBucketFloats));
-        GradientAllreduce* r = allreduce_.get();
-        task_->set_data_parallel(local_batch_ * dist_rank(), [r](int64_t b, int64_t e) { r->ready(b, e); });
+        task_->set_data_parallel(local_batch_ * dist_rank(), allreduce_->ready_hook());
     }
     params_.resize(np);
     grads_.resize(np);
