@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "core/check.h"
 #include "core/rng.h"
@@ -170,14 +172,31 @@ void reinit_head(float* params, const ParamLayout& layout, uint64_t seed, float 
     }
 }
 
-std::vector<ParamGroup> param_groups(const ParamLayout& layout, float weight_decay, float layer_decay) {
+// The official get_num_layer_for_convnext ('group' mode, 12 layers): stem 0; downsample 1, 2 with
+// stages 1, 2 -> 2, 3; stage 0 -> 1; stage 2 block j -> 3 + j / 3; downsample 3 and stage 3 -> 12;
+// final norm and head -> 13.
+static int group_layer_id(const std::string& name) {
+    int stage = 0, block = 0;
+    if (std::sscanf(name.c_str(), "downsample_layers.%d.", &stage) == 1) return stage == 0 ? 0 : stage == 3 ? 12 : stage + 1;
+    if (std::sscanf(name.c_str(), "stages.%d.%d.", &stage, &block) == 2) return stage < 2 ? stage + 1 : stage == 2 ? 3 + block / 3 : 12;
+    return 13;
+}
+
+LayerDecayMode parse_layer_decay_mode(const std::string& name) {
+    if (name == "single") return LayerDecayMode::Single;
+    if (name == "group") return LayerDecayMode::Group;
+    fail("--layer-decay-type must be single or group (got '%s')", name.c_str());
+}
+
+std::vector<ParamGroup> param_groups(const ParamLayout& layout, float weight_decay, float layer_decay, LayerDecayMode mode) {
     std::vector<ParamGroup> groups;
     for (const ParamTensor& t : layout.tensors) {
         ParamGroup g;
         g.offset = t.offset;
         g.count = t.numel;
         g.weight_decay = t.no_decay ? 0.0 : (double)weight_decay;
-        g.lr_scale = std::pow((double)layer_decay, (double)(layout.num_layers + 1 - t.layer_id));
+        const int depth = mode == LayerDecayMode::Group ? 13 - group_layer_id(t.name) : layout.num_layers + 1 - t.layer_id;
+        g.lr_scale = std::pow((double)layer_decay, (double)depth);
         // Adjacent tensors with equal settings merge into one range.
         if (!groups.empty()) {
             ParamGroup& last = groups.back();

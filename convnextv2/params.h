@@ -71,9 +71,15 @@ void init_params(float* params, const ParamLayout& layout, uint64_t seed, float 
 // Re-initialises only the head (fine-tuning from a checkpoint: trunc-normal std, bias 0).
 void reinit_head(float* params, const ParamLayout& layout, uint64_t seed, float head_std);
 
+// Layer-wise lr decay as the official optim_factory: 'single' gives every block its own layer
+// (num_layers = blocks); 'group' (the paper's base/large/huge) uses 12 layers, stage 2 in groups of 3.
+enum class LayerDecayMode { Single, Group };
+LayerDecayMode parse_layer_decay_mode(const std::string& name);  // "single", "group"; throws otherwise
+
 // Optimizer groups: weight decay except no_decay tensors; lr scale layer_decay^(num_layers+1-id)
 // (layer_decay 1: no decay).
-std::vector<ParamGroup> param_groups(const ParamLayout& layout, float weight_decay, float layer_decay);
+std::vector<ParamGroup> param_groups(const ParamLayout& layout, float weight_decay, float layer_decay,
+                                     LayerDecayMode mode = LayerDecayMode::Single);
 
 // Converts one tensor between our layout and PyTorch's element order.
 void tensor_to_official(const ParamTensor& t, const float* ours, float* official);

@@ -34,6 +34,7 @@ enum RngPurpose : uint64_t {
     kRngDropPath = 4,
     kRngMask = 5,
     kRngSynthetic = 6,
+    kRngMixup = 7,
 };
 
 class Rng {
@@ -60,6 +61,31 @@ public:
             double v = mean + std * normal();
             if (v >= lo && v <= hi) return v;
         }
+    }
+
+    // Gamma(shape, 1): Marsaglia and Tsang's method; for shape < 1, Gamma(shape + 1) * U^(1/shape).
+    double gamma(double shape) {
+        if (shape < 1) {
+            const double u = uniform_double();
+            return gamma(shape + 1) * std::pow(u > 0 ? u : 1e-300, 1 / shape);
+        }
+        const double d = shape - 1.0 / 3, c = 1 / std::sqrt(9 * d);
+        for (;;) {
+            double x, v;
+            do {
+                x = normal();
+                v = 1 + c * x;
+            } while (v <= 0);
+            v = v * v * v;
+            const double u = uniform_double();
+            if (u < 1 - 0.0331 * x * x * x * x || std::log(u > 0 ? u : 1e-300) < 0.5 * x * x + d * (1 - v + std::log(v)))
+                return d * v;
+        }
+    }
+    // Beta(a, b) as X / (X + Y) of two Gamma draws.
+    double beta(double a, double b) {
+        const double x = gamma(a), y = gamma(b);
+        return x + y > 0 ? x / (x + y) : 0.5;
     }
 
 private:

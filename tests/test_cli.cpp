@@ -188,6 +188,14 @@ TEST_CASE("train, eval and predict through the command line") {
     double p1 = pj.find("top")->items()[1].find("probability")->as_number();
     CHECK(p0 >= p1);
     CHECK(p0 <= 1.0);
+    // a small-image model evaluated whole images, and says so: predict's default crop is its 1, not 0.875
+    CHECK(SafetensorsReader(path_join(out, "last.safetensors")).meta("convnextv2.eval_crop_pct") == "1");
+    const std::string predict_png = "predict --weights " + path_join(out, "last.safetensors") + " --json --threads 1 " + png;
+    const Run whole = cli(predict_png + " --crop-pct 1"), cropped = cli(predict_png + " --crop-pct 0.875");
+    REQUIRE(whole.status == 0);
+    REQUIRE(cropped.status == 0);
+    CHECK(Json::parse(whole.out).find("logits")->dump() == pj.find("logits")->dump());
+    CHECK(Json::parse(cropped.out).find("logits")->dump() != pj.find("logits")->dump());
     Run missing = cli("predict --weights " + path_join(out, "last.safetensors") + " " + path_join(dir, "nope.png"));
     CHECK(missing.status == 1);
     CHECK(missing.out.find("nope.png: cannot open") != std::string::npos);
@@ -227,4 +235,49 @@ TEST_CASE("train's defaults for a short run from scratch are the quick recipe of
     CHECK(saved.find("smoothing")->as_number() == doctest::Approx(0.1));
     CHECK(saved.find("pad")->as_number() == 2);
     CHECK(saved.find("head_init_scale")->as_number() == 1);
+}
+
+TEST_CASE("--recipe finetune-<model> sets the paper's fine-tuning values as defaults; flags still win") {
+    const std::string dir = test::temp_dir("recipe");
+    const std::string data = " --dataset synthetic --synthetic-train 64 --synthetic-test 16 --synthetic-size 28"
+                             " --synthetic-channels 1 --synthetic-classes 3 --threads 1 --batch-size 32 --stop-after-steps 1";
+    const std::string a = path_join(dir, "a"), b = path_join(dir, "b");
+    Run r = cli("train --recipe finetune-femto" + data + " --out " + a);
+    CAPTURE(r.out);
+    REQUIRE(r.status == 0);
+    const Json j = read_train_options(SafetensorsReader(path_join(a, "state.safetensors"))).to_json();
+    CHECK(j.find("model")->as_string() == "femto");
+    CHECK(j.find("epochs")->as_number() == 600);
+    CHECK(j.find("lr")->as_number() == doctest::Approx(2e-4 * 32 / 256));  // blr x batch / 256
+    CHECK(j.find("warmup_epochs")->as_number() == 0);
+    CHECK(j.find("weight_decay")->as_number() == doctest::Approx(0.05));
+    CHECK(j.find("layer_decay")->as_number() == doctest::Approx(0.9));
+    CHECK(j.find("drop_path")->as_number() == 0);
+    CHECK(j.find("smoothing")->as_number() == doctest::Approx(0.2));
+    CHECK(j.find("mixup")->as_number() == doctest::Approx(0.3));
+    CHECK(j.find("cutmix")->as_number() == doctest::Approx(0.3));
+    CHECK(j.find("aa")->as_string() == "rand-m9-mstd0.5-inc1");
+    CHECK(j.find("reprob")->as_number() == doctest::Approx(0.25));
+    CHECK(j.find("ema")->as_number() == doctest::Approx(0.9999));
+    CHECK(j.find("head_init_scale")->as_number() == doctest::Approx(0.001));
+    CHECK(j.find("train_interpolation")->as_string() == "bicubic");
+    CHECK(j.find("crop_pct")->as_number() == doctest::Approx(0.875));
+    // explicit flags override the recipe; base uses the 'group' layer decay
+    REQUIRE(cli("train --recipe finetune-base --input-size 32 --stem-stride 2 --epochs 2 --lr 1e-3 --mixup 0 --cutmix 0" + data +
+                " --out " + b).status == 0);
+    const Json k = read_train_options(SafetensorsReader(path_join(b, "state.safetensors"))).to_json();
+    CHECK(k.find("epochs")->as_number() == 2);
+    CHECK(k.find("lr")->as_number() == doctest::Approx(1e-3));
+    CHECK(k.find("mixup")->as_number() == 0);
+    CHECK(k.find("layer_decay")->as_number() == doctest::Approx(0.6));
+    CHECK(k.find("layer_decay_type")->as_string() == "group");
+    CHECK(k.find("smoothing")->as_number() == doctest::Approx(0.1));  // not the short-run default: the recipe's
+    expect_error("train --recipe finetune-atto --model tiny", "--recipe finetune-atto is the recipe of atto, but --model is tiny");
+    expect_error("train --recipe finetune-giant", "--recipe 'finetune-giant' is unknown");
+    expect_error("train --aa auto-m9" + data + " --out " + path_join(dir, "c"), "RandAugment");
+    std::string odd = data;
+    odd.replace(odd.find("--batch-size 32"), 15, "--batch-size 31");
+    expect_error("train --mixup 0.8" + odd + " --out " + path_join(dir, "d"), "even batch");
+    expect_error("train --train-interpolation lanczos", "interpolation must be nearest, bilinear or bicubic (got 'lanczos')");
+    expect_error("eval --weights x.safetensors --interpolation area", "interpolation must be nearest, bilinear or bicubic (got 'area')");
 }

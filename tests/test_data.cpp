@@ -16,6 +16,8 @@
 #include "tools/augment.h"
 #include "tools/dataset.h"
 #include "tools/image.h"
+#include "tools/randaugment.h"
+#include "tools/resample.h"
 
 using namespace cnx;
 using test::be32;
@@ -199,20 +201,71 @@ TEST_CASE("transforms: eval is a plain normalisation, train is deterministic per
     }
     CHECK(flipped > 3);
     CHECK(flipped < 17);
-    // folder-style eval: shorter side to the size, centre crop
+    // folder-style eval: shorter side to size / crop_pct, centre crop at Python's round() of the
+    // margins (halves to even): with crop_pct 0.5 the 10x30 image keeps its size and the 5x5 crop
+    // starts at row round(2.5) = 2, column round(12.5) = 12, exactly the red box
     Image wide = solid(10, 30, 0, 0, 0);
-    for (int y = 0; y < 10; y++)
-        for (int x = 10; x < 20; x++) wide.pixels[(size_t)(y * 30 + x) * 3] = 255;  // white centre square in red
+    for (int y = 2; y < 7; y++)
+        for (int x = 12; x < 17; x++) wide.pixels[(size_t)(y * 30 + x) * 3] = 255;
     Transform f;
     f.size = 5;
     f.channels = 3;
     f.mean = {0, 0, 0};
     f.std = {1, 1, 1};
     f.small_images = false;
+    f.crop_pct = 0.5f;
     std::vector<float> crop(75);
     Rng unused(0);
     apply_transform(crop.data(), wide, f, unused);
-    for (int i = 0; i < 25; i++) CHECK(crop[(size_t)i * 3] == doctest::Approx(1.0f));
+    for (int i = 0; i < 25; i++) CHECK(crop[(size_t)i * 3] == 1.0f);
+}
+
+TEST_CASE("transforms: training resizes with Pillow's bicubic, then RandAugment on 8 bits, then normalises; 384+ evaluates unclipped") {
+    Image img;  // 20x20 gray with structure, resized to 24
+    img.h = img.w = 20;
+    img.c = 1;
+    for (int i = 0; i < 400; i++) img.pixels.push_back((uint8_t)((i * 37 + (i / 20) * 11) % 256));
+    Transform t;
+    t.size = 24;
+    t.channels = 1;
+    t.mean = {0.25f};
+    t.std = {0.5f};
+    t.train = true;
+    t.pad = 0;
+    t.hflip = false;
+    const uint8_t fill[3] = {64, 64, 64};
+    t.aa = parse_rand_augment("rand-m9-mstd0.5-inc1", fill, Interpolation::Bicubic);
+    t.rand_augment = true;
+    int changed = 0;
+    for (uint64_t k = 0; k < 12; k++) {
+        std::vector<float> got(576);
+        Rng a(k);
+        apply_transform(got.data(), img, t, a);
+        Image want = resize_image(img, 24, 24, Interpolation::Bicubic);
+        const Image plain = want;
+        Rng b(k);
+        rand_augment(want, t.aa, b);
+        changed += want.pixels != plain.pixels;
+        for (size_t i = 0; i < got.size(); i++) REQUIRE(got[i] == (want.pixels[i] * (1.0f / 255.0f) - 0.25f) / 0.5f);
+    }
+    CHECK(changed > 3);  // two ops at probability 1/2 each: most draws change the image
+    // from 384 on, evaluation is a plain resize of the whole image (no crop)
+    Transform e;
+    e.size = 384;
+    e.channels = 1;
+    e.mean = {0};
+    e.std = {1};
+    e.small_images = false;
+    Image tall;
+    tall.h = 500;
+    tall.w = 400;
+    tall.c = 1;
+    tall.pixels.assign(200000, 0);
+    for (int x = 0; x < 400; x++) tall.pixels[(size_t)x] = 255;  // the top row only
+    std::vector<float> out(384 * 384);
+    Rng unused(0);
+    apply_transform(out.data(), tall, e, unused);
+    CHECK(out[0] > 0.5f);  // the top row survives: nothing was cropped away
 }
 
 TEST_CASE("random erasing follows timm's RandomErasing: one box of 2-33% of the image, aspect 0.3-3.3, per-key") {

@@ -297,6 +297,34 @@ TEST_CASE("cross-entropy with label smoothing: value and gradient") {
     CHECK(count_topk_correct(z.data(), labels.data(), N, K, K) == N);
 }
 
+TEST_CASE("soft-target cross-entropy: value, gradient, and equal to label smoothing on smoothed one-hot targets") {
+    const int64_t N = 4, K = 6;
+    std::vector<float> z = test::random_vector(N * K, 25, -3, 3), dz((size_t)(N * K)), t((size_t)(N * K));
+    for (int64_t n = 0; n < N; n++) {  // rows that mix two classes, one not summing to 1
+        t[(size_t)(n * K + n)] = 0.7f;
+        t[(size_t)(n * K + (n + 3) % K)] = n == 2 ? 0.5f : 0.3f;
+    }
+    const double l = soft_cross_entropy(dz.data(), z.data(), t.data(), N, K);
+    double want = 0;
+    for (int64_t n = 0; n < N; n++) {
+        double mx = -1e30, se = 0;
+        for (int64_t k = 0; k < K; k++) mx = std::max(mx, (double)z[(size_t)(n * K + k)]);
+        for (int64_t k = 0; k < K; k++) se += std::exp(z[(size_t)(n * K + k)] - mx);
+        for (int64_t k = 0; k < K; k++) want -= t[(size_t)(n * K + k)] * (z[(size_t)(n * K + k)] - mx - std::log(se));
+    }
+    CHECK(l == doctest::Approx(want / N).epsilon(1e-6));
+    fd_check("dlogits", z, dz, [&]() { return soft_cross_entropy(nullptr, z.data(), t.data(), N, K); }, 1e-3, 1e-3);
+
+    const std::vector<int32_t> labels = {0, 5, 2, 2};
+    const float eps = 0.2f;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) t[(size_t)(n * K + k)] = eps / K + (k == labels[(size_t)n] ? 1 - eps : 0);
+    std::vector<float> dz_hard((size_t)(N * K));
+    CHECK(soft_cross_entropy(dz.data(), z.data(), t.data(), N, K) ==
+          doctest::Approx(cross_entropy(dz_hard.data(), z.data(), labels.data(), N, K, eps)).epsilon(1e-6));  // float targets
+    for (size_t i = 0; i < dz.size(); i++) CHECK(dz[i] == doctest::Approx(dz_hard[i]).epsilon(1e-5).scale(1e-6));
+}
+
 TEST_CASE("parallel_for_weighted: contiguous slices that cover every item once, split by cost") {
     const int saved = num_threads();
     // item costs 1, 4, 9, ..., 41^2 (an equal count per thread would be far off) and one heavy item

@@ -210,6 +210,8 @@ TEST_CASE("randaugment: the parser follows timm, quirks included") {
     }
     CHECK(parse_error("randm9").find("must start with 'rand-'") != std::string::npos);
     CHECK(parse_error("rand-m9.5").find("section 'm9.5' needs an integer") != std::string::npos);
+    CHECK(parse_error("rand-n101").find("101 ops per image is more than the 100 allowed") != std::string::npos);
+    CHECK(parse("rand-n100").num_layers == 100);
     CHECK(parse_error("rand-n3x").find("needs an integer") != std::string::npos);
     CHECK(parse_error("rand-mstd0x1").find("section 'mstd0x1' needs a number") != std::string::npos);
     CHECK(parse_error("rand-mstd1e").find("needs a number") != std::string::npos);

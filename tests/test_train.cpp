@@ -115,6 +115,7 @@ TEST_CASE("pre-training: the loss falls, a reconstruction picture per epoch, res
     const std::string svg = read_file(path_join(dir, "curves.svg"));
     CHECK(svg.find("<polyline") != std::string::npos);
     CHECK(svg.find("test top-1") == std::string::npos);
+    CHECK(svg.find("href='reconstructions-2.png'") != std::string::npos);  // the last epoch's, beside the curves
     SafetensorsReader ck(path_join(dir, "best.safetensors"));
     CHECK(ck.has("encoder.stages.2.1.grn.gamma"));
     CHECK(ck.has("mask_token"));

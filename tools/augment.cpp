@@ -9,51 +9,65 @@
 
 namespace cnx {
 
-// Normalises a [S][S][C] image in [0,1] into dst, shifted by (dy, dx) with zero padding and
-// optionally mirrored.
-static void place(float* dst, const float* src, const Transform& t, int dy, int dx, bool flip) {
-    const int S = t.size, C = t.channels;
-    for (int y = 0; y < S; y++) {
+// Normalises an 8-bit [S][S][C] image into dst.
+static void normalise(float* dst, const Image& img, const Transform& t) {
+    const size_t C = (size_t)t.channels;
+    for (size_t i = 0; i < img.pixels.size(); i++)
+        dst[i] = (img.pixels[i] * (1.0f / 255.0f) - t.mean[i % C]) / t.std[i % C];
+}
+
+// img shifted by (dy, dx) with zero padding (the random crop of a padded image), optionally mirrored.
+static Image shift_flip(const Image& img, int dy, int dx, bool flip) {
+    Image out = img;
+    const int S = img.h, C = img.c;
+    for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
-            int sy = y + dy, sx = (flip ? S - 1 - x : x) + dx;
-            bool inside = sy >= 0 && sy < S && sx >= 0 && sx < S;
-            float* o = dst + ((size_t)y * S + x) * C;
-            for (int c = 0; c < C; c++) {
-                float v = inside ? src[((size_t)sy * S + sx) * C + c] : 0.0f;
-                o[c] = (v - t.mean[(size_t)c]) / t.std[(size_t)c];
-            }
+            const int sy = y + dy, sx = (flip ? S - 1 - x : x) + dx;
+            const bool inside = sy >= 0 && sy < S && sx >= 0 && sx < S;
+            for (int c = 0; c < C; c++)
+                out.pixels[((size_t)y * S + x) * C + c] = inside ? img.pixels[((size_t)sy * S + sx) * C + c] : 0;
         }
-    }
+    return out;
 }
 
 // torchvision RandomResizedCrop.get_params: a box of random area and aspect ratio, else the centre.
-static void random_resized_box(const Image& img, float min_scale, Rng& rng, float& y0, float& x0, float& h, float& w) {
+static void random_resized_box(const Image& img, float min_scale, Rng& rng, int& top, int& left, int& h, int& w) {
     const double area = (double)img.h * img.w;
     const double lr0 = std::log(3.0 / 4.0), lr1 = std::log(4.0 / 3.0);
     for (int attempt = 0; attempt < 10; attempt++) {
         double target = area * (min_scale + (1.0 - min_scale) * rng.uniform_double());
         double ratio = std::exp(lr0 + (lr1 - lr0) * rng.uniform_double());
-        int cw = (int)std::lround(std::sqrt(target * ratio));
-        int ch = (int)std::lround(std::sqrt(target / ratio));
-        if (cw > 0 && ch > 0 && cw <= img.w && ch <= img.h) {
-            y0 = (float)rng.below((uint64_t)(img.h - ch + 1));
-            x0 = (float)rng.below((uint64_t)(img.w - cw + 1));
-            h = (float)ch;
-            w = (float)cw;
+        w = (int)std::lround(std::sqrt(target * ratio));
+        h = (int)std::lround(std::sqrt(target / ratio));
+        if (w > 0 && h > 0 && w <= img.w && h <= img.h) {
+            top = (int)rng.below((uint64_t)(img.h - h + 1));
+            left = (int)rng.below((uint64_t)(img.w - w + 1));
             return;
         }
     }
-    double in_ratio = (double)img.w / img.h;
-    double cw = img.w, ch = img.h;
+    const double in_ratio = (double)img.w / img.h;
+    w = img.w;
+    h = img.h;
     if (in_ratio < 3.0 / 4.0) {
-        ch = std::lround(cw / (3.0 / 4.0));
+        h = (int)std::lround(w / (3.0 / 4.0));
     } else if (in_ratio > 4.0 / 3.0) {
-        cw = std::lround(ch * (4.0 / 3.0));
+        w = (int)std::lround(h * (4.0 / 3.0));
     }
-    y0 = (float)((img.h - ch) / 2);
-    x0 = (float)((img.w - cw) / 2);
-    h = (float)ch;
-    w = (float)cw;
+    top = (img.h - h) / 2;
+    left = (img.w - w) / 2;
+}
+
+// torchvision Resize(int(S / crop_pct)) (the shorter side) and CenterCrop(S); from 384 on, the
+// official code resizes to S x S without a crop.
+static Image resize_centre_crop(const Image& img, const Transform& t) {
+    const int S = t.size;
+    if (S >= 384) return resize_image(img, S, S, t.interpolation);
+    const int side = (int)(S / t.crop_pct);
+    const bool tall = img.w <= img.h;
+    const int w = tall ? side : (int)((double)side * img.w / img.h), h = tall ? (int)((double)side * img.h / img.w) : side;
+    const Image scaled = resize_image(img, w, h, t.interpolation);
+    // Python's round(): halves to even
+    return crop_image(scaled, (int)std::nearbyint((w - S) / 2.0), (int)std::nearbyint((h - S) / 2.0), S, S);
 }
 
 Transform eval_transform(const ModelConfig& cfg, bool small_images) {
@@ -69,37 +83,28 @@ Transform eval_transform(const ModelConfig& cfg, bool small_images) {
 void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng) {
     CNX_CHECK(img.c == t.channels, "image channels differ from the transform's");
     const int S = t.size, C = t.channels;
-    std::vector<float> buf((size_t)S * S * C);
+    Image x;
     if (t.small_images) {
-        if (img.h == S && img.w == S) {
-            for (size_t i = 0; i < buf.size(); i++) buf[i] = img.pixels[i] * (1.0f / 255.0f);
-        } else {
-            resize_bilinear(buf.data(), S, S, img, 0, 0, (float)img.h, (float)img.w);
-        }
-        int dy = 0, dx = 0;
-        bool flip = false;
+        x = img.h == S && img.w == S ? img : resize_image(img, S, S, t.interpolation);
         if (t.train) {
-            dy = (int)rng.below((uint64_t)(2 * t.pad + 1)) - t.pad;
-            dx = (int)rng.below((uint64_t)(2 * t.pad + 1)) - t.pad;
-            flip = t.hflip && rng.uniform() < 0.5f;
+            int dy = 0, dx = 0;
+            if (t.pad > 0) {
+                dy = (int)rng.below((uint64_t)(2 * t.pad + 1)) - t.pad;
+                dx = (int)rng.below((uint64_t)(2 * t.pad + 1)) - t.pad;
+            }
+            const bool flip = t.hflip && rng.uniform() < 0.5f;
+            if (dy || dx || flip) x = shift_flip(x, dy, dx, flip);
         }
-        place(dst, buf.data(), t, dy, dx, flip);
-        if (t.train && t.erase_prob > 0) random_erase(dst, S, C, t.erase_prob, t.erase_mode, rng);
-        return;
+    } else if (t.train) {
+        int top, left, h, w;
+        random_resized_box(img, t.min_scale, rng, top, left, h, w);
+        x = resize_image(crop_image(img, left, top, w, h), S, S, t.interpolation);
+        if (t.hflip && rng.uniform() < 0.5f) x = shift_flip(x, 0, 0, true);
+    } else {
+        x = resize_centre_crop(img, t);
     }
-    float y0, x0, h, w;
-    bool flip = false;
-    if (t.train) {
-        random_resized_box(img, t.min_scale, rng, y0, x0, h, w);
-        flip = t.hflip && rng.uniform() < 0.5f;
-    } else {  // shorter side to S, centre crop
-        float side = (float)std::min(img.h, img.w);
-        y0 = (img.h - side) / 2;
-        x0 = (img.w - side) / 2;
-        h = w = side;
-    }
-    resize_bilinear(buf.data(), S, S, img, y0, x0, h, w);
-    place(dst, buf.data(), t, 0, 0, flip);
+    if (t.train && t.rand_augment) rand_augment(x, t.aa, rng);
+    normalise(dst, x, t);
     if (t.train && t.erase_prob > 0) random_erase(dst, S, C, t.erase_prob, t.erase_mode, rng);
 }
 

@@ -1,9 +1,11 @@
-// Input pipeline: image -> normalised NHWC floats for the model, with the augmentation of its kind.
-//   small images (IDX, CIFAR, synthetic): resize to the input size if needed (bilinear), then for
-//     training a random crop with zero padding and a horizontal flip;
-//   image folders: training uses random-resized-crop (scale 0.08..1, ratio 3/4..4/3) + flip;
-//     evaluation and predict resize the shorter side to the input size and take the centre crop.
-// Normalisation: (x/255 - mean[c]) / std[c].
+// Input pipeline: image -> normalised NHWC floats for the model, as torchvision/timm on PIL images:
+// 8-bit geometry (tools/resample.h, Pillow's arithmetic), RandAugment on 8 bits, then normalisation
+// (x/255 - mean[c]) / std[c] and random erasing.
+//   small images (IDX, CIFAR, synthetic): resize to the input size if needed, then for training a
+//     random crop with zero padding and a horizontal flip;
+//   image folders: training uses random-resized-crop (scale min_scale..1, ratio 3/4..4/3) + flip;
+//     evaluation and predict resize the shorter side to input/crop_pct and take the centre crop
+//     (inputs of 384 and more: a plain resize to the input size, as the official code).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,8 @@
 #include "core/rng.h"
 #include "tools/dataset.h"
 #include "tools/image.h"
+#include "tools/randaugment.h"
+#include "tools/resample.h"
 
 namespace cnx {
 
@@ -37,9 +41,18 @@ struct Transform {
     int pad = 4;        // random-crop padding (small images)
     bool hflip = true;
     float min_scale = 0.08f;  // random-resized-crop area range (folders)
+    float crop_pct = 0.875f;  // evaluation centre crop (folders)
+    Interpolation interpolation = Interpolation::Bicubic;
+    bool rand_augment = false;  // training only
+    RandAugmentPolicy aa;
     float erase_prob = 0.0f;  // random erasing, after normalisation (training only)
     EraseMode erase_mode = EraseMode::Pixel;
 };
+
+// Checkpoint metadata: how training evaluated images (crop_pct, interpolation), which eval and
+// predict take as their defaults.
+constexpr const char* kEvalCropPctKey = "convnextv2.eval_crop_pct";
+constexpr const char* kEvalInterpolationKey = "convnextv2.eval_interpolation";
 
 // The evaluation transform of a model (its input size, channels and normalisation).
 Transform eval_transform(const ModelConfig& cfg, bool small_images);

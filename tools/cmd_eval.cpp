@@ -24,6 +24,7 @@ int cmd_eval(const Argv& argv) {
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     bool json = a.flag("json", "print one JSON object");
     const std::string precision_given = precision_flag(a);
+    const ResizeFlags resize = resize_flags(a);
     if (a.help()) {
         std::printf("%s", a.usage("--weights CKPT [--dataset D] [--data DIR] [--json]").c_str());
         return 0;
@@ -43,7 +44,9 @@ int cmd_eval(const Argv& argv) {
         fail("%s has %d classes but the model predicts %d", test.name.c_str(), test.num_classes, cfg.num_classes);
     batch = std::min<int64_t>(batch, test.size());
     InferenceModel model(f, cfg, batch, precision);
-    EvalResult r = evaluate(model.net, model.weights(), test, eval_transform(cfg, test.small_images));
+    Transform t = eval_transform(cfg, test.small_images);
+    apply_resize_flags(resize, f, t);
+    EvalResult r = evaluate(model.net, model.weights(), test, t);
     const int64_t K = r.classes;
     auto name = [&](int64_t k) { return k < (int64_t)cfg.class_names.size() ? cfg.class_names[(size_t)k] : std::to_string(k); };
     auto images_of = [&](int64_t k) {

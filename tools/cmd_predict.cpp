@@ -107,6 +107,7 @@ int cmd_predict(const Argv& argv) {
     int64_t threads = a.integer("threads", 0, "threads (0: all cores)", 0, 1024);
     max_image_pixels_flag(a);
     const std::string precision_given = precision_flag(a);
+    const ResizeFlags resize = resize_flags(a);
     if (a.help()) {
         std::printf("%s", a.usage("--weights CKPT [--top K] [--format text|json|csv] [--list FILE] IMAGE|FOLDER...").c_str());
         return 0;
@@ -125,7 +126,8 @@ int cmd_predict(const Argv& argv) {
     top = std::min<int64_t>(top, K);
     const int64_t B = std::min<int64_t>(batch, (int64_t)files.size());
     InferenceModel model(f, cfg, B, precision);
-    const Transform t = eval_transform(cfg, false);  // shorter side to the input size, centre crop
+    Transform t = eval_transform(cfg, false);
+    apply_resize_flags(resize, f, t);
     const size_t per = (size_t)t.size * t.size * t.channels;
     std::vector<float> images((size_t)B * per, 0.0f);
     if (format == "csv") {

@@ -48,20 +48,78 @@ void dataset_flags(Args& a, DatasetOptions& d) {
     max_image_pixels_flag(a);
 }
 
+// The paper's ImageNet-1K fine-tuning recipes (Tables 9-11 and the official TRAINING.md), in the
+// official code's terms: lr = blr x batch / 256 (so the lr follows the batch a machine can hold),
+// AdamW 0.9/0.999, min lr 1e-6, RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25 (pixel),
+// bicubic resizing, evaluation crop 224/256, head init 0.001, EMA 0.9999.
+struct FinetuneRecipe {
+    const char* model;
+    double blr;
+    int64_t epochs;
+    double warmup, layer_decay;
+    const char* layer_decay_type;
+    double weight_decay, drop_path, smoothing, mixup, cutmix;
+};
+static const FinetuneRecipe kFinetuneRecipes[] = {
+    {"atto", 2e-4, 600, 0, 0.9, "single", 0.3, 0.1, 0.2, 0, 0},
+    {"femto", 2e-4, 600, 0, 0.9, "single", 0.05, 0.0, 0.2, 0.3, 0.3},
+    {"pico", 2e-4, 600, 0, 0.9, "single", 0.3, 0.0, 0.2, 0.3, 0.3},
+    {"nano", 2e-4, 600, 0, 0.9, "single", 0.3, 0.1, 0.2, 0.5, 0.5},
+    {"tiny", 8e-4, 300, 40, 0.9, "single", 0.05, 0.2, 0.1, 0.8, 1.0},
+    // base/large: TRAINING.md's blr (the paper's table prints 6.25e-3, ten times it); huge: the paper's
+    {"base", 6.25e-4, 100, 20, 0.6, "group", 0.05, 0.1, 0.1, 0.8, 1.0},
+    {"large", 6.25e-4, 100, 20, 0.6, "group", 0.05, 0.2, 0.1, 0.8, 1.0},
+    {"huge", 1.25e-3, 50, 10, 0.75, "group", 0.05, 0.3, 0.1, 0.8, 1.0},
+};
+
+// --recipe finetune-<model>: the recipe's values become the defaults of their flags.
+static const FinetuneRecipe* apply_recipe(const std::string& name, TrainOptions& o) {
+    if (name.empty()) return nullptr;
+    for (const FinetuneRecipe& r : kFinetuneRecipes) {
+        if (name != std::string("finetune-") + r.model) continue;
+        o.model = r.model;
+        o.epochs = r.epochs;
+        o.warmup_epochs = r.warmup;
+        o.layer_decay = r.layer_decay;
+        o.layer_decay_type = r.layer_decay_type;
+        o.weight_decay = r.weight_decay;
+        o.drop_path = r.drop_path;
+        o.smoothing = r.smoothing;
+        o.mixup = r.mixup;
+        o.cutmix = r.cutmix;
+        o.head_init_scale = 0.001;
+        o.ema = 0.9999;
+        o.aa = "rand-m9-mstd0.5-inc1";
+        o.reprob = 0.25;
+        o.remode = "pixel";
+        o.train_interpolation = "bicubic";
+        o.crop_pct = 0.875;
+        return &r;
+    }
+    fail("--recipe '%s' is unknown: the recipes are finetune-atto, -femto, -pico, -nano, -tiny, -base, -large, -huge", name.c_str());
+}
+
 // The recipe flags of `train` and `pretrain` into o, whose defaults the task has set.
 static void recipe_flags(Args& a, TrainOptions& o) {
     const bool pre = o.task == "pretrain";
+    const FinetuneRecipe* recipe =
+        pre ? nullptr
+            : apply_recipe(a.str("recipe", "", "finetune-<model>: the paper's ImageNet fine-tuning recipe of that model as defaults (README)"), o);
     o.model = a.str("model", o.model, "architecture: atto femto pico nano tiny base large huge");
+    if (recipe && o.model != recipe->model)
+        fail("--recipe finetune-%s is the recipe of %s, but --model is %s", recipe->model, recipe->model, o.model.c_str());
     dataset_flags(a, o.data);
     if (o.data.kind == "folder") {  // ImageNet-style defaults for image folders
         o.input_size = 224;
         o.stem_stride = 4;
     }
     o.epochs = recipe_int(a, "epochs", o.epochs, "epochs");
-    const bool short_run = o.epochs <= 10;
+    const bool short_run = o.epochs <= 10 && !recipe;
     o.batch = recipe_int(a, "batch", o.batch, "images per step");
-    if (pre) o.lr = a.number("blr", 1.5e-4, "base learning rate: lr = blr x batch / 256 (unless --lr)", 0, 10) * (double)o.batch / 256.0;
-    o.lr = recipe_number(a, "lr", o.lr, pre ? "peak learning rate (default from --blr)" : "peak learning rate");
+    const double blr = a.number("blr", pre ? 1.5e-4 : recipe ? recipe->blr : 0,
+                                "base learning rate: lr = blr x batch / 256 (unless --lr; train: 0 = use --lr's default)", 0, 10);
+    if (blr > 0) o.lr = blr * (double)o.batch / 256.0;
+    o.lr = recipe_number(a, "lr", o.lr, blr > 0 ? "peak learning rate (default from --blr)" : "peak learning rate");
     o.min_lr = recipe_number(a, "min_lr", o.min_lr, "final learning rate of the cosine");
     o.warmup_epochs = recipe_number(a, "warmup_epochs", pre ? 0.05 * (double)o.epochs : o.warmup_epochs,
                                     pre ? "linear warmup from 0 (default: 5% of the epochs, 40 of 800 in the paper)"
@@ -71,13 +129,14 @@ static void recipe_flags(Args& a, TrainOptions& o) {
     if (pre) {
         o.mask_ratio = recipe_number(a, "mask_ratio", o.mask_ratio, "share of patches removed, in (0, 1]");
     } else {
-        o.layer_decay = recipe_number(a, "layer_decay", o.layer_decay, "layer-wise lr decay (1: none; 0.9 with --init, the paper's fine-tuning value)");
+        o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised; .safetensors or .pt)");
+        o.layer_decay = recipe_number(a, "layer_decay", o.init.empty() || recipe ? o.layer_decay : 0.9, "layer-wise lr decay (1: none; 0.9 with --init, the paper's fine-tuning value)");
+        o.layer_decay_type = a.str("layer-decay-type", o.layer_decay_type, "single (a layer per block) or group (12 layers, the paper's base/large/huge)");
         // A few epochs are too few for regularisers to pay back what they cost (README: defaults).
         o.drop_path = recipe_number(a, "drop_path", short_run ? 0.0 : o.drop_path,
                                     "max stochastic-depth rate, linear over blocks (default: 0 up to 10 epochs, else 0.1)");
         o.smoothing = recipe_number(a, "smoothing", short_run ? 0.0 : o.smoothing, "label smoothing (default: 0 up to 10 epochs, else 0.1)");
-        o.init = a.str("init", "", "checkpoint to fine-tune from (encoder kept, head re-initialised; .safetensors or .pt)");
-        o.head_init_scale = recipe_number(a, "head_init_scale", o.init.empty() ? 1.0 : o.head_init_scale,
+        o.head_init_scale = recipe_number(a, "head_init_scale", o.init.empty() && !recipe ? 1.0 : o.head_init_scale,
                                           "head weight/bias scale at init (default: 1 from scratch, 0.001 with --init as the paper fine-tunes)");
     }
     o.ema = recipe_number(a, "ema", o.ema, "EMA decay of the weights, e.g. 0.9999 (0: off)");
@@ -89,6 +148,16 @@ static void recipe_flags(Args& a, TrainOptions& o) {
     o.crop_min_scale = recipe_number(a, "crop_min_scale", o.crop_min_scale, "folders: random-resized-crop minimum area");
     o.reprob = recipe_number(a, "reprob", o.reprob, "random erasing probability (timm; 0.25 in the paper's fine-tuning)");
     o.remode = a.str("remode", o.remode, "random erasing fill: pixel (normal per pixel), rand (per channel) or const (0)");
+    o.aa = a.str("aa", o.aa, "RandAugment policy, timm's grammar, e.g. rand-m9-mstd0.5-inc1 (the paper's; default none)");
+    o.train_interpolation = a.str("train-interpolation", o.train_interpolation, "resizing of training images: bicubic, bilinear or nearest (Pillow's)");
+    o.crop_pct = recipe_number(a, "crop_pct", o.crop_pct, "folders: evaluation resizes the shorter side to input size / crop-pct, then takes the centre crop");
+    if (!pre) {
+        o.mixup = recipe_number(a, "mixup", o.mixup, "Mixup Beta alpha (0: off; timm's Mixup, soft-target loss)");
+        o.cutmix = recipe_number(a, "cutmix", o.cutmix, "CutMix Beta alpha (0: off)");
+        o.mixup_prob = recipe_number(a, "mixup_prob", o.mixup_prob, "chance that a batch is mixed");
+        o.mixup_switch_prob = recipe_number(a, "mixup_switch_prob", o.mixup_switch_prob, "chance of CutMix when both are on");
+        o.mixup_mode = a.str("mixup-mode", o.mixup_mode, "batch (one draw per batch), pair or elem");
+    }
     o.seed = (uint64_t)recipe_int(a, "seed", 0, "random seed");
     o.eval_batch = recipe_int(a, "eval_batch", o.eval_batch, "images per evaluation step");
     o.max_train_samples = recipe_int(a, "max_train_samples", 0, "train on the first N images of the order (0: all)");
@@ -161,7 +230,6 @@ static int train_command(const std::string& task, const Argv& argv) {
     }
     a.finish();
     check_run_folder(a, o, resume, overwrite);
-    if (!o.init.empty() && !a.given("layer-decay")) o.layer_decay = 0.9;  // the paper's fine-tuning value
     const TrainResult r = run_train(o, resume);
     print_result(o, r);
     return r.interrupted ? 130 : 0;

@@ -10,6 +10,7 @@
 #include "core/arena.h"
 #include "core/safetensors.h"
 #include "tools/augment.h"
+#include "tools/resample.h"
 #include "tools/runtime.h"
 
 namespace cnx {
@@ -31,6 +32,15 @@ void max_image_pixels_flag(Args& a);
 
 // Declares --precision (fp32 or bf16) and returns its value as given (checked by parse_precision).
 std::string precision_flag(Args& a);
+
+// --crop-pct and --interpolation of eval and predict: how image files reach the input size. By
+// default a checkpoint's own (our training writes how it evaluated), else the paper's 0.875, bicubic.
+struct ResizeFlags {
+    double crop_pct = 0;        // 0: the checkpoint's
+    std::string interpolation;  // "": the checkpoint's
+};
+ResizeFlags resize_flags(Args& a);
+void apply_resize_flags(const ResizeFlags& r, const SafetensorsReader& f, Transform& t);
 
 // Declares --model, --input-size, --stem-stride, --classes and --in-chans and returns that config
 // (validate it after Args::finish).

@@ -1,4 +1,6 @@
 // Flag groups and checkpoint loading shared by several subcommands.
+#include <cstdlib>
+
 #include "convnextv2/checkpoint.h"
 #include "core/check.h"
 #include "core/limits.h"
@@ -16,6 +18,28 @@ void max_image_pixels_flag(Args& a) {
 
 std::string precision_flag(Args& a) {
     return a.str("precision", "fp32", "fp32, or bf16: GEMMs on bf16 inputs with fp32 accumulation, fp32 master weights");
+}
+
+ResizeFlags resize_flags(Args& a) {
+    ResizeFlags r;
+    r.crop_pct = a.number("crop-pct", 0, "image files: resize the shorter side to input size / crop-pct, take the centre crop "
+                          "(default: the checkpoint's, else 0.875)", 0, 1);
+    r.interpolation = a.str("interpolation", "", "image files: bicubic, bilinear or nearest, as Pillow (default: the checkpoint's, else bicubic)");
+    if (!r.interpolation.empty()) parse_interpolation(r.interpolation);
+    return r;
+}
+
+void apply_resize_flags(const ResizeFlags& r, const SafetensorsReader& f, Transform& t) {
+    double crop_pct = r.crop_pct;
+    if (crop_pct == 0) {
+        const std::string saved = f.meta(kEvalCropPctKey, "0.875");
+        char* end = nullptr;
+        crop_pct = std::strtod(saved.c_str(), &end);
+        if (end == saved.c_str() || *end || !(crop_pct >= 0.05 && crop_pct <= 1))
+            fail("%s: metadata %s = '%s' is not a crop share in [0.05, 1]", f.path().c_str(), kEvalCropPctKey, saved.c_str());
+    }
+    t.crop_pct = (float)crop_pct;
+    t.interpolation = parse_interpolation(r.interpolation.empty() ? f.meta(kEvalInterpolationKey, "bicubic") : r.interpolation);
 }
 
 ModelConfig architecture_flags(Args& a) {

@@ -77,7 +77,7 @@ std::string draw(const Panel& p, double ox, double oy, double w, double h, doubl
 
 }  // namespace
 
-void write_curves(const std::string& metrics_path, const std::string& svg_path) {
+void write_curves(const std::string& metrics_path, const std::string& svg_path, const CurvesPicture& picture) {
     std::vector<Panel> panels = {
         {"loss", 1, {{"train_loss", "train", "#1f77b4", {}}, {"test_loss", "test", "#d62728", {}}, {"ema_test_loss", "test, EMA", "#ff7f0e", {}}}},
         {"test top-1 (%)", 100, {{"test_acc", "weights", "#2ca02c", {}}, {"ema_test_acc", "EMA weights", "#9467bd", {}}}},
@@ -104,9 +104,19 @@ void write_curves(const std::string& metrics_path, const std::string& svg_path) 
     }
     if (panels[1].series[0].points.empty()) panels.erase(panels.begin() + 1);  // pre-training: no accuracy
     const double w = 420, h = 320;
-    std::string svg = strfmt("<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' font-family='sans-serif'>\n"
-                             "<rect width='100%%' height='100%%' fill='white'/>\n", w * (double)panels.size(), h);
+    // the picture keeps its aspect ratio within the panel height
+    const double pic_scale = picture.file.empty() ? 0 : std::min(1.0, (h - 40) / std::max(1, picture.h));
+    const double pic_w = picture.file.empty() ? 0 : std::max(320.0, picture.w * pic_scale + 24);
+    std::string svg = strfmt("<svg xmlns='http://www.w3.org/2000/svg' xmlns:xlink='http://www.w3.org/1999/xlink' width='%.0f' "
+                             "height='%.0f' font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
+                             w * (double)panels.size() + pic_w, h);
     for (size_t i = 0; i < panels.size(); i++) svg += draw(panels[i], w * (double)i, 0, w, h, max_epoch);
+    if (!picture.file.empty()) {
+        const double ox = w * (double)panels.size() + 12;
+        svg += strfmt("<text x='%.0f' y='18' font-size='13' font-weight='bold'>%s</text>\n", ox, picture.title.c_str());
+        svg += strfmt("<image x='%.0f' y='30' width='%.0f' height='%.0f' href='%s' xlink:href='%s'/>\n", ox, picture.w * pic_scale,
+                      picture.h * pic_scale, picture.file.c_str(), picture.file.c_str());
+    }
     write_file_atomic(svg_path, svg + "</svg>\n");
 }
 

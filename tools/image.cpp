@@ -301,39 +301,4 @@ void write_png(const std::string& path, const Image& img) {
     write_file_atomic(path, buf);
 }
 
-// The two source pixels along one axis that output pixel o blends (half-pixel centres, clamped to
-// the image), and the weight of the second.
-struct BilinearTap {
-    int i0, i1;
-    float t;
-};
-static BilinearTap bilinear_tap(int o, float start, float scale, int size) {
-    float f = start + ((float)o + 0.5f) * scale - 0.5f;
-    if (f < 0) f = 0;
-    if (f > (float)(size - 1)) f = (float)(size - 1);
-    const int i = (int)f;
-    return BilinearTap{i, i + 1 < size ? i + 1 : i, f - (float)i};
-}
-
-void resize_bilinear(float* dst, int out_h, int out_w, const Image& src, float y0, float x0, float ch, float cw) {
-    const int C = src.c;
-    const float sy = ch / (float)out_h, sx = cw / (float)out_w;
-    for (int oy = 0; oy < out_h; oy++) {
-        const BilinearTap y = bilinear_tap(oy, y0, sy, src.h);
-        for (int ox = 0; ox < out_w; ox++) {
-            const BilinearTap x = bilinear_tap(ox, x0, sx, src.w);
-            const uint8_t* p00 = &src.pixels[((size_t)y.i0 * src.w + x.i0) * C];
-            const uint8_t* p01 = &src.pixels[((size_t)y.i0 * src.w + x.i1) * C];
-            const uint8_t* p10 = &src.pixels[((size_t)y.i1 * src.w + x.i0) * C];
-            const uint8_t* p11 = &src.pixels[((size_t)y.i1 * src.w + x.i1) * C];
-            float* o = dst + ((size_t)oy * out_w + ox) * C;
-            for (int c = 0; c < C; c++) {
-                float top = (float)p00[c] + ((float)p01[c] - (float)p00[c]) * x.t;
-                float bot = (float)p10[c] + ((float)p11[c] - (float)p10[c]) * x.t;
-                o[c] = (top + (bot - top) * y.t) * (1.0f / 255.0f);
-            }
-        }
-    }
-}
-
 }  // namespace cnx

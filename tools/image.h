@@ -1,5 +1,5 @@
-// 8-bit images (HWC) and their I/O: PNG and JPEG decoding (libpng, libjpeg), PNG writing, and
-// bilinear resizing to float.
+// 8-bit images (HWC) and their I/O: PNG and JPEG decoding (libpng, libjpeg) and PNG writing
+// (resampling: tools/resample.h).
 #pragma once
 
 #include <cstdint>
@@ -35,10 +35,5 @@ ImageHeader read_image_header(const std::string& path);
 
 // Writes an 8-bit PNG (atomic).
 void write_png(const std::string& path, const Image& img);
-
-// Bilinear resampling (half-pixel centres, as PyTorch's align_corners=False without antialias) of a
-// region of `src` (x0, y0, cw, ch: crop box in source pixels, may be fractional) to an out_h x out_w
-// float image [out_h][out_w][c], values scaled by 1/255. Pixels outside the source are clamped.
-void resize_bilinear(float* dst, int out_h, int out_w, const Image& src, float y0, float x0, float ch, float cw);
 
 }  // namespace cnx

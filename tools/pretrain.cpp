@@ -45,7 +45,7 @@ public:
     // overrides: see README.md, FCMAE).
     void init_params(float* params) override { cnx::init_params(params, model_.layout().all, opt_.seed, 0.02f, 1.0f); }
 
-    double train_step(Weights params, float* grads, const float* images, const int32_t*, int64_t step, int64_t*) override {
+    double train_step(Weights params, float* grads, float* images, const int32_t*, int64_t step, int64_t*) override {
         model_.draw_mask(stream_key(opt_.seed, kRngMask, (uint64_t)step));
         const double loss = model_.forward(params, images);
         if (std::isfinite(loss)) model_.backward(params, grads);
@@ -54,13 +54,13 @@ public:
 
     EpochReport evaluate(const float* params, const float* ema, int64_t epoch) override {
         EpochReport r;
-        const double loss = held_out_loss(params, true, epoch);
+        const double loss = held_out_loss(params, &r.picture, epoch);
         r.metrics.set("test_loss", loss);
         r.summary = strfmt("held-out loss %.4f", loss);
         r.score = -loss;
         r.test_loss = loss;
         if (ema) {
-            const double el = held_out_loss(ema, false, epoch);
+            const double el = held_out_loss(ema, nullptr, epoch);
             r.metrics.set("ema_test_loss", el);
             r.summary += strfmt(" | EMA %.4f", el);
             if (el < loss) {
@@ -75,7 +75,8 @@ private:
     Fcmae model_;
     Fcmae eval_model_;
 
-    double held_out_loss(const float* params, bool picture, int64_t epoch) {
+    // picture: where to describe the reconstructions of the first batch (null: none drawn).
+    double held_out_loss(const float* params, CurvesPicture* picture, int64_t epoch) {
         const Dataset& d = data_.test;
         const int64_t B = eval_model_.batch(), n = std::min(kEvalImages, d.size());
         Batch batch(B, eval_t_);
@@ -87,14 +88,14 @@ private:
             batch.fill(d, 0);
             eval_model_.draw_mask(eval_mask_key(opt_.seed, b));
             sum += eval_model_.forward(params, batch.images.data());
-            if (picture && b == 0) write_picture(batch.images.data(), epoch);
+            if (picture && b == 0) *picture = write_picture(batch.images.data(), epoch);
         }
         dist_sum(&sum, 1);
         return sum / (double)batches;
     }
 
     // Rows of (original | masked input | reconstruction) for the first held-out images.
-    void write_picture(const float* images, int64_t epoch) {
+    CurvesPicture write_picture(const float* images, int64_t epoch) {
         const int64_t S = cfg_.input_size, C = cfg_.in_chans, grid = eval_model_.grid(), patch = eval_model_.patch();
         const int64_t K = eval_model_.patch_values(), L = grid * grid;
         const int64_t rows = std::min(kPictureRows, eval_model_.batch());
@@ -137,7 +138,9 @@ private:
                         }
             }
         }
-        write_png(path_join(opt_.out, "reconstructions-" + std::to_string(epoch + 1) + ".png"), img);
+        const std::string file = "reconstructions-" + std::to_string(epoch + 1) + ".png";
+        write_png(path_join(opt_.out, file), img);
+        return CurvesPicture{file, strfmt("epoch %lld: original | masked | reconstruction", (long long)(epoch + 1)), img.w, img.h};
     }
 };
 

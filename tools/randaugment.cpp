@@ -44,6 +44,8 @@ const OpInfo kOps[] = {
 
 // ---- config string -----------------------------------------------------------------------------
 
+constexpr int kMaxRandAugmentLayers = 100;
+
 // Python int() of a section's value (timm's split hands over everything from the first digit on).
 int parse_int(const std::string& config, const std::string& section, const std::string& val) {
     bool digits = std::all_of(val.begin(), val.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
@@ -103,6 +105,8 @@ void parse_section(RandAugmentPolicy& p, const std::string& config, const std::s
         p.magnitude = parse_int(config, c, val);
     } else if (key == "n") {
         p.num_layers = parse_int(config, c, val);
+        if (p.num_layers > kMaxRandAugmentLayers)  // a hostile string must not stall every image
+            fail("RandAugment '%s': %d ops per image is more than the %d allowed", config.c_str(), p.num_layers, kMaxRandAugmentLayers);
     } else if (key == "p") {
         p.prob = parse_float(config, c, val);
     } else if (key == "w") {

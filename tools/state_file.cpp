@@ -11,6 +11,9 @@
 #include "core/fileio.h"
 #include "core/safetensors.h"
 #include "tools/augment.h"
+#include "tools/mixup.h"
+#include "tools/randaugment.h"
+#include "tools/resample.h"
 #include "tools/train.h"
 
 namespace cnx {
@@ -45,6 +48,7 @@ void visit_recipe(Options& o, Visit&& v) {
     v("warmup_epochs", "warmup-epochs", o.warmup_epochs, 0, 100000);
     v("weight_decay", "weight-decay", o.weight_decay, 0, 10);
     v("layer_decay", "layer-decay", o.layer_decay, 0.01, 1);
+    v("layer_decay_type", "layer-decay-type", o.layer_decay_type);
     v("drop_path", "drop-path", o.drop_path, 0, 0.99);
     v("smoothing", "smoothing", o.smoothing, 0, 0.99);
     v("ema", "ema", o.ema, 0, 0.999999999);
@@ -58,6 +62,14 @@ void visit_recipe(Options& o, Visit&& v) {
     v("crop_min_scale", "min-scale", o.crop_min_scale, 0.01, 1);
     v("reprob", "reprob", o.reprob, 0, 1);
     v("remode", "remode", o.remode);
+    v("aa", "aa", o.aa);
+    v("train_interpolation", "train-interpolation", o.train_interpolation);
+    v("crop_pct", "crop-pct", o.crop_pct, 0.05, 1);
+    v("mixup", "mixup", o.mixup, 0, 100);
+    v("cutmix", "cutmix", o.cutmix, 0, 100);
+    v("mixup_prob", "mixup-prob", o.mixup_prob, 0, 1);
+    v("mixup_switch_prob", "mixup-switch-prob", o.mixup_switch_prob, 0, 1);
+    v("mixup_mode", "mixup-mode", o.mixup_mode);
     v("mask_ratio", "mask-ratio", o.mask_ratio, 0, 1);
     v("init", "init", o.init);
     v("seed", "seed", o.seed, 0, kMaxCount);
@@ -186,6 +198,13 @@ void TrainOptions::validate() const {
     if (task != "train" && task != "pretrain") fail("unknown task '%s'", task.c_str());
     parse_precision(precision);
     parse_erase_mode(remode);
+    parse_layer_decay_mode(layer_decay_type);
+    parse_interpolation(train_interpolation);
+    if (!aa.empty()) {
+        const uint8_t fill[3] = {0, 0, 0};
+        parse_rand_augment(aa, fill, Interpolation::Bicubic);
+    }
+    parse_mixup_mode(mixup_mode);
     if (task == "pretrain" && !(mask_ratio > 0))
         fail("--mask-ratio %g: pre-training needs a ratio in (0, 1] (the loss is over masked patches)", mask_ratio);
 }

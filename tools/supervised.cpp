@@ -11,6 +11,7 @@
 #include "core/dist.h"
 #include "core/rng.h"
 #include "nn/loss.h"
+#include "tools/mixup.h"
 #include "tools/train.h"
 
 namespace cnx {
@@ -63,15 +64,28 @@ public:
     SupervisedTask(const ModelConfig& cfg, const TrainOptions& opt, const DataSplits& data, const Transform& eval_t)
         : Task(cfg, opt, data, eval_t),
           net_(cfg, opt.batch, model_options(opt, true)),
-          eval_net_(cfg, std::min<int64_t>(opt.eval_batch, data.test.size()), model_options(opt, false)) {}
+          eval_net_(cfg, std::min<int64_t>(opt.eval_batch, data.test.size()), model_options(opt, false)) {
+        mix_.mixup_alpha = opt.mixup;
+        mix_.cutmix_alpha = opt.cutmix;
+        mix_.prob = opt.mixup_prob;
+        mix_.switch_prob = opt.mixup_switch_prob;
+        mix_.mode = parse_mixup_mode(opt.mixup_mode);
+        mix_.smoothing = opt.smoothing;
+        if (mix_.enabled() && opt.batch % 2)
+            fail("Mixup/CutMix mix sample i with sample B-1-i, so each process needs an even batch (it has %lld)",
+                 (long long)opt.batch);
+        if (mix_.enabled()) targets_.resize((size_t)(opt.batch * cfg.num_classes));
+    }
 
     const ParamLayout& layout() const override { return net_.layout(); }
     std::vector<ParamGroup> param_groups() const override {
-        return cnx::param_groups(net_.layout(), (float)opt_.weight_decay, (float)opt_.layer_decay);
+        return cnx::param_groups(net_.layout(), (float)opt_.weight_decay, (float)opt_.layer_decay,
+                                 parse_layer_decay_mode(opt_.layer_decay_type));
     }
     const char* gemm_impl() const override { return net_.gemm_impl(); }
     void set_data_parallel(int64_t first_sample, ConvNeXtV2::GradReady ready) override {
         net_.set_first_sample(first_sample);
+        first_sample_ = first_sample;
         net_.set_grad_ready(std::move(ready));
     }
 
@@ -96,11 +110,15 @@ public:
                          opt_.layer_decay);
     }
 
-    double train_step(Weights params, float* grads, const float* images, const int32_t* labels, int64_t step,
+    double train_step(Weights params, float* grads, float* images, const int32_t* labels, int64_t step,
                       int64_t* correct) override {
-        const int64_t K = cfg_.num_classes;
+        const int64_t K = cfg_.num_classes, S = cfg_.input_size;
+        if (mix_.enabled())  // each rank mixes its own slice, as timm under DDP
+            mix_batch(images, labels, targets_.data(), opt_.batch, (int)S, cfg_.in_chans, K, mix_,
+                      stream_key(opt_.seed, kRngMixup, (uint64_t)step, (uint64_t)first_sample_));
         const float* z = net_.forward(params, images, (float)opt_.drop_path, stream_key(opt_.seed, kRngDropPath, (uint64_t)step));
-        const double loss = cross_entropy(net_.dlogits(), z, labels, opt_.batch, K, (float)opt_.smoothing);
+        const double loss = mix_.enabled() ? soft_cross_entropy(net_.dlogits(), z, targets_.data(), opt_.batch, K)
+                                           : cross_entropy(net_.dlogits(), z, labels, opt_.batch, K, (float)opt_.smoothing);
         if (!std::isfinite(loss)) return loss;
         *correct += count_topk_correct(z, labels, opt_.batch, K, 1);
         net_.backward(params, grads, net_.dlogits());
@@ -131,6 +149,9 @@ public:
 private:
     ConvNeXtV2 net_;
     ConvNeXtV2 eval_net_;
+    MixupOptions mix_;
+    std::vector<float> targets_;  // [batch][classes] soft targets of a mixed batch
+    int64_t first_sample_ = 0;
 };
 
 }  // namespace

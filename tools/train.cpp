@@ -241,6 +241,14 @@ void TrainingRun::load_data() {
     train_t_.min_scale = (float)opt_.crop_min_scale;
     train_t_.erase_prob = (float)opt_.reprob;
     train_t_.erase_mode = parse_erase_mode(opt_.remode);
+    train_t_.interpolation = parse_interpolation(opt_.train_interpolation);
+    train_t_.crop_pct = (float)opt_.crop_pct;
+    if (!opt_.aa.empty()) {  // timm fills RandAugment's geometry with the mean colour
+        uint8_t fill[3];
+        rand_augment_fill(cfg_.mean, fill);
+        train_t_.aa = parse_rand_augment(opt_.aa, fill, train_t_.interpolation);
+        train_t_.rand_augment = true;
+    }
 }
 
 // The task (its models) and the flat buffers, once the memory they take is known to fit.
@@ -403,12 +411,14 @@ void TrainingRun::end_epoch(int64_t epoch) {
     if (dist_size() > 1) m.set("ranks", dist_size());
     if (dist_is_root()) {
         append_line(path_join(opt_.out, "metrics.jsonl"), m.dump());
-        write_curves(path_join(opt_.out, "metrics.jsonl"), path_join(opt_.out, "curves.svg"));
+        write_curves(path_join(opt_.out, "metrics.jsonl"), path_join(opt_.out, "curves.svg"), rep.picture);
     }
 
     std::vector<std::pair<std::string, std::string>> meta = {{"convnextv2.task", opt_.task},
                                                              {"convnextv2.epoch", std::to_string(epoch + 1)},
-                                                             {"convnextv2.precision", opt_.precision}};
+                                                             {"convnextv2.precision", opt_.precision},
+                                                             {kEvalCropPctKey, data_.train.small_images ? "1" : strfmt("%.17g", opt_.crop_pct)},
+                                                             {kEvalInterpolationKey, opt_.train_interpolation}};
     const ParamLayout& L = task_->layout();
     if (dist_is_root()) save_weights(path_join(opt_.out, "last.safetensors"), cfg_, L, params_.data(), meta);
     if (!rs_.has_best || rep.score > rs_.best_score) {

@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "tools/augment.h"
+#include "tools/curves.h"
 #include "tools/dataset.h"
 
 namespace cnx {
@@ -30,7 +31,8 @@ struct TrainOptions {
     double min_lr = 1e-6;
     double warmup_epochs = 0.5;
     double weight_decay = 0.05;
-    double layer_decay = 1.0;     // layer-wise lr decay ('single' mode); 1 = none
+    double layer_decay = 1.0;     // layer-wise lr decay; 1 = none
+    std::string layer_decay_type = "single";  // single or group (convnextv2/params.h)
     double drop_path = 0.1;       // max stochastic-depth rate, linear over blocks
     double smoothing = 0.1;       // label smoothing
     double ema = 0.0;             // EMA decay of the weights (0: off)
@@ -43,6 +45,12 @@ struct TrainOptions {
     double crop_min_scale = 0.08; // random-resized-crop area range (folders): 0.08 train, 0.2 pretrain
     double reprob = 0;            // random erasing probability (timm RandomErasing; the paper fine-tunes with 0.25)
     std::string remode = "pixel"; // random erasing fill: pixel, rand or const
+    std::string aa;               // RandAugment policy in timm's grammar (rand-m9-mstd0.5-inc1); "" none
+    std::string train_interpolation = "bicubic";  // resizing of training images (and RandAugment's geometry)
+    double crop_pct = 0.875;      // folders: evaluation resizes the shorter side to input/crop_pct, centre crop
+    double mixup = 0, cutmix = 0; // Mixup / CutMix Beta alphas (0: off), timm's Mixup
+    double mixup_prob = 1.0, mixup_switch_prob = 0.5;
+    std::string mixup_mode = "batch";  // batch, pair or elem
     double mask_ratio = 0.6;      // pretrain: share of patches removed
     std::string init;             // checkpoint to fine-tune from (backbone kept, head re-initialised)
     uint64_t seed = 0;
@@ -134,6 +142,7 @@ struct EpochReport {
     double score = 0;               // higher is better: picks best.safetensors
     bool ema_better = false;        // the EMA weights scored higher than the raw ones
     double test_acc = 0, test_top5 = 0, test_loss = 0;
+    CurvesPicture picture;          // pre-training: the held-out reconstructions, shown beside the curves
 };
 
 // What differs between supervised training and pre-training; a task holds what both need.
@@ -147,8 +156,9 @@ public:
     virtual std::vector<ParamGroup> param_groups() const = 0;
     virtual void init_params(float* params) = 0;    // a fresh run (not a resume)
     // Forward and backward of one batch: accumulates the gradients, returns the loss, adds the
-    // number of correct predictions to *correct (supervised).
-    virtual double train_step(Weights params, float* grads, const float* images, const int32_t* labels,
+    // number of correct predictions to *correct (supervised). The task may mix the images in place
+    // (Mixup/CutMix).
+    virtual double train_step(Weights params, float* grads, float* images, const int32_t* labels,
                               int64_t step, int64_t* correct) = 0;
     // After each epoch: evaluate the weights (and the EMA weights when given).
     virtual EpochReport evaluate(const float* params, const float* ema, int64_t epoch) = 0;

@@ -13,7 +13,9 @@
 #include "core/torch_file.h"
 #include "core/zip.h"
 #include "tools/dataset.h"
+#include "tools/augment.h"
 #include "tools/image.h"
+#include "tools/randaugment.h"
 #include "tools/train.h"
 
 namespace cnx {
@@ -108,6 +110,30 @@ int cifar(const uint8_t* data, size_t size) {
     return 0;
 }
 
+// A decoded image of any shape (1 x N included) through the training transforms of both kinds, with
+// RandAugment and random erasing, and through evaluation.
+static void transform_image(const Image& img, int channels, size_t seed) {
+    Transform t;
+    t.size = 16;
+    t.channels = channels;
+    t.mean.assign((size_t)channels, 0.5f);
+    t.std.assign((size_t)channels, 0.25f);
+    t.train = true;
+    t.pad = 2;
+    const uint8_t fill[3] = {124, 116, 104};
+    t.aa = parse_rand_augment("rand-m9-mstd0.5-inc1", fill, Interpolation::Bicubic);
+    t.rand_augment = true;
+    t.erase_prob = 0.5f;
+    std::vector<float> out((size_t)16 * 16 * channels);
+    for (bool small : {true, false})
+        for (bool train : {true, false}) {
+            t.small_images = small;
+            t.train = train;
+            Rng rng(seed);
+            apply_transform(out.data(), img, t, rng);
+        }
+}
+
 int image(const uint8_t* data, size_t size) {
     set_fuzz_limits();
     const std::string bytes = bytes_of(data, size);
@@ -117,6 +143,7 @@ int image(const uint8_t* data, size_t size) {
             const Image img = decode_image(bytes, "fuzz.img", channels);
             CNX_CHECK(img.w == h.width && img.h == h.height, "decoded size differs from the header's");
             CNX_CHECK(img.pixels.size() == (size_t)img.w * img.h * channels, "pixels do not match the size");
+            if ((int64_t)img.w * img.h <= 1 << 16) transform_image(img, channels, size);
         } catch (const Error&) {
         }
     }
