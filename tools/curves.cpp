@@ -106,7 +106,7 @@ void write_curves(const std::string& metrics_path, const std::string& svg_path, 
     const double w = 420, h = 320;
     // the picture keeps its aspect ratio within the panel height
     const double pic_scale = picture.file.empty() ? 0 : std::min(1.0, (h - 40) / std::max(1, picture.h));
-    const double pic_w = picture.file.empty() ? 0 : std::max(320.0, picture.w * pic_scale + 24);
+    const double pic_w = picture.file.empty() ? 0 : std::max(w, picture.w * pic_scale + 24);
     std::string svg = strfmt("<svg xmlns='http://www.w3.org/2000/svg' xmlns:xlink='http://www.w3.org/1999/xlink' width='%.0f' "
                              "height='%.0f' font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
                              w * (double)panels.size() + pic_w, h);
