@@ -103,7 +103,7 @@ SafetensorsWriter official_weights(const TorchStateDict& sd, TorchLayout* layout
 
 SafetensorsReader open_weights(const std::string& path) {
     std::string bytes = read_file(path);
-    if (!looks_like_zip(bytes)) return SafetensorsReader(std::move(bytes), path);
+    if (!looks_like_torch_file(bytes)) return SafetensorsReader(std::move(bytes), path);
     return SafetensorsReader(official_weights(read_torch_state_dict(std::move(bytes), path)).serialize(), path);
 }
 

@@ -111,9 +111,21 @@ private:
 
 }  // namespace
 
+// PROTO 2, LONG1 of 10 bytes: the legacy format's magic number 0x1950a86a20f9469cfc6c.
+static const char kLegacyMagic[] = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
+static bool legacy_torch_file(const std::string& bytes) {
+    return bytes.compare(0, sizeof kLegacyMagic - 1, kLegacyMagic, sizeof kLegacyMagic - 1) == 0;
+}
+
+bool looks_like_torch_file(const std::string& bytes) { return looks_like_zip(bytes) || legacy_torch_file(bytes); }
+
 TorchStateDict read_torch_state_dict(const std::string& path) { return read_torch_state_dict(read_file(path), path); }
 
 TorchStateDict read_torch_state_dict(std::string bytes, const std::string& path) {
+    if (legacy_torch_file(bytes))
+        fail("%s: a torch.save file in the legacy format (before PyTorch 1.6), which is not read: re-save it with "
+             "torch >= 1.6 (the zip format) or convert it to safetensors", path.c_str());
     if (!looks_like_zip(bytes))
         fail("%s: not a PyTorch zip checkpoint (files from torch.save before PyTorch 1.6 are not read: re-save "
              "them with a newer torch, or convert them to safetensors)", path.c_str());

@@ -19,6 +19,10 @@ struct TorchStateDict {
     std::vector<NamedTensor> tensors;  // in the file's order; integer tensors left out
 };
 
+// Whether bytes start like a torch.save file: the zip format, or the legacy one (before PyTorch 1.6,
+// a pickled magic number first), which read_torch_state_dict refuses with a one-line error.
+bool looks_like_torch_file(const std::string& bytes);
+
 // The state_dict of a torch.save file: its 'model', 'state_dict', 'model_ema' or 'state_dict_ema'
 // entry (the first present, in that order), or the whole file when it is a dict of tensors. Throws
 // cnx::Error naming the file on anything malformed, refused or out of bounds.

@@ -98,6 +98,7 @@ TEST_CASE(".pt files: hostile or broken files are refused with one line, nothing
     CHECK(error_of("hostile_system.pt").find("refuses the pickled global posix.system") != std::string::npos);
     CHECK(error_of("hostile_reduce.pt").find("refuses the pickled global evil_module.Payload") != std::string::npos);
     CHECK(error_of("truncated.pt").find("not a zip archive") != std::string::npos);
+    CHECK(error_of("legacy.pt").find("a torch.save file in the legacy format (before PyTorch 1.6)") != std::string::npos);
     CHECK(error_of("storage_small.pt").find("w reads past its storage") != std::string::npos);
     CHECK(error_of("dotdot.pt").find("refuses the zip entry name '../escape/data.pkl'") != std::string::npos);
     // a flipped byte in a storage fails its CRC
@@ -158,4 +159,6 @@ TEST_CASE("convnextv2 convert and eval read .pt files") {
                               &log) == 0);
     CHECK(test::run_command(bin + " convert " + pt("hostile_system.pt") + " " + out, &log) != 0);
     CHECK(log.find("error: ") == 0);
+    CHECK(test::run_command(bin + " convert " + pt("legacy.pt") + " " + out, &log) != 0);
+    CHECK(log.find("a torch.save file in the legacy format") != std::string::npos);
 }

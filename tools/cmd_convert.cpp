@@ -7,7 +7,7 @@
 #include "convnextv2/torch_import.h"
 #include "core/check.h"
 #include "core/fileio.h"
-#include "core/zip.h"
+#include "core/torch_file.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 
@@ -26,7 +26,7 @@ int cmd_convert(const Argv& argv) {
     std::string bytes = read_file(in);
     SafetensorsWriter w;
     std::string what;
-    if (looks_like_zip(bytes)) {
+    if (looks_like_torch_file(bytes)) {
         const TorchStateDict sd = read_torch_state_dict(std::move(bytes), in);
         TorchLayout layout;
         w = official_weights(sd, &layout);

@@ -135,6 +135,9 @@ def main():
     torch.save({"model": to_sparse(sd), "epoch": 3, "args": argparse.Namespace(lr=1.5e-4, mask_ratio=0.6)},
                os.path.join(OUT, "sparse.pt"))
     torch.save({"state_dict": to_timm(sd), "epoch": 7}, os.path.join(OUT, "timm.pt"))
+    # the legacy (pre-1.6) format, refused with its own message
+    torch.save({"model": OrderedDict([("stem.0.bias", torch.zeros(2))])}, os.path.join(OUT, "legacy.pt"),
+               _use_new_zipfile_serialization=False)
 
     # hostile files
     hostile("hostile_system.pt", b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.")
