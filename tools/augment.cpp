@@ -80,6 +80,13 @@ Transform eval_transform(const ModelConfig& cfg, bool small_images) {
     return t;
 }
 
+void set_rand_augment(Transform& t, const std::string& config) {
+    uint8_t fill[3];
+    rand_augment_fill(t.mean, fill);
+    t.aa = parse_rand_augment(config, fill, t.interpolation);
+    t.rand_augment = true;
+}
+
 void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng) {
     CNX_CHECK(img.c == t.channels, "image channels differ from the transform's");
     const int S = t.size, C = t.channels;

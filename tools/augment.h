@@ -54,6 +54,10 @@ struct Transform {
 constexpr const char* kEvalCropPctKey = "convnextv2.eval_crop_pct";
 constexpr const char* kEvalInterpolationKey = "convnextv2.eval_interpolation";
 
+// Turns on RandAugment with a timm config string, filling its geometry with the mean colour (timm's
+// img_mean) and resampling with t.interpolation.
+void set_rand_augment(Transform& t, const std::string& config);
+
 // The evaluation transform of a model (its input size, channels and normalisation).
 Transform eval_transform(const ModelConfig& cfg, bool small_images);
 

@@ -243,12 +243,7 @@ void TrainingRun::load_data() {
     train_t_.erase_mode = parse_erase_mode(opt_.remode);
     train_t_.interpolation = parse_interpolation(opt_.train_interpolation);
     train_t_.crop_pct = (float)opt_.crop_pct;
-    if (!opt_.aa.empty()) {  // timm fills RandAugment's geometry with the mean colour
-        uint8_t fill[3];
-        rand_augment_fill(cfg_.mean, fill);
-        train_t_.aa = parse_rand_augment(opt_.aa, fill, train_t_.interpolation);
-        train_t_.rand_augment = true;
-    }
+    if (!opt_.aa.empty()) set_rand_augment(train_t_, opt_.aa);
 }
 
 // The task (its models) and the flat buffers, once the memory they take is known to fit.
