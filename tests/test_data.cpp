@@ -235,7 +235,6 @@ TEST_CASE("transforms: training resizes with Pillow's bicubic, then RandAugment 
     t.hflip = false;
     const uint8_t fill[3] = {64, 64, 64};
     t.aa = parse_rand_augment("rand-m9-mstd0.5-inc1", fill, Interpolation::Bicubic);
-    t.rand_augment = true;
     int changed = 0;
     for (uint64_t k = 0; k < 12; k++) {
         std::vector<float> got(576);
@@ -244,7 +243,7 @@ TEST_CASE("transforms: training resizes with Pillow's bicubic, then RandAugment 
         Image want = resize_image(img, 24, 24, Interpolation::Bicubic);
         const Image plain = want;
         Rng b(k);
-        rand_augment(want, t.aa, b);
+        rand_augment(want, *t.aa, b);
         changed += want.pixels != plain.pixels;
         for (size_t i = 0; i < got.size(); i++) REQUIRE(got[i] == (want.pixels[i] * (1.0f / 255.0f) - 0.25f) / 0.5f);
     }

@@ -126,8 +126,9 @@ TEST_CASE("resample: a changed pixel is reported") {
 }
 
 TEST_CASE("resample: parse_interpolation") {
-    for (Interpolation f : {Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic})
-        CHECK(parse_interpolation(interpolation_name(f)) == f);
+    CHECK(parse_interpolation("nearest") == Interpolation::Nearest);
+    CHECK(parse_interpolation("bilinear") == Interpolation::Bilinear);
+    CHECK(parse_interpolation("bicubic") == Interpolation::Bicubic);
     CHECK_THROWS_WITH_AS(parse_interpolation("cubic"),
                          "interpolation must be nearest, bilinear or bicubic (got 'cubic')", Error);
     CHECK_THROWS_AS(parse_interpolation("Bicubic"), Error);

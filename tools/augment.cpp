@@ -84,7 +84,6 @@ void set_rand_augment(Transform& t, const std::string& config) {
     uint8_t fill[3];
     rand_augment_fill(t.mean, fill);
     t.aa = parse_rand_augment(config, fill, t.interpolation);
-    t.rand_augment = true;
 }
 
 void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng) {
@@ -110,7 +109,7 @@ void apply_transform(float* dst, const Image& img, const Transform& t, Rng& rng)
     } else {
         x = resize_centre_crop(img, t);
     }
-    if (t.train && t.rand_augment) rand_augment(x, t.aa, rng);
+    if (t.train && t.aa) rand_augment(x, *t.aa, rng);
     normalise(dst, x, t);
     if (t.train && t.erase_prob > 0) random_erase(dst, S, C, t.erase_prob, t.erase_mode, rng);
 }

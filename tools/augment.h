@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,7 @@ struct Transform {
     float min_scale = 0.08f;  // random-resized-crop area range (folders)
     float crop_pct = 0.875f;  // evaluation centre crop (folders)
     Interpolation interpolation = Interpolation::Bicubic;
-    bool rand_augment = false;  // training only
-    RandAugmentPolicy aa;
+    std::optional<RandAugmentPolicy> aa;  // RandAugment (training only)
     float erase_prob = 0.0f;  // random erasing, after normalisation (training only)
     EraseMode erase_mode = EraseMode::Pixel;
 };

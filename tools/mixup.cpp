@@ -49,28 +49,35 @@ static void mix_image(float* a, const float* b_orig, const MixDraw& d, int S, in
     for (size_t i = 0, n = (size_t)S * S * C; i < n; i++) a[i] = a[i] * lam + b_orig[i] * (1 - lam);
 }
 
+// Row t of the targets: lam * smoothed one-hot(yi) + (1 - lam) * smoothed one-hot(yj).
+static void write_target(float* t, int32_t yi, int32_t yj, double lam, double smoothing, int64_t K) {
+    const double off = smoothing / (double)K, on = 1 - smoothing + off;
+    for (int64_t k = 0; k < K; k++) t[k] = (float)off;
+    t[yi] = (float)(on * lam + off * (1 - lam));
+    t[yj] += (float)((on - off) * (1 - lam));
+}
+
 void mix_batch(float* images, const int32_t* labels, float* targets, int64_t B, int S, int C, int64_t K,
                const MixupOptions& o, uint64_t key) {
     CNX_CHECK(B % 2 == 0, "Mixup/CutMix needs an even batch");
     const size_t per = (size_t)S * S * C;
-    const std::vector<float> orig(images, images + per * (size_t)B);
-    std::vector<double> lam((size_t)B, 1.0);
     const MixDraw whole = o.mode == MixupMode::Batch ? draw_mix(o, S, key) : MixDraw{};
-    for (int64_t i = 0; i < B; i++) {
+    auto draw_for = [&](int64_t i) {
+        if (o.mode == MixupMode::Elem) return draw_mix(o, S, stream_key(key, (uint64_t)i));
+        if (o.mode == MixupMode::Pair) return draw_mix(o, S, stream_key(key, (uint64_t)std::min(i, B - 1 - i)));
+        return whole;
+    };
+    std::vector<float> original_i;  // one image: i's pixels before mixing, which j mixes in
+    for (int64_t i = 0; i < B / 2; i++) {
         const int64_t j = B - 1 - i;
-        MixDraw d = whole;
-        if (o.mode == MixupMode::Elem) d = draw_mix(o, S, stream_key(key, (uint64_t)i));
-        if (o.mode == MixupMode::Pair) d = draw_mix(o, S, stream_key(key, (uint64_t)std::min(i, j)));
-        mix_image(images + per * (size_t)i, orig.data() + per * (size_t)j, d, S, C);
-        lam[(size_t)i] = d.lam;
-    }
-    const double off = o.smoothing / (double)K, on = 1 - o.smoothing + off;
-    for (int64_t i = 0; i < B; i++) {
-        float* t = targets + i * K;
-        const double l = lam[(size_t)i];
-        for (int64_t k = 0; k < K; k++) t[k] = (float)off;
-        t[labels[i]] = (float)(on * l + off * (1 - l));
-        t[labels[B - 1 - i]] += (float)((on - off) * (1 - l));
+        const MixDraw di = draw_for(i), dj = draw_for(j);
+        float* xi = images + per * (size_t)i;
+        float* xj = images + per * (size_t)j;
+        if (dj.lam != 1) original_i.assign(xi, xi + per);
+        mix_image(xi, xj, di, S, C);
+        if (dj.lam != 1) mix_image(xj, original_i.data(), dj, S, C);
+        write_target(targets + i * K, labels[i], labels[j], di.lam, o.smoothing, K);
+        write_target(targets + j * K, labels[j], labels[i], dj.lam, o.smoothing, K);
     }
 }
 

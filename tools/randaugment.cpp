@@ -268,11 +268,6 @@ void affine(Image& img, double a, double b, double c, double d, double e, double
     img = affine_image(img, m, interp, fill);
 }
 
-bool is_geometric(RandOp op) {
-    return op == RandOp::Rotate || op == RandOp::ShearX || op == RandOp::ShearY || op == RandOp::TranslateXRel ||
-           op == RandOp::TranslateYRel;
-}
-
 double draw_magnitude(const RandAugmentPolicy& p, Rng& rng) {
     double m = p.magnitude;
     if (p.magnitude_std > 0) {
@@ -405,16 +400,12 @@ void rand_augment(Image& img, const RandAugmentPolicy& p, Rng& rng, std::vector<
     for (RandOp op : chosen) {
         RandAugmentStep s;
         s.op = op;
-        s.interpolation = p.interpolation;
         s.applied = !(p.prob < 1.0 && rng.uniform_double() > p.prob);
         if (s.applied) {
             s.magnitude = draw_magnitude(p, rng);
             bool negate = rand_op_is_signed(op) && rng.uniform_double() > 0.5;  // _randomly_negate
             s.arg = rand_op_argument(op, s.magnitude, negate);
-            if (is_geometric(op) && p.random_interpolation) {
-                s.interpolation = rng.below(2) ? Interpolation::Bicubic : Interpolation::Bilinear;
-            }
-            apply_rand_op(img, op, s.arg, p.fill, s.interpolation);
+            apply_rand_op(img, op, s.arg, p.fill, p.interpolation);
         }
         if (trace) trace->push_back(s);
     }

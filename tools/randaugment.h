@@ -49,7 +49,6 @@ struct RandAugmentPolicy {
     bool increasing = false;       // inc
     uint8_t fill[3] = {128, 128, 128};                // timm hparams img_mean
     Interpolation interpolation = Interpolation::Bicubic;
-    bool random_interpolation = false;  // timm's 'random': bilinear or bicubic drawn per geometric op
 };
 
 // Parses a timm RandAugment string ("rand-m9-mstd0.5-inc1"); throws cnx::Error (one line) on
@@ -76,7 +75,6 @@ struct RandAugmentStep {
     bool applied = false;     // passed the probability draw
     double magnitude = 0;     // after noise and clipping (applied steps only)
     double arg = 0;           // the op's argument (applied steps only)
-    Interpolation interpolation = Interpolation::Bicubic;
 };
 
 // timm RandAugment.__call__: num_layers ops drawn with replacement, each AugmentOp.__call__ in turn.

@@ -27,15 +27,6 @@ Interpolation parse_interpolation(const std::string& name) {
     fail("interpolation must be nearest, bilinear or bicubic (got '%s')", name.c_str());
 }
 
-const char* interpolation_name(Interpolation f) {
-    switch (f) {
-        case Interpolation::Nearest: return "nearest";
-        case Interpolation::Bilinear: return "bilinear";
-        case Interpolation::Bicubic: return "bicubic";
-    }
-    return "?";
-}
-
 namespace {
 
 // Geometry.c's COORD (nearest: anything left of 0 is outside) and FLOOR.
@@ -47,12 +38,18 @@ void check_image(const Image& img) {
     CNX_CHECK(img.pixels.size() == (size_t)img.h * img.w * img.c, "resample: pixel buffer size");
 }
 
-Image filled(int w, int h, int c, const uint8_t* fill) {
+// An all-zero image.
+Image blank(int w, int h, int c) {
     Image out;
     out.w = w;
     out.h = h;
     out.c = c;
-    out.pixels.resize((size_t)h * w * c);
+    out.pixels.assign((size_t)h * w * c, 0);
+    return out;
+}
+
+Image filled(int w, int h, int c, const uint8_t* fill) {
+    Image out = blank(w, h, c);
     for (size_t i = 0; i < out.pixels.size(); i += (size_t)c)
         for (int k = 0; k < c; k++) out.pixels[i + (size_t)k] = fill[k];
     return out;
@@ -159,18 +156,17 @@ void resample_vertical(const Image& in, int y0, const Coeffs& cy, Image& out) {
 // ImagingResampleInner: each pass only where that size changes, each rounded to 8 bits.
 Image resample(const Image& src, int out_w, int out_h, Interpolation f) {
     const Coeffs cx = precompute_coeffs(src.w, out_w, f), cy = precompute_coeffs(src.h, out_h, f);
-    const uint8_t zero[3] = {0, 0, 0};
     if (out_w == src.w) {
-        Image out = filled(src.w, out_h, src.c, zero);
+        Image out = blank(src.w, out_h, src.c);
         resample_vertical(src, 0, cy, out);
         return out;
     }
     // Only the source rows the vertical pass will read.
     const int y0 = cy.first[0], y1 = cy.first[(size_t)out_h - 1] + cy.count[(size_t)out_h - 1];
-    Image tmp = filled(out_w, y1 - y0, src.c, zero);
+    Image tmp = blank(out_w, y1 - y0, src.c);
     resample_horizontal(src, y0, cx, tmp);
     if (out_h == src.h) return tmp;
-    Image out = filled(out_w, out_h, src.c, zero);
+    Image out = blank(out_w, out_h, src.c);
     resample_vertical(tmp, y0, cy, out);
     return out;
 }
@@ -325,8 +321,7 @@ double round15(double v) {
 // Image.transpose ROTATE_90 / ROTATE_180 / ROTATE_270 (counter-clockwise) of a square or any image.
 Image rotate_quarter(const Image& src, int quarters) {
     const bool swap = quarters % 2 != 0;
-    const uint8_t zero[3] = {0, 0, 0};
-    Image out = filled(swap ? src.h : src.w, swap ? src.w : src.h, src.c, zero);
+    Image out = blank(swap ? src.h : src.w, swap ? src.w : src.h, src.c);
     for (int y = 0; y < src.h; y++) {
         for (int x = 0; x < src.w; x++) {
             if (quarters == 1) copy_pixel(out, y, src.w - 1 - x, src, x, y);
@@ -346,8 +341,7 @@ Image resize_image(const Image& src, int out_w, int out_h, Interpolation f) {
     if (f != Interpolation::Nearest) return resample(src, out_w, out_h, f);
     // Pillow maps NEAREST resizes to an affine scale of the whole image (no antialiasing).
     const double m[6] = {(double)src.w / out_w, 0, 0, 0, (double)src.h / out_h, 0};
-    const uint8_t zero[3] = {0, 0, 0};
-    Image out = filled(out_w, out_h, src.c, zero);
+    Image out = blank(out_w, out_h, src.c);
     scale_affine(src, m, out);
     return out;
 }
@@ -355,8 +349,7 @@ Image resize_image(const Image& src, int out_w, int out_h, Interpolation f) {
 Image crop_image(const Image& src, int left, int top, int width, int height) {
     check_image(src);
     if (width < 0 || height < 0) fail("crop: negative size %dx%d", width, height);
-    const uint8_t zero[3] = {0, 0, 0};
-    Image out = filled(width, height, src.c, zero);
+    Image out = blank(width, height, src.c);
     for (int y = std::max(0, -top); y < std::min(height, src.h - top); y++)
         for (int x = std::max(0, -left); x < std::min(width, src.w - left); x++)
             copy_pixel(out, x, y, src, x + left, y + top);

@@ -21,7 +21,6 @@ namespace cnx {
 
 enum class Interpolation { Nearest, Bilinear, Bicubic };
 Interpolation parse_interpolation(const std::string& name);  // "nearest", "bilinear", "bicubic"; throws otherwise
-const char* interpolation_name(Interpolation f);
 
 Image resize_image(const Image& src, int out_w, int out_h, Interpolation f);
 Image crop_image(const Image& src, int left, int top, int width, int height);

@@ -122,7 +122,6 @@ static void transform_image(const Image& img, int channels, size_t seed) {
     t.pad = 2;
     const uint8_t fill[3] = {124, 116, 104};
     t.aa = parse_rand_augment("rand-m9-mstd0.5-inc1", fill, Interpolation::Bicubic);
-    t.rand_augment = true;
     t.erase_prob = 0.5f;
     std::vector<float> out((size_t)16 * 16 * channels);
     for (bool small : {true, false})
