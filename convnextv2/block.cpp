@@ -13,10 +13,15 @@ void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, i
     else b.ln = F(R * C);
     b.mean = F(R);
     b.rstd = F(R);
-    b.h = F(R * 4 * C);
-    b.g = F(R * 4 * C);
-    if (half) b.r16 = H(R * 4 * C);
-    else b.r = F(R * 4 * C);
+    if (half) {
+        b.h16 = H(R * 4 * C);
+        b.g16 = H(R * 4 * C);
+        b.r16 = H(R * 4 * C);
+    } else {
+        b.h = F(R * 4 * C);
+        b.g = F(R * 4 * C);
+        b.r = F(R * 4 * C);
+    }
     b.gx = F(N * 4 * C);
     b.nx = F(N * 4 * C);
     b.y = F(R * C);
@@ -36,13 +41,13 @@ void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows,
     grn.init(N, rows_per_sample, 4 * C);
 }
 
-// LayerNorm, pwconv1, GELU + GRN and pwconv2, with the GEMM inputs ln and r in fp32 or bf16.
+// LayerNorm, pwconv1, GELU + GRN and pwconv2, with ln, h, g and r all in fp32 or all in bf16.
 template <class Act>
-static void branch_forward(StageLayers& L, const BlockActs& b, Act* ln, Act* r, const BlockParams& w, Weights params,
-                           const int64_t* off) {
+static void branch_forward(StageLayers& L, const BlockActs& b, Act* ln, Act* h, Act* g, Act* r, const BlockParams& w,
+                           Weights params, const int64_t* off) {
     L.ln.forward(RowsOf<Act>(ln), b.mean, b.rstd, ConstRows(b.dw, off), params + w.ln_w, params + w.ln_b);
-    L.pw1.forward(b.h, ln, params.gemm(w.pw1_w), params + w.pw1_b);
-    L.grn.forward_gelu(r, b.g, b.gx, b.nx, b.h, params + w.grn_gamma, params + w.grn_beta);
+    L.pw1.forward(h, ln, params.gemm(w.pw1_w), params + w.pw1_b);
+    L.grn.forward_gelu(r, g, b.gx, b.nx, h, params + w.grn_gamma, params + w.grn_beta);
     L.pw2.forward(b.y, r, params.gemm(w.pw2_w), params + w.pw2_b);
 }
 
@@ -51,8 +56,8 @@ void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, Wei
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
     const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
     L.dw.forward(b.dw, b.x_in, params + w.dw_w, params + w.dw_b);
-    if (b.ln16) branch_forward(L, b, b.ln16, b.r16, w, params, off);
-    else branch_forward(L, b, b.ln, b.r, w, params, off);
+    if (b.ln16) branch_forward(L, b, b.ln16, b.h16, b.g16, b.r16, w, params, off);
+    else branch_forward(L, b, b.ln, b.h, b.g, b.r, w, params, off);
     if (s.active) {
         residual_forward_rows(b.x_out, b.x_in, b.y, scale, off, rows, s.active->rows_per_sample, C);
         zero_regions(b.x_out, s.active->masked, s.H, s.W, C);
@@ -82,7 +87,7 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, We
     // d(pwconv1 output): in place in fp32, or in bf16 into its own scratch for pwconv1's products
     LinearInput dh = d4;
     if (scratch.d_4c16) {
-        L.grn.backward_gelu(scratch.d_4c16, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);
+        L.grn.backward_gelu(scratch.d_4c16, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g16, b.h16, b.gx, b.nx, params + w.grn_gamma);
         dh = scratch.d_4c16;
     } else {
         L.grn.backward_gelu(d4, grads + w.grn_gamma, grads + w.grn_beta, d4, b.g, b.h, b.gx, b.nx, params + w.grn_gamma);

@@ -58,48 +58,46 @@ void Grn::forward(float* dst, float* gx, float* nx, const float* src, const floa
     for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
     part_a_.reduce_into(gx);
     finish_stats(gx, nx);
-    for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        k.grn_apply(dst + b * C, src + b * C, nx + n * C, gamma, beta, e - b, C);
-    });
+    apply_pass(k.grn_apply, dst, src, nx, gamma, beta);
 }
 
-void Grn::gelu_stats(float* act, float* gx, float* nx, const float* src) {
-    const Kernels& k = kernels();
+template <class Act, class Kernel>
+void Grn::gelu_stats(Kernel kernel, Act* act, float* gx, float* nx, const Act* src) {
     const int64_t C = C_;
     part_a_.clear();
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
-        k.grn_gelu_sumsq(act + b * C, part_a_.slice(t) + n * C, src + b * C, e - b, C);
+        kernel(act + b * C, part_a_.slice(t) + n * C, src + b * C, e - b, C);
     });
     for (int64_t i = 0; i < N_ * C; i++) gx[i] = 0.0f;
     part_a_.reduce_into(gx);
     finish_stats(gx, nx);
 }
 
-template <class Out, class Kernel>
-void Grn::forward_gelu_as(Kernel apply, Out* dst, float* act, float* gx, float* nx, const float* src, const float* gamma,
-                          const float* beta) {
-    gelu_stats(act, gx, nx, src);
+template <class Out, class In, class Kernel>
+void Grn::apply_pass(Kernel apply, Out* dst, const In* src, const float* nx, const float* gamma, const float* beta) {
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
-        apply(dst + b * C_, act + b * C_, nx + n * C_, gamma, beta, e - b, C_);
+        apply(dst + b * C_, src + b * C_, nx + n * C_, gamma, beta, e - b, C_);
     });
 }
 
 void Grn::forward_gelu(float* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
-    forward_gelu_as(kernels().grn_apply, dst, act, gx, nx, src, gamma, beta);
+    gelu_stats(kernels().grn_gelu_sumsq, act, gx, nx, src);
+    apply_pass(kernels().grn_apply, dst, act, nx, gamma, beta);
 }
 
-void Grn::forward_gelu(bf16* dst, float* act, float* gx, float* nx, const float* src, const float* gamma, const float* beta) {
-    forward_gelu_as(kernels().grn_apply_bf16, dst, act, gx, nx, src, gamma, beta);
+void Grn::forward_gelu(bf16* dst, bf16* act, float* gx, float* nx, const bf16* src, const float* gamma, const float* beta) {
+    gelu_stats(kernels().grn_gelu_sumsq_bf16, act, gx, nx, src);
+    apply_pass(kernels().grn_apply_bf16, dst, act, nx, gamma, beta);
 }
 
-void Grn::backward_reduce(float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,
+template <class In, class Kernel>
+void Grn::backward_reduce(Kernel kernel, float* d_gamma, float* d_beta, const float* d_dst, const In* src, const float* gx,
                           const float* nx, const float* gamma) {
-    const Kernels& k = kernels();
     const int64_t C = C_;
     part_a_.clear();
     part_b_.clear();
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int t) {
-        k.grn_bwd_reduce(part_a_.slice(t) + n * C, part_b_.slice(t) + n * C, d_dst + b * C, src + b * C, e - b, C);
+        kernel(part_a_.slice(t) + n * C, part_b_.slice(t) + n * C, d_dst + b * C, src + b * C, e - b, C);
     });
     // k_ temporarily holds S = sum d_dst*src per sample; the bias gradient is sum d_dst over every row.
     float* S = k_.data();
@@ -131,17 +129,16 @@ void Grn::backward(float* d_src, float* d_gamma, float* d_beta, const float* d_d
                    const float* nx, const float* gamma) {
     const Kernels& k = kernels();
     const int64_t C = C_;
-    backward_reduce(d_gamma, d_beta, d_dst, src, gx, nx, gamma);
+    backward_reduce(k.grn_bwd_reduce, d_gamma, d_beta, d_dst, src, gx, nx, gamma);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
         k.grn_bwd_apply(d_src + b * C, d_dst + b * C, src + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
     });
 }
 
-template <class Out, class Kernel>
-void Grn::backward_gelu_as(Kernel kernel, Out* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
-                           const float* src, const float* gx, const float* nx, const float* gamma) {
+template <class Out, class In, class Kernel>
+void Grn::backward_gelu_as(Kernel kernel, Out* d_src, const float* d_dst, const In* act, const In* src, const float* nx,
+                           const float* gamma) {
     const int64_t C = C_;
-    backward_reduce(d_gamma, d_beta, d_dst, act, gx, nx, gamma);
     for_sample_segments([&](int64_t n, int64_t b, int64_t e, int) {
         kernel(d_src + b * C, d_dst + b * C, act + b * C, src + b * C, nx + n * C, gamma, k_.data() + n * C, e - b, C);
     });
@@ -149,12 +146,14 @@ void Grn::backward_gelu_as(Kernel kernel, Out* d_src, float* d_gamma, float* d_b
 
 void Grn::backward_gelu(float* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
                         const float* src, const float* gx, const float* nx, const float* gamma) {
-    backward_gelu_as(kernels().grn_bwd_apply_gelu, d_src, d_gamma, d_beta, d_dst, act, src, gx, nx, gamma);
+    backward_reduce(kernels().grn_bwd_reduce, d_gamma, d_beta, d_dst, act, gx, nx, gamma);
+    backward_gelu_as(kernels().grn_bwd_apply_gelu, d_src, d_dst, act, src, nx, gamma);
 }
 
-void Grn::backward_gelu(bf16* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
-                        const float* src, const float* gx, const float* nx, const float* gamma) {
-    backward_gelu_as(kernels().grn_bwd_apply_gelu_bf16, d_src, d_gamma, d_beta, d_dst, act, src, gx, nx, gamma);
+void Grn::backward_gelu(bf16* d_src, float* d_gamma, float* d_beta, const float* d_dst, const bf16* act,
+                        const bf16* src, const float* gx, const float* nx, const float* gamma) {
+    backward_reduce(kernels().grn_bwd_reduce_bf16, d_gamma, d_beta, d_dst, act, gx, nx, gamma);
+    backward_gelu_as(kernels().grn_bwd_apply_gelu_bf16, d_src, d_dst, act, src, nx, gamma);
 }
 
 }  // namespace cnx

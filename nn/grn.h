@@ -26,13 +26,13 @@ public:
 
     // GELU fused in (the block's order): x = gelu(h) is written (saved for backward), y = GRN(x).
     void forward_gelu(float* y, float* x, float* gx, float* nx, const float* h, const float* gamma, const float* beta);
-    // The same with y in bf16 (a bf16 GEMM's input).
-    void forward_gelu(bf16* y, float* x, float* gx, float* nx, const float* h, const float* gamma, const float* beta);
+    // The same in bf16 precision: h, x and y in bf16 (statistics and math in fp32, simd/grn/grn.h).
+    void forward_gelu(bf16* y, bf16* x, float* gx, float* nx, const bf16* h, const float* gamma, const float* beta);
     // dh = d(GRN(gelu(h)))/dh applied to dy; d_gamma, d_beta accumulated.
     void backward_gelu(float* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
                        const float* gx, const float* nx, const float* gamma);
-    // The same with dh in bf16 (a bf16 GEMM's output gradient; dh must not alias dy).
-    void backward_gelu(bf16* dh, float* d_gamma, float* d_beta, const float* dy, const float* x, const float* h,
+    // The same with x, h and dh in bf16 (dh, a bf16 GEMM's output gradient, must not alias dy).
+    void backward_gelu(bf16* dh, float* d_gamma, float* d_beta, const float* dy, const bf16* x, const bf16* h,
                        const float* gx, const float* nx, const float* gamma);
 
 private:
@@ -45,16 +45,19 @@ private:
     void for_sample_segments(F&& f);
     // gx holds sum of squares per sample on entry; gx = ||src||, nx = gx / (mean + eps) on return.
     void finish_stats(float* gx, float* nx) const;
-    template <class Out, class Kernel>
-    void backward_gelu_as(Kernel kernel, Out* d_src, float* d_gamma, float* d_beta, const float* d_dst, const float* act,
-                          const float* src, const float* gx, const float* nx, const float* gamma);
+    template <class Out, class In, class Kernel>
+    // After backward_reduce: the apply pass, d_src written.
+    void backward_gelu_as(Kernel kernel, Out* d_src, const float* d_dst, const In* act, const In* src, const float* nx,
+                          const float* gamma);
     // forward_gelu up to the statistics: act = gelu(src) written, gx and nx.
-    void gelu_stats(float* act, float* gx, float* nx, const float* src);
-    template <class Out, class Kernel>
-    void forward_gelu_as(Kernel apply, Out* dst, float* act, float* gx, float* nx, const float* src, const float* gamma,
-                         const float* beta);
+    template <class Act, class Kernel>
+    void gelu_stats(Kernel kernel, Act* act, float* gx, float* nx, const Act* src);
+    // The apply pass of forward: dst = GRN(src) with the statistics nx.
+    template <class Out, class In, class Kernel>
+    void apply_pass(Kernel apply, Out* dst, const In* src, const float* nx, const float* gamma, const float* beta);
     // The reduction pass of backward: d_gamma, d_beta accumulated, k_ = d gx / gx per sample.
-    void backward_reduce(float* d_gamma, float* d_beta, const float* d_dst, const float* src, const float* gx,
+    template <class In, class Kernel>
+    void backward_reduce(Kernel kernel, float* d_gamma, float* d_beta, const float* d_dst, const In* src, const float* gx,
                          const float* nx, const float* gamma);
 };
 

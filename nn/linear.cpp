@@ -60,7 +60,7 @@ void Linear::Gemm::create(const dnnl::memory::desc& src, const dnnl::memory::des
     if (bias) this->bias = dnnl::memory(*bias, dnnl_cpu_engine(), DNNL_MEMORY_NONE);
 }
 
-void Linear::Gemm::run(const void* s, const void* w, const float* b, float* d) {
+void Linear::Gemm::run(const void* s, const void* w, const float* b, void* d) {
     src.set_data_handle(const_cast<void*>(s));
     wei.set_data_handle(const_cast<void*>(w));
     dst.set_data_handle(d);
@@ -98,6 +98,7 @@ void Linear::init(int64_t M, int64_t K, int64_t N, Precision precision) {
         const auto x = md({M, K}, {K, 1}, in), wT = md({K, N}, {1, K}, in), b = md({1, N}, {N, 1}), y = md({M, N}, {N, 1});
         fwd_.create(x, wT, &b, y, false);
         fwd_nobias_.create(x, wT, nullptr, y, false);
+        if (precision == Precision::kBf16) fwd16_.create(x, wT, &b, md({M, N}, {N, 1}, dt::bf16), false);
         // backward data: dy [M,N] times W [N,K] -> dx [M,K]
         const auto dy = md({M, N}, {N, 1}, in), w = md({N, K}, {K, 1}, in), dx = md({M, K}, {K, 1});
         bwd_data_.create(dy, w, nullptr, dx, false);
@@ -127,6 +128,13 @@ void Linear::forward(float* dst, LinearInput src, LinearInput wei, const float* 
     if (M_ == 0) return;
     const void* s = operand(src, M_ * K_, 0);
     (bias ? fwd_ : fwd_nobias_).run(s, operand(wei, N_ * K_, 1), bias, dst);
+}
+
+void Linear::forward(bf16* dst, LinearInput src, LinearInput wei, const float* bias) {
+    CNX_CHECK(precision_ == Precision::kBf16 && bias, "a bf16 output needs bf16 precision and a bias");
+    if (M_ == 0) return;
+    const void* s = operand(src, M_ * K_, 0);
+    fwd16_.run(s, operand(wei, N_ * K_, 1), bias, dst);
 }
 
 void Linear::backward(float* d_src, float* d_wei, float* d_bias, LinearInput d_dst, LinearInput src, LinearInput wei,

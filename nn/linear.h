@@ -39,6 +39,8 @@ public:
 
     // dst = src wei^T + bias  (bias may be null).
     void forward(float* dst, LinearInput src, LinearInput wei, const float* bias);
+    // The same with dst in bf16, rounded to nearest even from the fp32 sum (bf16 precision, with a bias).
+    void forward(bf16* dst, LinearInput src, LinearInput wei, const float* bias);
     // d_wei += d_dst^T src and d_bias += column sums of d_dst (d_bias may be null); then d_src = d_dst wei
     // (d_src += when accumulate; d_src null: not wanted). In bf16 precision an fp32 d_dst is rounded
     // once for both products.
@@ -56,7 +58,7 @@ private:
         dnnl::memory src, wei, bias, dst, scratch;
         void create(const dnnl::memory::desc& src, const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
                     const dnnl::memory::desc& dst, bool accumulate);
-        void run(const void* src, const void* wei, const float* bias, float* dst);
+        void run(const void* src, const void* wei, const float* bias, void* dst);
     };
     // The operand a product reads: `x` itself (fp32 precision, or already bf16), or its bf16 copy in
     // scratch slot `slot`.
@@ -65,7 +67,7 @@ private:
     void sum_columns(float* d_bias, const T* d_dst);
     int64_t M_ = 0, K_ = 0, N_ = 0;
     Precision precision_ = Precision::kFp32;
-    Gemm fwd_, fwd_nobias_, bwd_data_, bwd_data_acc_, bwd_wei_;
+    Gemm fwd_, fwd_nobias_, fwd16_, bwd_data_, bwd_data_acc_, bwd_wei_;
     GradPartials bias_partials_;
 };
 

@@ -191,6 +191,24 @@ template <class T, class M>
 inline void store_as(float* p, M m, typename T::V v) { T::store(p, m, v); }
 template <class T, class M>
 inline void store_as(uint16_t* p, M m, typename T::V v) { T::store_bf16(p, m, v); }
+// store_as that returns the value as stored (bf16: rounded), for sums that must see what a later
+// pass will read back.
+template <class T, class M>
+inline typename T::V store_kept(float* p, M m, typename T::V v) {
+    T::store(p, m, v);
+    return v;
+}
+template <class T, class M>
+inline typename T::V store_kept(uint16_t* p, M m, typename T::V v) {
+    const auto h = T::narrow_bf16(v);
+    T::store_bf16(p, m, v);
+    return T::widen_bf16(h);
+}
+// Loads p's element type into fp32 lanes (bf16 widens exactly).
+template <class T, class M>
+inline typename T::V load_as(const float* p, M m) { return T::load(p, m); }
+template <class T, class M>
+inline typename T::V load_as(const uint16_t* p, M m) { return T::load_bf16(p, m); }
 
 // The math below works on K independent vectors at once, statement by statement, so their long
 // dependency chains (~100 cycles for the normal CDF) interleave in program order instead of leaving

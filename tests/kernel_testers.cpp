@@ -271,10 +271,51 @@ void GrnTester::check(grn_apply_bf16_fn apply, grn_apply_fn twin) const {
     CAPTURE(C_);
     CAPTURE(rows_);
     const int64_t n = rows_ * C_;
-    const Buf x = input(1, n, seed()), nx = input(2, C_, 3, 0.2f, 2.0f), ga = input(3, C_, 4), be = input(4, C_, 5);
-    expect_twin_rounded("y", n, apply, twin, x.p(), nx.p(), ga.p(), be.p(), rows_, C_);
+    const Input16 x = input16(1, n, seed());
+    const Buf nx = input(2, C_, 3, 0.2f, 2.0f), ga = input(3, C_, 4), be = input(4, C_, 5);
+    BufOf<bf16> got = buf_of<bf16>(0, n);
+    Buf want = buf(0, n);
+    apply(got.p(), x.h.p(), nx.p(), ga.p(), be.p(), rows_, C_);
+    twin(want.p(), x.f.p(), nx.p(), ga.p(), be.p(), rows_, C_);
+    expect_rounded("y", got.p(), want.p(), n);
+    CHECK(got.canaries_intact());
+    CHECK(x.h.canaries_intact());
 }
-
+void GrnTester::check(grn_bwd_reduce_bf16_fn reduce, grn_bwd_reduce_fn twin) const {
+    CAPTURE(C_);
+    CAPTURE(rows_);
+    const int64_t n = rows_ * C_;
+    Buf s = input(0, C_, 8), b = input(1, C_, 9), s2 = input(0, C_, 8), b2 = input(1, C_, 9);
+    const Buf dy = input(2, n, seed() + 1);
+    const Input16 x = input16(3, n, seed());
+    reduce(s.p(), b.p(), dy.p(), x.h.p(), rows_, C_);
+    twin(s2.p(), b2.p(), dy.p(), x.f.p(), rows_, C_);
+    CHECK(std::memcmp(s.p(), s2.p(), sizeof(float) * (size_t)C_) == 0);
+    CHECK(std::memcmp(b.p(), b2.p(), sizeof(float) * (size_t)C_) == 0);
+    check_canaries({&s, &b, &dy});
+    CHECK(x.h.canaries_intact());
+}
+void GrnTester::check(grn_gelu_sumsq_bf16_fn sumsq, grn_gelu_sumsq_fn twin) const {
+    CAPTURE(C_);
+    CAPTURE(rows_);
+    const int64_t n = rows_ * C_;
+    const Input16 h = input16(2, n, seed(), -4.0f, 4.0f);
+    BufOf<bf16> x = buf_of<bf16>(0, n);
+    Buf x2 = buf(0, n), ss = input(1, C_, 3, 0.0f, 1.0f), ss2 = input(1, C_, 3, 0.0f, 1.0f);
+    std::vector<double> want_ss = widen(ss);
+    sumsq(x.p(), ss.p(), h.h.p(), rows_, C_);
+    twin(x2.p(), ss2.p(), h.f.p(), rows_, C_);
+    expect_rounded("x", x.p(), x2.p(), n);
+    // the squares of the values as stored
+    each_element(rows_, C_, [&](int64_t i, int64_t c) {
+        const double kept = float_from_bf16(x.p()[i]);
+        want_ss[(size_t)c] += kept * kept;
+    });
+    expect_close("ss", ss.p(), want_ss.data(), C_, 1e-5, 1e-6);
+    CHECK(x.canaries_intact());
+    CHECK(h.h.canaries_intact());
+    check_canaries({&ss});
+}
 void GrnTester::check(grn_bwd_reduce_fn reduce) const {
     CAPTURE(C_);
     CAPTURE(rows_);
@@ -348,9 +389,16 @@ void GrnTester::check(grn_bwd_apply_gelu_bf16_fn apply, grn_bwd_apply_gelu_fn tw
     CAPTURE(C_);
     CAPTURE(rows_);
     const int64_t n = rows_ * C_;
-    const Buf dy = input(1, n, seed() + 1), x = input(2, n, seed()), h = input(3, n, seed(), -4.0f, 4.0f),
-              nx = input(4, C_, 4, 0.2f, 2.0f), ga = input(5, C_, 5), k = input(6, C_, 6);
-    expect_twin_rounded("dh", n, apply, twin, dy.p(), x.p(), h.p(), nx.p(), ga.p(), k.p(), rows_, C_);
+    const Buf dy = input(1, n, seed() + 1), nx = input(4, C_, 4, 0.2f, 2.0f), ga = input(5, C_, 5), k = input(6, C_, 6);
+    const Input16 x = input16(2, n, seed()), h = input16(3, n, seed(), -4.0f, 4.0f);
+    BufOf<bf16> got = buf_of<bf16>(0, n);
+    Buf want = buf(0, n);
+    apply(got.p(), dy.p(), x.h.p(), h.h.p(), nx.p(), ga.p(), k.p(), rows_, C_);
+    twin(want.p(), dy.p(), x.f.p(), h.f.p(), nx.p(), ga.p(), k.p(), rows_, C_);
+    expect_rounded("dh", got.p(), want.p(), n);
+    CHECK(got.canaries_intact());
+    CHECK(x.h.canaries_intact());
+    CHECK(h.h.canaries_intact());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -121,6 +121,19 @@ protected:
         fill(b.p(), n, seed, lo, hi);
         return b;
     }
+    // A bf16 input (uniform values rounded) and its exact widening, the fp32 twin's input.
+    struct Input16 {
+        BufOf<bf16> h;
+        Buf f;
+    };
+    Input16 input16(int k, int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) const {
+        Input16 in{buf_of<bf16>(k, n), input(k, n, seed, lo, hi)};
+        for (int64_t i = 0; i < n; i++) {
+            in.h.p()[i] = bf16_from_float(in.f.p()[i]);
+            in.f.p()[i] = float_from_bf16(in.h.p()[i]);
+        }
+        return in;
+    }
     int64_t misalign_ = 0;
     bool staggered_ = false;
 };
@@ -186,6 +199,8 @@ public:
     void check(grn_apply_fn apply) const;
     void check(grn_apply_bf16_fn apply, grn_apply_fn twin) const;
     void check(grn_bwd_reduce_fn reduce) const;
+    void check(grn_bwd_reduce_bf16_fn reduce, grn_bwd_reduce_fn twin) const;
+    void check(grn_gelu_sumsq_bf16_fn sumsq, grn_gelu_sumsq_fn twin) const;
     void check(grn_bwd_apply_fn apply) const;
     void check(grn_gelu_sumsq_fn sumsq) const;
     void check(grn_bwd_apply_gelu_fn apply) const;

@@ -31,7 +31,7 @@ TEST_CASE("grn: every variant of each pass against the formula") {
     check_pass<grn_bwd_apply_fn>("grn_bwd_apply", {1, 2, 7, 49}, 4);
 }
 
-TEST_CASE("grn apply with bf16 output: every variant rounds its ISA's fp32 output") {
+TEST_CASE("grn apply in bf16: every variant rounds its ISA's fp32 output on the widened input") {
     for_each_variant_isa<grn_apply_bf16_fn>("grn_apply_bf16", [](grn_apply_bf16_fn fn, Isa isa) {
         for (int64_t C : channel_counts())
             for (int64_t rows : {1, 2, 7, 49})
@@ -39,11 +39,27 @@ TEST_CASE("grn apply with bf16 output: every variant rounds its ISA's fp32 outpu
     });
 }
 
-TEST_CASE("grn + gelu backward with bf16 output: every variant rounds its ISA's fp32 output") {
+TEST_CASE("grn + gelu backward in bf16: every variant rounds its ISA's fp32 output on the widened inputs") {
     for_each_variant_isa<grn_bwd_apply_gelu_bf16_fn>("grn_bwd_apply_gelu_bf16", [](grn_bwd_apply_gelu_bf16_fn fn, Isa isa) {
         for (int64_t C : channel_counts())
             for (int64_t rows : {1, 3, 49})
                 if (C * rows <= 200000) GrnTester().channels(C).rows(rows).misalign((C + rows) % 3).check(fn, kernels_for(isa).grn_bwd_apply_gelu);
+    });
+}
+
+TEST_CASE("grn + gelu forward statistics in bf16: every variant rounds its ISA's GELU and sums the squares as stored") {
+    for_each_variant_isa<grn_gelu_sumsq_bf16_fn>("grn_gelu_sumsq_bf16", [](grn_gelu_sumsq_bf16_fn fn, Isa isa) {
+        for (int64_t C : channel_counts())
+            for (int64_t rows : {1, 3, 49})
+                if (C * rows <= 200000) GrnTester().channels(C).rows(rows).misalign((C + rows) % 3).staggered().check(fn, kernels_for(isa).grn_gelu_sumsq);
+    });
+}
+
+TEST_CASE("grn backward reduction in bf16: every variant equals its ISA's fp32 pass on the widened input, bit for bit") {
+    for_each_variant_isa<grn_bwd_reduce_bf16_fn>("grn_bwd_reduce_bf16", [](grn_bwd_reduce_bf16_fn fn, Isa isa) {
+        for (int64_t C : channel_counts())
+            for (int64_t rows : {1, 2, 7, 49})
+                if (C * rows <= 200000) GrnTester().channels(C).rows(rows).misalign((C + rows) % 4).check(fn, kernels_for(isa).grn_bwd_reduce);
     });
 }
 

@@ -55,9 +55,12 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
     });
 
     const char* no_channels = "grn: no channels";
-    expect_refused<grn_apply_bf16_fn>("grn_apply_bf16", no_channels, [&](grn_apply_bf16_fn f) { f(h16, b, b, b, b, 1, 0); });
+    expect_refused<grn_apply_bf16_fn>("grn_apply_bf16", no_channels, [&](grn_apply_bf16_fn f) { f(h16, h16, b, b, b, 1, 0); });
     expect_refused<grn_bwd_apply_gelu_bf16_fn>("grn_bwd_apply_gelu_bf16", no_channels,
-                                               [&](grn_bwd_apply_gelu_bf16_fn f) { f(h16, b, b, b, b, b, b, 1, 0); });
+                                               [&](grn_bwd_apply_gelu_bf16_fn f) { f(h16, b, h16, h16, b, b, b, 1, 0); });
+    expect_refused<grn_gelu_sumsq_bf16_fn>("grn_gelu_sumsq_bf16", "grn: negative row count",
+                                           [&](grn_gelu_sumsq_bf16_fn f) { f(h16, b, h16, -1, 4); });
+    expect_refused<grn_bwd_reduce_bf16_fn>("grn_bwd_reduce_bf16", no_channels, [&](grn_bwd_reduce_bf16_fn f) { f(b, b, b, h16, 1, 0); });
     expect_refused<grn_sumsq_fn>("grn_sumsq", no_channels, [&](grn_sumsq_fn f) { f(b, b, 1, 0); });
     expect_refused<grn_apply_fn>("grn_apply", no_channels, [&](grn_apply_fn f) { f(b, b, b, b, b, 1, 0); });
     expect_refused<grn_bwd_reduce_fn>("grn_bwd_reduce", no_channels, [&](grn_bwd_reduce_fn f) { f(b, b, b, b, 1, 0); });

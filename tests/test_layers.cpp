@@ -213,6 +213,17 @@ TEST_CASE("linear in bf16: each product is the fp32 product of the inputs rounde
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) want_db16[(size_t)n] += dyr[(size_t)(m * N + n)];
     CHECK_CLOSE(test::compare(db16.data(), want_db16.data(), N, 1e-5, 1e-5), db16.data(), (const float*)nullptr);
+    // a bf16 output is the fp32 output rounded to nearest: within half a bf16 step of the exact sum
+    // (plus the fp32 sum's own error), and the rounded fp32 output wherever the two sums agree
+    std::vector<bf16> yb((size_t)(M * N));
+    lin.forward(yb.data(), x.data(), W.data(), b.data());
+    int64_t same = 0;
+    for (size_t i = 0; i < yb.size(); i++) {
+        CAPTURE(i);
+        CHECK(std::fabs(float_from_bf16(yb[i]) - want_y[i]) <= std::ldexp(std::fabs(want_y[i]), -8) + 1e-5);
+        same += yb[i] == bf16_from_float(y[i]);
+    }
+    CHECK(same >= M * N * 95 / 100);
     // and the rounding is visible: the fp32 layer's output differs
     Linear fp32;
     fp32.init(M, K, N);

@@ -33,6 +33,9 @@ inline float float_from_bf16(bf16 h) {
 // A scalar reference kernel's store: fp32 as it is, bf16 rounded.
 inline void store_out(float* p, float v) { *p = v; }
 inline void store_out(bf16* p, float v) { *p = bf16_from_float(v); }
+// Its load: fp32 as it is, bf16 widened.
+inline float load_in(const float* p) { return *p; }
+inline float load_in(const bf16* p) { return float_from_bf16(*p); }
 
 // dst[i] = bf16_from_float(src[i]).
 using bf16_from_f32_t = void(bf16* dst, const float* src, int64_t n);

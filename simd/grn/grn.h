@@ -23,17 +23,22 @@ namespace cnx {
 using grn_sumsq_t = void(float* sumsq, const float* x, int64_t rows, int64_t C);
 using grn_apply_t = void(float* y, const float* x, const float* nx, const float* gamma, const float* beta,
                          int64_t rows, int64_t C);
-// grn_apply with y in bf16 (rounded to nearest even): the next GEMM's input in bf16 precision.
-using grn_apply_bf16_t = void(bf16* y, const float* x, const float* nx, const float* gamma, const float* beta,
-                              int64_t rows, int64_t C);
 using grn_bwd_reduce_t = void(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C);
 using grn_bwd_apply_t = void(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
                              const float* k, int64_t rows, int64_t C);
 using grn_gelu_sumsq_t = void(float* x, float* sumsq, const float* h, int64_t rows, int64_t C);
 using grn_bwd_apply_gelu_t = void(float* dh, const float* dy, const float* x, const float* h, const float* nx,
                                   const float* gamma, const float* k, int64_t rows, int64_t C);
-// grn_bwd_apply_gelu with dh in bf16: the input gradient of a bf16 GEMM's backward.
-using grn_bwd_apply_gelu_bf16_t = void(bf16* dh, const float* dy, const float* x, const float* h, const float* nx,
+
+// The block's passes in bf16 precision, where h (pwconv1's output), x = gelu(h), y (pwconv2's input)
+// and dh (pwconv1's output gradient) are held in bf16: each computes in fp32 what its fp32 twin
+// computes from the widened inputs and rounds what it writes to nearest even. grn_gelu_sumsq_bf16
+// sums the squares of x as stored (rounded), the values the later passes read back.
+using grn_gelu_sumsq_bf16_t = void(bf16* x, float* sumsq, const bf16* h, int64_t rows, int64_t C);
+using grn_apply_bf16_t = void(bf16* y, const bf16* x, const float* nx, const float* gamma, const float* beta,
+                              int64_t rows, int64_t C);
+using grn_bwd_reduce_bf16_t = void(float* s, float* b, const float* dy, const bf16* x, int64_t rows, int64_t C);
+using grn_bwd_apply_gelu_bf16_t = void(bf16* dh, const float* dy, const bf16* x, const bf16* h, const float* nx,
                                        const float* gamma, const float* k, int64_t rows, int64_t C);
 
 // What every GRN pass asks of its caller (checked in debug and sanitizer builds).

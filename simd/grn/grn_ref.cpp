@@ -14,14 +14,17 @@ void grn_sumsq_ref(float* sumsq, const float* x, int64_t rows, int64_t C) {
     }
 }
 
-template <class Out>
-static void grn_apply_ref_as(Out* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+template <class Out, class In>
+static void grn_apply_ref_as(Out* y, const In* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
                              int64_t C) {
     grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
-        const float* xr = x + r * C;
+        const In* xr = x + r * C;
         Out* yr = y + r * C;
-        for (int64_t c = 0; c < C; c++) store_out(yr + c, gamma[c] * (xr[c] * nx[c]) + beta[c] + xr[c]);
+        for (int64_t c = 0; c < C; c++) {
+            const float v = load_in(xr + c);
+            store_out(yr + c, gamma[c] * (v * nx[c]) + beta[c] + v);
+        }
     }
 }
 
@@ -30,21 +33,30 @@ void grn_apply_ref(float* y, const float* x, const float* nx, const float* gamma
     grn_apply_ref_as(y, x, nx, gamma, beta, rows, C);
 }
 
-void grn_apply_bf16_ref(bf16* y, const float* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
+void grn_apply_bf16_ref(bf16* y, const bf16* x, const float* nx, const float* gamma, const float* beta, int64_t rows,
                         int64_t C) {
     grn_apply_ref_as(y, x, nx, gamma, beta, rows, C);
 }
 
-void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {
+template <class In>
+static void grn_bwd_reduce_ref_as(float* s, float* b, const float* dy, const In* x, int64_t rows, int64_t C) {
     grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
-        const float* xr = x + r * C;
+        const In* xr = x + r * C;
         const float* dyr = dy + r * C;
         for (int64_t c = 0; c < C; c++) {
-            s[c] += dyr[c] * xr[c];
+            s[c] += dyr[c] * load_in(xr + c);
             b[c] += dyr[c];
         }
     }
+}
+
+void grn_bwd_reduce_ref(float* s, float* b, const float* dy, const float* x, int64_t rows, int64_t C) {
+    grn_bwd_reduce_ref_as(s, b, dy, x, rows, C);
+}
+
+void grn_bwd_reduce_bf16_ref(float* s, float* b, const float* dy, const bf16* x, int64_t rows, int64_t C) {
+    grn_bwd_reduce_ref_as(s, b, dy, x, rows, C);
 }
 
 void grn_bwd_apply_ref(float* dx, const float* dy, const float* x, const float* nx, const float* gamma,
@@ -64,16 +76,31 @@ void grn_gelu_sumsq_ref(float* x, float* sumsq, const float* h, int64_t rows, in
     grn_sumsq_ref(sumsq, x, rows, C);
 }
 
-template <class Out>
-static void grn_bwd_apply_gelu_ref_as(Out* dh, const float* dy, const float* x, const float* h, const float* nx,
+void grn_gelu_sumsq_bf16_ref(bf16* x, float* sumsq, const bf16* h, int64_t rows, int64_t C) {
+    grn_dcheck(rows, C);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < C; c++) {
+            const int64_t i = r * C + c;
+            float g;
+            const float v = float_from_bf16(h[i]);
+            gelu_fwd_ref(&g, &v, 1);
+            x[i] = bf16_from_float(g);
+            const float kept = float_from_bf16(x[i]);
+            sumsq[c] += kept * kept;
+        }
+    }
+}
+
+template <class Out, class In>
+static void grn_bwd_apply_gelu_ref_as(Out* dh, const float* dy, const In* x, const In* h, const float* nx,
                                       const float* gamma, const float* k, int64_t rows, int64_t C) {
     grn_dcheck(rows, C);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < C; c++) {
             const int64_t i = r * C + c;
-            const double v = h[i];
+            const double v = load_in(h + i);
             const double d = 0.5 * std::erfc(-v * M_SQRT1_2) + v * std::exp(-0.5 * v * v) * 0.39894228040143268;
-            const float dx = dy[i] * (1.0f + gamma[c] * nx[c]) + x[i] * k[c];
+            const float dx = dy[i] * (1.0f + gamma[c] * nx[c]) + load_in(x + i) * k[c];
             store_out(dh + i, (float)((double)dx * d));
         }
     }
@@ -84,7 +111,7 @@ void grn_bwd_apply_gelu_ref(float* dh, const float* dy, const float* x, const fl
     grn_bwd_apply_gelu_ref_as(dh, dy, x, h, nx, gamma, k, rows, C);
 }
 
-void grn_bwd_apply_gelu_bf16_ref(bf16* dh, const float* dy, const float* x, const float* h, const float* nx,
+void grn_bwd_apply_gelu_bf16_ref(bf16* dh, const float* dy, const bf16* x, const bf16* h, const float* nx,
                                  const float* gamma, const float* k, int64_t rows, int64_t C) {
     grn_bwd_apply_gelu_ref_as(dh, dy, x, h, nx, gamma, k, rows, C);
 }
