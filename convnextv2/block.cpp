@@ -8,9 +8,13 @@ void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, i
     auto F = [&](int64_t n) { return a.alloc_floats((size_t)n); };
     auto H = [&](int64_t n) { return reinterpret_cast<bf16*>(a.alloc_floats((size_t)(n + 1) / 2)); };
     const bool half = precision == Precision::kBf16;
-    b.dw = F(T * C);
-    if (half) b.ln16 = H(R * C);
-    else b.ln = F(R * C);
+    if (half) {
+        b.dw16 = H(T * C);
+        b.ln16 = H(R * C);
+    } else {
+        b.dw = F(T * C);
+        b.ln = F(R * C);
+    }
     b.mean = F(R);
     b.rstd = F(R);
     if (half) {
@@ -41,11 +45,12 @@ void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows,
     grn.init(N, rows_per_sample, 4 * C);
 }
 
-// LayerNorm, pwconv1, GELU + GRN and pwconv2, with ln, h, g and r all in fp32 or all in bf16.
+// The block's branch up to pwconv2, with dw, ln, h, g and r all in fp32 or all in bf16.
 template <class Act>
-static void branch_forward(StageLayers& L, const BlockActs& b, Act* ln, Act* h, Act* g, Act* r, const BlockParams& w,
+static void branch_forward(StageLayers& L, const BlockActs& b, Act* dw, Act* ln, Act* h, Act* g, Act* r, const BlockParams& w,
                            Weights params, const int64_t* off) {
-    L.ln.forward(RowsOf<Act>(ln), b.mean, b.rstd, ConstRows(b.dw, off), params + w.ln_w, params + w.ln_b);
+    L.dw.forward(dw, b.x_in, params + w.dw_w, params + w.dw_b);
+    L.ln.forward(RowsOf<Act>(ln), b.mean, b.rstd, RowsOf<const Act>(dw, off), params + w.ln_w, params + w.ln_b);
     L.pw1.forward(h, ln, params.gemm(w.pw1_w), params + w.pw1_b);
     L.grn.forward_gelu(r, g, b.gx, b.nx, h, params + w.grn_gamma, params + w.grn_beta);
     L.pw2.forward(b.y, r, params.gemm(w.pw2_w), params + w.pw2_b);
@@ -55,9 +60,8 @@ void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, Wei
     const int64_t rows = s.rows(), C = s.C;
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
     const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
-    L.dw.forward(b.dw, b.x_in, params + w.dw_w, params + w.dw_b);
-    if (b.ln16) branch_forward(L, b, b.ln16, b.h16, b.g16, b.r16, w, params, off);
-    else branch_forward(L, b, b.ln, b.h, b.g, b.r, w, params, off);
+    if (b.ln16) branch_forward(L, b, b.dw16, b.ln16, b.h16, b.g16, b.r16, w, params, off);
+    else branch_forward(L, b, b.dw, b.ln, b.h, b.g, b.r, w, params, off);
     if (s.active) {
         residual_forward_rows(b.x_out, b.x_in, b.y, scale, off, rows, s.active->rows_per_sample, C);
         zero_regions(b.x_out, s.active->masked, s.H, s.W, C);
@@ -96,8 +100,11 @@ void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, We
     // LayerNorm backward lands in the dense d(dwconv output): in place when dense, scattered to the
     // visible sites of the zero-initialised dense scratch when masked.
     float* d_dw = s.active ? scratch.d_dw : d_c;
-    L.ln.backward(Rows(d_dw, off), grads + w.ln_w, grads + w.ln_b, d_c, ConstRows(b.dw, off), b.mean, b.rstd,
-                  params + w.ln_w);
+    if (b.dw16)
+        L.ln.backward(Rows(d_dw, off), grads + w.ln_w, grads + w.ln_b, d_c, RowsOf<const bf16>(b.dw16, off), b.mean, b.rstd,
+                      params + w.ln_w);
+    else
+        L.ln.backward(Rows(d_dw, off), grads + w.ln_w, grads + w.ln_b, d_c, ConstRows(b.dw, off), b.mean, b.rstd, params + w.ln_w);
     L.dw.backward_weights(grads + w.dw_w, grads + w.dw_b, d_dw, b.x_in);
     L.dw.backward_data(dx, d_dw, params + w.dw_w);
 }

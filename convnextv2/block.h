@@ -45,7 +45,8 @@ struct BlockActs {
     float* nx = nullptr;     // [N, 4C] GRN normalised norms
     float* y = nullptr;      // [rows, C] branch output
     float* x_out = nullptr;  // [N,H,W,C] dense
-    // bf16 precision: ln, h, g and r held in bf16 alone (their fp32 pointers stay null)
+    // bf16 precision: dw, ln, h, g and r held in bf16 alone (their fp32 pointers stay null)
+    bf16* dw16 = nullptr;
     bf16* ln16 = nullptr;
     bf16* h16 = nullptr;
     bf16* g16 = nullptr;
@@ -55,7 +56,7 @@ struct BlockActs {
 };
 
 // Plans a block's activations from the arena (all but x_in and x_out, which the caller wires):
-// dense maps of T tokens, `rows` computed tokens, width C, batch N; ln, h, g and r in `precision`.
+// dense maps of T tokens, `rows` computed tokens, width C, batch N; dw, ln, h, g and r in `precision`.
 void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t rows, int64_t C, Precision precision);
 
 // Layers of one stage; the blocks of a stage have equal shapes and share them (they hold scratch only).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "nn/convert.h"
 #include "simd/kernels.h"
 
 namespace cnx {
@@ -16,11 +17,13 @@ namespace {
 constexpr int64_t kDwStreamRows = 2, kDwStreamIn = 8, kDwStreamOut = 4;
 
 // The rows a thread's tiles [b, e) read (the input window's rows, each band's columns) and write
-// (the output rows), in the order the tiles run them, prefetched a given number of rows at a time.
+// (the output rows, of element type Out), in the order the tiles run them, prefetched a given number
+// of rows at a time.
+template <class Out>
 class DwRowStream {
 public:
     DwRowStream(const std::vector<DwTile>& tiles, int64_t b, int64_t e, int64_t H, int64_t W, int64_t C,
-                const float* in, const float* out)
+                const float* in, const Out* out)
         : tiles_(tiles), e_(e), H_(H), W_(W), C_(C), in_(in), out_(out), in_tile_(b), out_tile_(b),
           in_row_(tiles[(size_t)b].ih0), out_row_(tiles[(size_t)b].h0) {}
 
@@ -43,7 +46,7 @@ private:
     const std::vector<DwTile>& tiles_;
     int64_t e_, H_, W_, C_;
     const float* in_;
-    const float* out_;
+    const Out* out_;
     int64_t in_tile_, out_tile_, in_row_, out_row_;
 };
 
@@ -105,13 +108,31 @@ void DwConv::forward(float* dst, const float* src, const float* wei, const float
     }
 }
 
-template <class F>
-void DwConv::run_tiles(const float* in, const float* out, int64_t b, int64_t e, F&& call) const {
+void DwConv::forward(bf16* dst, const float* src, const float* wei, const float* bias) {
+    const Kernels& k = kernels();
+    const int64_t img = H_ * W_ * C_;
+    switch (algo_) {
+    case DwAlgo::kRegions:
+        return parallel_for_weighted(tile_cost_, [&](int64_t b, int64_t e, int) {
+            run_tiles(src, dst, b, e, [&](const DwTile& t, const DwGeom& g) { k.dwconv_fwd_bf16(dst + t.n * img, src + t.n * img, wei, bias, g); });
+        });
+    case DwAlgo::kLists:
+        return parallel_for_weighted(lists_->begin, [&](int64_t b, int64_t e, int) { k.dwconv_sparse_fwd_bf16(dst, src, wei, bias, lists_call(b, e)); });
+    case DwAlgo::kPairs:
+        // The pair classes add into their outputs in turn: the sums build up in fp32, then round once.
+        if (pairs_out_.size() < (size_t)(N_ * img)) pairs_out_.resize((size_t)(N_ * img));
+        forward(pairs_out_.data(), src, wei, bias);
+        return to_bf16(dst, pairs_out_.data(), N_ * img);
+    }
+}
+
+template <class Out, class F>
+void DwConv::run_tiles(const float* in, const Out* out, int64_t b, int64_t e, F&& call) const {
     if (!stream_) {
         for (int64_t i = b; i < e; i++) call(tiles_[(size_t)i], geom(tiles_[(size_t)i]));
         return;
     }
-    DwRowStream stream(tiles_, b, e, H_, W_, C_, in, out);
+    DwRowStream<Out> stream(tiles_, b, e, H_, W_, C_, in, out);
     stream.read_ahead(kDwStreamIn);
     stream.write_ahead(kDwStreamOut);
     for (int64_t i = b; i < e; i++) {

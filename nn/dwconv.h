@@ -65,6 +65,9 @@ public:
     // dst written at the output sites of the work (every site of a dense map, the visible ones of a
     // masked map).
     void forward(float* dst, const float* src, const float* wei, const float* bias) const;
+    // The same with dst in bf16 (bf16 precision), each output rounded from its fp32 sum. Tile pairs sum
+    // into an fp32 map of the layer's own and convert it whole.
+    void forward(bf16* dst, const float* src, const float* wei, const float* bias);
     // d_src += at those sites.
     void backward_data(float* d_src, const float* d_dst, const float* wei) const;
     // d_wei, d_bias accumulated over those sites.
@@ -83,12 +86,13 @@ private:
     // Masked tiles of large maps: run in short calls while the rows ahead are prefetched (dwconv.cpp).
     bool stream_ = false;
     // call(tile, geometry) over tiles [b, e) of one thread, reading `in` and writing `out`.
-    template <class F>
-    void run_tiles(const float* in, const float* out, int64_t b, int64_t e, F&& call) const;
+    template <class Out, class F>
+    void run_tiles(const float* in, const Out* out, int64_t b, int64_t e, F&& call) const;
     // kLists, kPairs: the plan
     const DwListsPlan* lists_ = nullptr;
     const DwPairsPlan* pairs_ = nullptr;
     GradPartials partials_;  // [49*C weights | C bias] per thread
+    FloatBuffer pairs_out_;  // [N,H,W,C] kPairs in bf16: the fp32 sums before rounding
 
     // A call over sites [s0, s1) of the lists, or the pairs of tiles [t0, t1).
     DwSparse lists_call(int64_t s0, int64_t s1) const {

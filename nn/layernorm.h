@@ -20,13 +20,19 @@ public:
 
     // dst = LN(src); mean/rstd [rows] saved for backward (may be null in inference).
     void forward(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const;
-    // The same with dst in bf16 (a bf16 GEMM's input).
-    void forward(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const;
+    // The same in bf16 precision: src (the depthwise output) and dst (a bf16 GEMM's input) in bf16.
+    void forward(RowsOf<bf16> dst, float* mean, float* rstd, RowsOf<const bf16> src, const float* gamma, const float* beta) const;
     // d_src written; d_gamma, d_beta accumulated.
     void backward(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,
                   const float* rstd, const float* gamma);
+    // The same with src in bf16.
+    void backward(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, RowsOf<const bf16> src, const float* mean,
+                  const float* rstd, const float* gamma);
 
 private:
+    template <class In, class Kernel>
+    void backward_as(Kernel kernel, Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, RowsOf<const In> src,
+                     const float* mean, const float* rstd, const float* gamma);
     int64_t rows_ = 0, max_rows_ = 0, C_ = 0;
     GradPartials partials_;  // [d_gamma | d_beta] per thread
 };

@@ -182,11 +182,12 @@ void LayerNormTester::check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) co
     CAPTURE(what);
     const std::vector<int64_t> off = offsets();
     const int64_t n = span(), seed = C_ * 3;
-    const Buf x = input(3, n, seed + 1, -2.0f, 3.0f), g = input(4, C_, seed + 2, 0.5f, 1.5f), b = input(5, C_, seed + 3);
+    const Input16 x = input16(3, n, seed + 1, -2.0f, 3.0f);
+    const Buf g = input(4, C_, seed + 2, 0.5f, 1.5f), b = input(5, C_, seed + 3);
     BufOf<bf16> y = buf_of<bf16>(0, n, bf16(0x7fc1));  // gathered: the elements between rows stay
     Buf want = buf(0, n), mean = buf(1, rows_), rstd = buf(2, rows_), twin_mean = buf(1, rows_), twin_rstd = buf(2, rows_);
-    fwd(RowsOf<bf16>(y.p(), at(off)), mean.p(), rstd.p(), ConstRows(x.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
-    twin(Rows(want.p(), at(off)), twin_mean.p(), twin_rstd.p(), ConstRows(x.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
+    fwd(RowsOf<bf16>(y.p(), at(off)), mean.p(), rstd.p(), RowsOf<const bf16>(x.h.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
+    twin(Rows(want.p(), at(off)), twin_mean.p(), twin_rstd.p(), ConstRows(x.f.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
     std::vector<bf16> got;
     std::vector<float> twin_rows;
     for (int64_t r = 0; r < rows_; r++) {
@@ -200,6 +201,28 @@ void LayerNormTester::check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) co
     CHECK(std::equal(mean.p(), mean.p() + rows_, twin_mean.p()));
     CHECK(std::equal(rstd.p(), rstd.p() + rows_, twin_rstd.p()));
     CHECK(y.canaries_intact());
+    CHECK(x.h.canaries_intact());
+}
+
+void LayerNormTester::check(layernorm_bwd_bf16_fn bwd, layernorm_bwd_fn twin) const {
+    const std::string what = describe();
+    CAPTURE(what);
+    const std::vector<int64_t> off = offsets();
+    const int64_t n = span(), seed = C_ * 3;
+    const Buf dy = input(3, n, seed + 4), g = input(7, C_, seed + 2, 0.5f, 1.5f), mean = input(5, rows_, seed + 7, 0.0f, 0.5f),
+              rstd = input(6, rows_, seed + 8, 0.5f, 2.0f);
+    const Input16 x = input16(4, n, seed + 1, -2.0f, 3.0f);
+    Buf dx = buf(0, n), dg = input(1, C_, seed + 5), db = input(2, C_, seed + 6);
+    Buf dx2 = buf(0, n), dg2 = input(1, C_, seed + 5), db2 = input(2, C_, seed + 6);
+    bwd(Rows(dx.p(), at(off)), dg.p(), db.p(), ConstRows(dy.p(), at(off)), RowsOf<const bf16>(x.h.p(), at(off)), mean.p(), rstd.p(),
+        g.p(), rows_, C_);
+    twin(Rows(dx2.p(), at(off)), dg2.p(), db2.p(), ConstRows(dy.p(), at(off)), ConstRows(x.f.p(), at(off)), mean.p(), rstd.p(), g.p(),
+         rows_, C_);
+    CHECK(std::memcmp(dx.p(), dx2.p(), sizeof(float) * (size_t)n) == 0);
+    CHECK(std::memcmp(dg.p(), dg2.p(), sizeof(float) * (size_t)C_) == 0);
+    CHECK(std::memcmp(db.p(), db2.p(), sizeof(float) * (size_t)C_) == 0);
+    check_canaries({&dx, &dg, &db, &dy, &mean, &rstd, &g});
+    CHECK(x.h.canaries_intact());
 }
 
 void LayerNormTester::check(layernorm_bwd_fn bwd) const {
@@ -646,6 +669,28 @@ void DwconvTester::check(dwconv_fwd_fn fwd) const {
     const double tol = integers_ ? 0 : 2e-5;
     expect_close("dst", dst.p(), want.data(), n, tol, tol);
     check_canaries({&dst, &src, &wei, &bias});
+}
+
+void DwconvTester::check(dwconv_fwd_bf16_fn fwd, dwconv_fwd_fn twin) const {
+    const std::string what = describe();
+    CAPTURE(what);
+    const DwGeom g = geom();
+    const int64_t n = H_ * W_ * C_;
+    const Buf src = inputs(1, n, 1), wei = inputs(2, kDwTaps * C_, 2), bias = inputs(3, C_, 3);
+    BufOf<bf16> dst = buf_of<bf16>(0, n, bf16(0x7fc1));  // written only inside the region
+    Buf want = buf(0, n, -777.0f);
+    fwd(dst.p(), src.p(), wei.p(), bias.p(), g);
+    twin(want.p(), src.p(), wei.p(), bias.p(), g);
+    int64_t inside = 0, wrong = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const bool written = want.p()[i] != -777.0f;
+        inside += written;
+        wrong += dst.p()[i] != (written ? bf16_from_float(want.p()[i]) : bf16(0x7fc1));
+    }
+    CHECK(wrong == 0);
+    CHECK(inside == (g.h1 - g.h0) * (g.w1 - g.w0) * C_);
+    CHECK(dst.canaries_intact());
+    check_canaries({&src, &wei, &bias});
 }
 
 void DwconvTester::check(dwconv_bwd_data_fn bwd_data) const {

@@ -174,8 +174,11 @@ public:
     LayerNormTester& gathered(bool on = true) { gathered_ = on; return *this; }
     void check(layernorm_fwd_fn fwd) const;
     void check(layernorm_bwd_fn bwd) const;
-    // bf16 output: the twin's, rounded (and so the formula's within bf16's rounding).
+    // bf16 input and output: the twin's on the widened input, rounded (and so the formula's within
+    // bf16's rounding).
     void check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) const;
+    // bf16 input: the twin's on the widened input, bit for bit.
+    void check(layernorm_bwd_bf16_fn bwd, layernorm_bwd_fn twin) const;
 
 private:
     std::string describe() const;
@@ -301,6 +304,8 @@ public:
     DwconvTester& integers(bool on = true) { integers_ = on; return *this; }
     DwGeom geom() const;
     void check(dwconv_fwd_fn fwd) const;
+    // bf16 output: the twin's rounded inside the region, nothing written outside.
+    void check(dwconv_fwd_bf16_fn fwd, dwconv_fwd_fn twin) const;
     void check(dwconv_bwd_data_fn bwd_data) const;
     void check(dwconv_bwd_wei_fn bwd_wei) const;
     // All three directions.

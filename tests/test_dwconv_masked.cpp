@@ -183,7 +183,7 @@ TEST_CASE("dwconv 7x7 over the visible tiles of masks (ratios 0, 0.6, 1): equals
     }
 }
 
-TEST_CASE("depthwise layer on the visible tiles of a large map (streamed in short calls) equals one kernel call per tile") {
+TEST_CASE("depthwise layer on the visible tiles of a large map (streamed in short calls) equals one kernel call per tile, in fp32 and bf16") {
     // 56x56x40 (over kDwPrefetchImageBytes): the layer runs the tiles in calls of a few rows while it
     // prefetches ahead, on 1 and 2 threads; the values must be those of whole-tile calls, bit for bit
     const int64_t N = 3, grid = 7, tile = 8, S = grid * tile, C = 40, img = S * S * C;
@@ -213,6 +213,76 @@ TEST_CASE("depthwise layer on the visible tiles of a large map (streamed in shor
         layer.backward_data(gx.data(), gy.data(), w.data());
         CHECK(y == want_y);
         CHECK(gx == want_gx);
+        // in bf16 (streamed with the output rows' prefetch at 2 bytes a value): the same, rounded
+        std::vector<bf16> y16((size_t)(N * img), bf16(0x7fc1));
+        layer.forward(y16.data(), x.data(), w.data(), b.data());
+        int64_t wrong = 0;
+        for (size_t i = 0; i < y16.size(); i++) wrong += y16[i] != (want_y[i] == -5.0f ? bf16(0x7fc1) : bf16_from_float(want_y[i]));
+        CHECK(wrong == 0);
     }
     set_num_threads(saved);
+}
+
+TEST_CASE("dwconv 7x7 over masked maps with bf16 output: every variant rounds its ISA's fp32 output at the visible sites") {
+    auto expect_rounded_y = [](const std::vector<bf16>& got, const std::vector<float>& twin) {
+        int64_t wrong = 0, written = 0;
+        for (size_t i = 0; i < got.size(); i++) {
+            written += twin[i] != -5.0f;
+            wrong += got[i] != (twin[i] != -5.0f ? bf16_from_float(twin[i]) : bf16(0x7fc1));
+        }
+        CHECK(wrong == 0);
+        return written;
+    };
+    for_each_variant_isa<dwconv_fwd_bf16_fn>("dwconv_fwd_bf16", [&](dwconv_fwd_bf16_fn fwd, Isa isa) {
+        for (int64_t tile : {4, 8}) {
+            CAPTURE(tile);
+            const MaskedMaps m(tile, 0.6);
+            std::vector<float> twin((size_t)(m.N * m.img), -5.0f);
+            std::vector<bf16> got(twin.size(), bf16(0x7fc1));
+            for (const DwTile& t : m.as.visible) {
+                const DwGeom g = dw_tile_geom(t, m.S, m.S, m.C);
+                fwd(got.data() + t.n * m.img, m.x.data() + t.n * m.img, m.w.data(), m.b.data(), g);
+                kernels_for(isa).dwconv_fwd(twin.data() + t.n * m.img, m.x.data() + t.n * m.img, m.w.data(), m.b.data(), g);
+            }
+            CHECK(expect_rounded_y(got, twin) == m.as.rows * m.C);
+        }
+    });
+    for_each_variant_isa<dwconv_sparse_fwd_bf16_fn>("dwconv_sparse_fwd_bf16", [&](dwconv_sparse_fwd_bf16_fn fwd, Isa isa) {
+        for (int64_t tile : {1, 2}) {
+            CAPTURE(tile);
+            const MaskedMaps m(tile, 0.6);
+            const DwListsPlan& p = m.as.lists;
+            const DwSparse sp{p.site.data(), p.begin.data(), p.tap.data(), p.nbr.data(), m.C, 0, (int64_t)p.site.size()};
+            std::vector<float> twin((size_t)(m.N * m.img), -5.0f);
+            std::vector<bf16> got(twin.size(), bf16(0x7fc1));
+            fwd(got.data(), m.x.data(), m.w.data(), m.b.data(), sp);
+            kernels_for(isa).dwconv_sparse_fwd(twin.data(), m.x.data(), m.w.data(), m.b.data(), sp);
+            CHECK(expect_rounded_y(got, twin) == m.as.rows * m.C);
+        }
+    });
+}
+
+TEST_CASE("depthwise layer in bf16: each algorithm (regions dense and masked, lists, pairs) writes its fp32 output rounded") {
+    for (int64_t tile : {1, 2, 4, 8}) {
+        for (bool masked : {false, true}) {
+            CAPTURE(tile);
+            CAPTURE(masked);
+            const MaskedMaps m(tile, 0.6);
+            DwConv layer;
+            layer.init(m.N, m.S, m.S, m.C);
+            if (masked) m.as.plan_depthwise(layer);
+            std::vector<float> y((size_t)(m.N * m.img), -5.0f);
+            std::vector<bf16> y16(y.size(), bf16(0x7fc1));
+            layer.forward(y.data(), m.x.data(), m.w.data(), m.b.data());
+            layer.forward(y16.data(), m.x.data(), m.w.data(), m.b.data());
+            int64_t written = 0, wrong = 0;
+            for (size_t i = 0; i < y.size(); i++) {
+                if (y[i] == -5.0f) continue;
+                written++;
+                wrong += y16[i] != bf16_from_float(y[i]);
+            }
+            CHECK(wrong == 0);
+            CHECK(written == (masked ? m.as.rows : m.N * m.S * m.S) * m.C);
+        }
+    }
 }

@@ -47,3 +47,16 @@ TEST_CASE("dwconv 7x7: every variant against the formula, whole images and sub-r
         DwconvTester().size(28).channels(19).region(4, 12, 8, 16).integers().misalign(1).check(k.regions);
     }
 }
+
+TEST_CASE("dwconv 7x7 with bf16 output: every variant rounds its ISA's fp32 output, whole images and sub-regions") {
+    for_each_variant_isa<dwconv_fwd_bf16_fn>("dwconv_fwd_bf16", [](dwconv_fwd_bf16_fn fwd, Isa isa) {
+        const dwconv_fwd_fn twin = kernels_for(isa).dwconv_fwd;
+        for (int64_t S : {1, 3, 7, 14, 56})
+            for (int64_t C : {1, 15, 16, 17, 40, 80, 160, 320}) {
+                if (S == 56 && C > 40) continue;
+                const DwconvTester map = DwconvTester().size(S).channels(C);
+                DwconvTester(map).misalign(C % 3).check(fwd, twin);
+                if (S >= 7) DwconvTester(map).region(3, S - 3, 2, S - 2).window(0, S, 1, S - 3).bands(0, S - 2, 3, S).misalign(1).check(fwd, twin);
+            }
+    });
+}

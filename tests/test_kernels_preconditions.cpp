@@ -51,7 +51,10 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
 
     bf16 h16[64] = {};
     expect_refused<layernorm_fwd_bf16_fn>("layernorm_fwd_bf16", "layernorm: no channels", [&](layernorm_fwd_bf16_fn f) {
-        f(RowsOf<bf16>(h16), nullptr, nullptr, ConstRows(b), b, b, 1, 0, 1e-6f);
+        f(RowsOf<bf16>(h16), nullptr, nullptr, RowsOf<const bf16>(h16), b, b, 1, 0, 1e-6f);
+    });
+    expect_refused<layernorm_bwd_bf16_fn>("layernorm_bwd_bf16", "layernorm: negative row count", [&](layernorm_bwd_bf16_fn f) {
+        f(Rows(b), b, b, ConstRows(b), RowsOf<const bf16>(h16), b, b, b, -2, 4);
     });
 
     const char* no_channels = "grn: no channels";
@@ -84,12 +87,15 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
     DwGeom bad_band = dw_whole(2, 2, 1);
     bad_band.tw0 = 1, bad_band.tw1 = 3;
     expect_refused<dwconv_fwd_fn>("dwconv_fwd", "dwconv: region outside", [&](dwconv_fwd_fn f) { f(b, b, b, b, past_bottom); });
+    expect_refused<dwconv_fwd_bf16_fn>("dwconv_fwd_bf16", "dwconv: window outside", [&](dwconv_fwd_bf16_fn f) { f(h16, b, b, b, wide_window); });
     expect_refused<dwconv_bwd_data_fn>("dwconv_bwd_data", "dwconv: window outside", [&](dwconv_bwd_data_fn f) { f(b, b, b, wide_window); });
     expect_refused<dwconv_bwd_wei_fn>("dwconv_bwd_wei", "dwconv: top band", [&](dwconv_bwd_wei_fn f) { f(b, b, b, b, bad_band); });
 
     const DwSparse no_lists{nullptr, nullptr, nullptr, nullptr, 1, 0, 1};
     const DwSparse backwards{nullptr, nullptr, nullptr, nullptr, 1, 2, 1};
     expect_refused<dwconv_sparse_fwd_fn>("dwconv_sparse_fwd", "no lists", [&](dwconv_sparse_fwd_fn f) { f(b, b, b, b, no_lists); });
+    expect_refused<dwconv_sparse_fwd_bf16_fn>("dwconv_sparse_fwd_bf16", "bad site range",
+                                              [&](dwconv_sparse_fwd_bf16_fn f) { f(h16, b, b, b, backwards); });
     expect_refused<dwconv_sparse_bwd_data_fn>("dwconv_sparse_bwd_data", "bad site range",
                                               [&](dwconv_sparse_bwd_data_fn f) { f(b, b, b, backwards); });
     expect_refused<dwconv_sparse_bwd_wei_fn>("dwconv_sparse_bwd_wei", "no lists",

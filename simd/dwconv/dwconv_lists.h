@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/check.h"
+#include "simd/bf16/bf16.h"
 #include "simd/dwconv/dwconv_algo.h"
 
 namespace cnx {
@@ -29,6 +30,8 @@ inline void dw_dcheck(const DwSparse& sp) {
 
 // dst[site] = bias + sum_e wei[tap[e]] * src[nbr[e]].
 using dwconv_sparse_fwd_t = void(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
+// The same with dst in bf16, rounded from the fp32 sum.
+using dwconv_sparse_fwd_bf16_t = void(bf16* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp);
 // d_src[site] += sum_e wei[48 - tap[e]] * d_dst[nbr[e]] (the neighbour relation is symmetric, so the
 // sites that read `site` through tap t are its neighbours through the flipped tap 48 - t).
 using dwconv_sparse_bwd_data_t = void(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp);

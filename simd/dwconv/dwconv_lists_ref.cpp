@@ -3,18 +3,27 @@
 
 namespace cnx {
 
-void dwconv_sparse_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+template <class Out>
+static void dwconv_sparse_fwd_ref_as(Out* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
     dw_dcheck(sp);
     const int64_t C = sp.C;
     for (int64_t s = sp.s0; s < sp.s1; s++) {
-        float* out = dst + (int64_t)sp.site[s] * C;
-        for (int64_t c = 0; c < C; c++) out[c] = bias[c];
-        for (int32_t e = sp.begin[s]; e < sp.begin[s + 1]; e++) {
-            const float* in = src + (int64_t)sp.nbr[e] * C;
-            const float* k = wei + (int64_t)sp.tap[e] * C;
-            for (int64_t c = 0; c < C; c++) out[c] += k[c] * in[c];
+        Out* out = dst + (int64_t)sp.site[s] * C;
+        for (int64_t c = 0; c < C; c++) {
+            float acc = bias[c];
+            for (int32_t e = sp.begin[s]; e < sp.begin[s + 1]; e++)
+                acc += wei[(int64_t)sp.tap[e] * C + c] * src[(int64_t)sp.nbr[e] * C + c];
+            store_out(out + c, acc);
         }
     }
+}
+
+void dwconv_sparse_fwd_ref(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+    dwconv_sparse_fwd_ref_as(dst, src, wei, bias, sp);
+}
+
+void dwconv_sparse_fwd_bf16_ref(bf16* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+    dwconv_sparse_fwd_ref_as(dst, src, wei, bias, sp);
 }
 
 void dwconv_sparse_bwd_data_ref(float* d_src, const float* d_dst, const float* wei, const DwSparse& sp) {

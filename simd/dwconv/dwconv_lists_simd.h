@@ -13,16 +13,16 @@ namespace {
 // Submanifold lists (DwSparse). Channels in chunks of kGroups vectors held in registers while a site's
 // entries stream past: each entry costs kGroups weight and kGroups input loads for kGroups FMAs. (The chunk loops must
 // unroll, or the accumulators live on the stack.)
-template <class T, int kGroups, bool kFlip, bool kAccumulate, class M>
-inline void dws_conv_chunk(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp,
+template <class T, int kGroups, bool kFlip, bool kAccumulate, class Out, class M>
+inline void dws_conv_chunk(Out* out, const float* in, const float* wei, const float* bias, const DwSparse& sp,
                            int64_t s, int64_t c, M m) {
     using V = typename T::V;
     constexpr int64_t W = T::kWidth;
     const int64_t C = sp.C;
-    float* o = out + (int64_t)sp.site[s] * C + c;
+    Out* o = out + (int64_t)sp.site[s] * C + c;
     V acc[kGroups];
 #pragma GCC unroll 16
-    for (int g = 0; g < kGroups; g++) acc[g] = kAccumulate ? T::load(o + g * W, m) : T::load(bias + c + g * W, m);
+    for (int g = 0; g < kGroups; g++) acc[g] = kAccumulate ? load_as<T>(o + g * W, m) : T::load(bias + c + g * W, m);
     for (int32_t e = sp.begin[s]; e < sp.begin[s + 1]; e++) {
         const int64_t t = kFlip ? kDwTaps - 1 - sp.tap[e] : sp.tap[e];
         const float* k = wei + t * C + c;
@@ -31,13 +31,13 @@ inline void dws_conv_chunk(float* out, const float* in, const float* wei, const 
         for (int g = 0; g < kGroups; g++) acc[g] = T::fmadd(T::load(k + g * W, m), T::load(x + g * W, m), acc[g]);
     }
 #pragma GCC unroll 16
-    for (int g = 0; g < kGroups; g++) T::store(o + g * W, m, acc[g]);
+    for (int g = 0; g < kGroups; g++) store_as<T>(o + g * W, m, acc[g]);
 }
 
 // Chunks outer, sites inner: one chunk's weights (49 taps x kGroups vectors) stay in L1 across the sites.
 // Chunks of up to 8 vectors.
-template <class T, bool kFlip, bool kAccumulate>
-void dws_conv(float* out, const float* in, const float* wei, const float* bias, const DwSparse& sp) {
+template <class T, bool kFlip, bool kAccumulate, class Out>
+void dws_conv(Out* out, const float* in, const float* wei, const float* bias, const DwSparse& sp) {
     dw_dcheck(sp);
     for_each_chunk<T>(sp.C, [&](int64_t c, auto kGroups, auto m) {
         for (int64_t s = sp.s0; s < sp.s1; s++) dws_conv_chunk<T, kGroups, kFlip, kAccumulate>(out, in, wei, bias, sp, s, c, m);
@@ -109,6 +109,10 @@ void dws_bwd_wei(float* d_wei, float* d_bias, const float* d_dst, const float* s
 // The kernel list's entry points (simd/kernels.inc).
 template <class T>
 void dwconv_sparse_fwd_simd(float* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
+    dws_conv<T, false, false>(dst, src, wei, bias, sp);
+}
+template <class T>
+void dwconv_sparse_fwd_bf16_simd(bf16* dst, const float* src, const float* wei, const float* bias, const DwSparse& sp) {
     dws_conv<T, false, false>(dst, src, wei, bias, sp);
 }
 template <class T>

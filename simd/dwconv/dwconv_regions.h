@@ -22,6 +22,7 @@
 
 #include "core/check.h"
 #include "core/prefetch.h"
+#include "simd/bf16/bf16.h"
 #include "simd/dwconv/dwconv_algo.h"
 
 namespace cnx {
@@ -74,8 +75,9 @@ inline bool dw_in_window(const DwGeom& g, int64_t ih, int64_t iw) {
 
 // Prefetches output row h of the region, and input row ih within the window (the columns of its
 // band); rows outside them are skipped.
-inline void dw_prefetch_out_row(const float* out, const DwGeom& g, int64_t h) {
-    if (h >= g.h0 && h < g.h1) prefetch_bytes(out + (h * g.W + g.w0) * g.C, (g.w1 - g.w0) * g.C * (int64_t)sizeof(float));
+template <class E>
+inline void dw_prefetch_out_row(const E* out, const DwGeom& g, int64_t h) {
+    if (h >= g.h0 && h < g.h1) prefetch_bytes(out + (h * g.W + g.w0) * g.C, (g.w1 - g.w0) * g.C * (int64_t)sizeof(E));
 }
 inline void dw_prefetch_in_row(const float* in, const DwGeom& g, int64_t ih) {
     if (ih < g.ih0 || ih >= g.ih1) return;
@@ -103,6 +105,9 @@ inline DwGeom dw_whole(int64_t H, int64_t W, int64_t C) { return DwGeom{H, W, C,
 
 // dst[h,w,:] = bias + sum_{i,j} wei[i][j][:] * src[h+i-3, w+j-3, :] for (h,w) in the region.
 using dwconv_fwd_t = void(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
+// dwconv_fwd with dst in bf16 (bf16 precision: the LayerNorm's input), each output rounded to
+// nearest even from the fp32 sum dwconv_fwd writes.
+using dwconv_fwd_bf16_t = void(bf16* dst, const float* src, const float* wei, const float* bias, const DwGeom& g);
 // d_src[h,w,:] += sum_{i,j} wei[i][j][:] * d_dst[h-i+3, w-j+3, :] for (h,w) in the region
 // (the gradient of the forward at input sites of the region, reading d_dst around it).
 using dwconv_bwd_data_t = void(float* d_src, const float* d_dst, const float* wei, const DwGeom& g);

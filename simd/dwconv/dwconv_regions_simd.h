@@ -22,8 +22,8 @@ inline int dw_a_hi(const DwGeom& g, int64_t h) { return h + kDwPad >= g.ih1 ? (i
 // the others test bit qi of their input row's band mask for input column w - 3 + qi. kGroups channel
 // groups from c, kRows output rows from h: two rows share each kernel row's weights and run twice
 // the FMA chains.
-template <class T, int kGroups, int R, int kRows, bool kFlip, bool kAccumulate, bool kInterior, class M>
-inline void dw_row_block(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
+template <class T, int kGroups, int R, int kRows, bool kFlip, bool kAccumulate, bool kInterior, class Out, class M>
+inline void dw_row_block(Out* out, const float* in, const float* wei, const float* bias, const DwGeom& g, int64_t c,
                          M m, int64_t h, int64_t w, DwBlockCols cols) {
     using V = typename T::V;
     constexpr int64_t VW = T::kWidth;
@@ -67,8 +67,9 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
             for (int i = 0; i < kGroups; i++) {
-                float* o = out + (((h + j) * W) + w + r) * C + c + i * VW;
-                T::store(o, m, kAccumulate ? T::add(T::load(o, m), acc[j][i][r]) : acc[j][i][r]);
+                Out* o = out + (((h + j) * W) + w + r) * C + c + i * VW;
+                if constexpr (kAccumulate) T::store(o, m, T::add(T::load(o, m), acc[j][i][r]));
+                else store_as<T>(o, m, acc[j][i][r]);
             }
 }
 
@@ -84,8 +85,8 @@ inline void dw_row_block(float* out, const float* in, const float* wei, const fl
 // backward-data's output (it adds into it: the old values are demand loads at the end of every
 // block), two ahead of the forward's input and output on images over kDwPrefetchImageBytes.
 // (Masked tiles of such images get theirs from the layer, across tiles.)
-template <class T, bool kFlip, bool kAccumulate>
-void dw_conv_region(float* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
+template <class T, bool kFlip, bool kAccumulate, class Out>
+void dw_conv_region(Out* out, const float* in, const float* wei, const float* bias, const DwGeom& g) {
     dw_dcheck(g);
     const bool prefetch = dw_large_image(g);
     for (int64_t h = g.h0; h < g.h1;) {
@@ -196,6 +197,10 @@ void dw_bwd_wei_region(float* d_wei, float* d_bias, const float* d_dst, const fl
 // The kernel list's entry points (simd/kernels.inc).
 template <class T>
 void dwconv_fwd_simd(float* dst, const float* src, const float* wei, const float* bias, const DwGeom& g) {
+    dw_conv_region<T, false, false>(dst, src, wei, bias, g);
+}
+template <class T>
+void dwconv_fwd_bf16_simd(bf16* dst, const float* src, const float* wei, const float* bias, const DwGeom& g) {
     dw_conv_region<T, false, false>(dst, src, wei, bias, g);
 }
 template <class T>

@@ -21,8 +21,9 @@ namespace cnx {
 using layernorm_fwd_t = void(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta,
                              int64_t rows, int64_t C, float eps);
 
-// The same with dst in bf16 (rounded to nearest even): a GEMM's input in bf16 precision.
-using layernorm_fwd_bf16_t = void(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+// The block's LayerNorm in bf16 precision: src (the depthwise output) and dst (a GEMM's input) in bf16,
+// the math in fp32 on the widened src, dst rounded to nearest even.
+using layernorm_fwd_bf16_t = void(RowsOf<bf16> dst, float* mean, float* rstd, RowsOf<const bf16> src, const float* gamma,
                                   const float* beta, int64_t rows, int64_t C, float eps);
 
 // d_src = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = d_dst * gamma, xhat = (src - mean) * rstd.
@@ -31,8 +32,12 @@ using layernorm_fwd_bf16_t = void(RowsOf<bf16> dst, float* mean, float* rstd, Co
 using layernorm_bwd_t = void(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src,
                              const float* mean, const float* rstd, const float* gamma, int64_t rows, int64_t C);
 
+// layernorm_bwd with src in bf16 (widened exactly).
+using layernorm_bwd_bf16_t = void(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, RowsOf<const bf16> src,
+                                  const float* mean, const float* rstd, const float* gamma, int64_t rows, int64_t C);
+
 // What every LayerNorm kernel asks of its caller (checked in debug and sanitizer builds).
-inline void layernorm_dcheck(const void* dst, const float* src, int64_t rows, int64_t C) {
+inline void layernorm_dcheck(const void* dst, const void* src, int64_t rows, int64_t C) {
     CNX_DCHECK(rows >= 0, "layernorm: negative row count");
     CNX_DCHECK(C >= 1, "layernorm: no channels");
     CNX_DCHECK(rows == 0 || (dst && src), "layernorm: null rows");
