@@ -4,7 +4,8 @@
 
 namespace cnx {
 
-void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, int64_t C, Precision precision) {
+void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, int64_t C, Precision precision,
+                      const BlockActs* same_stage) {
     auto F = [&](int64_t n) { return a.alloc_floats((size_t)n); };
     auto H = [&](int64_t n) { return reinterpret_cast<bf16*>(a.alloc_floats((size_t)(n + 1) / 2)); };
     const bool half = precision == Precision::kBf16;
@@ -28,7 +29,14 @@ void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t R, i
     }
     b.gx = F(N * 4 * C);
     b.nx = F(N * 4 * C);
-    b.y = F(R * C);
+    if (same_stage) {
+        b.y = same_stage->y;
+        b.y16 = same_stage->y16;
+    } else if (half) {
+        b.y16 = H(R * C);
+    } else {
+        b.y = F(R * C);
+    }
     b.drop_scale = F(N);
 }
 
@@ -45,29 +53,33 @@ void StageLayers::init(int64_t N, int64_t H, int64_t W, int64_t C, int64_t rows,
     grn.init(N, rows_per_sample, 4 * C);
 }
 
-// The block's branch up to pwconv2, with dw, ln, h, g and r all in fp32 or all in bf16.
+// The block's branch, with dw, ln, h, g, r and y all in fp32 or all in bf16.
 template <class Act>
-static void branch_forward(StageLayers& L, const BlockActs& b, Act* dw, Act* ln, Act* h, Act* g, Act* r, const BlockParams& w,
+static void branch_forward(StageLayers& L, const BlockActs& b, Act* dw, Act* ln, Act* h, Act* g, Act* r, Act* y, const BlockParams& w,
                            Weights params, const int64_t* off) {
     L.dw.forward(dw, b.x_in, params + w.dw_w, params + w.dw_b);
     L.ln.forward(RowsOf<Act>(ln), b.mean, b.rstd, RowsOf<const Act>(dw, off), params + w.ln_w, params + w.ln_b);
     L.pw1.forward(h, ln, params.gemm(w.pw1_w), params + w.pw1_b);
     L.grn.forward_gelu(r, g, b.gx, b.nx, h, params + w.grn_gamma, params + w.grn_beta);
-    L.pw2.forward(b.y, r, params.gemm(w.pw2_w), params + w.pw2_b);
+    L.pw2.forward(y, r, params.gemm(w.pw2_w), params + w.pw2_b);
 }
 
 void block_forward(StageLayers& L, const BlockActs& b, const BlockParams& w, Weights params, const BlockShape& s) {
     const int64_t rows = s.rows(), C = s.C;
     const int64_t* off = s.active ? s.active->dense_off.data() : nullptr;
     const float* scale = b.drop_rate > 0.0f ? b.drop_scale : nullptr;
-    if (b.ln16) branch_forward(L, b, b.dw16, b.ln16, b.h16, b.g16, b.r16, w, params, off);
-    else branch_forward(L, b, b.dw, b.ln, b.h, b.g, b.r, w, params, off);
-    if (s.active) {
-        residual_forward_rows(b.x_out, b.x_in, b.y, scale, off, rows, s.active->rows_per_sample, C);
-        zero_regions(b.x_out, s.active->masked, s.H, s.W, C);
-    } else {
-        residual_forward(b.x_out, b.x_in, b.y, scale, s.N, s.H * s.W * C);
-    }
+    if (b.ln16) branch_forward(L, b, b.dw16, b.ln16, b.h16, b.g16, b.r16, b.y16, w, params, off);
+    else branch_forward(L, b, b.dw, b.ln, b.h, b.g, b.r, b.y, w, params, off);
+    auto add = [&](auto* y) {
+        if (s.active) {
+            residual_forward_rows(b.x_out, b.x_in, y, scale, off, rows, s.active->rows_per_sample, C);
+            zero_regions(b.x_out, s.active->masked, s.H, s.W, C);
+        } else {
+            residual_forward(b.x_out, b.x_in, y, scale, s.N, s.H * s.W * C);
+        }
+    };
+    if (b.y16) add(b.y16);
+    else add(b.y);
 }
 
 void block_backward(StageLayers& L, const BlockActs& b, const BlockParams& w, Weights params, float* grads,

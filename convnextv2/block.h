@@ -43,21 +43,24 @@ struct BlockActs {
     float* r = nullptr;      // [rows, 4C] GRN output (pwconv2 input)
     float* gx = nullptr;     // [N, 4C] GRN L2 norms
     float* nx = nullptr;     // [N, 4C] GRN normalised norms
-    float* y = nullptr;      // [rows, C] branch output
+    float* y = nullptr;      // [rows, C] branch output (forward only: shared by the blocks of a stage)
     float* x_out = nullptr;  // [N,H,W,C] dense
-    // bf16 precision: dw, ln, h, g and r held in bf16 alone (their fp32 pointers stay null)
+    // bf16 precision: dw, ln, h, g, r and y held in bf16 alone (their fp32 pointers stay null)
     bf16* dw16 = nullptr;
     bf16* ln16 = nullptr;
     bf16* h16 = nullptr;
     bf16* g16 = nullptr;
     bf16* r16 = nullptr;
+    bf16* y16 = nullptr;
     float* drop_scale = nullptr;  // [N] DropPath scales of this step
     float drop_rate = 0.0f;       // this step's rate (0: the branch is always kept)
 };
 
 // Plans a block's activations from the arena (all but x_in and x_out, which the caller wires):
-// dense maps of T tokens, `rows` computed tokens, width C, batch N; dw, ln, h, g and r in `precision`.
-void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t rows, int64_t C, Precision precision);
+// dense maps of T tokens, `rows` computed tokens, width C, batch N; dw, ln, h, g, r and y in
+// `precision`. The branch output y, which backward never reads, is same_stage's when given.
+void alloc_block_acts(BlockActs& b, Arena& a, int64_t N, int64_t T, int64_t rows, int64_t C, Precision precision,
+                      const BlockActs* same_stage = nullptr);
 
 // Layers of one stage; the blocks of a stage have equal shapes and share them (they hold scratch only).
 struct StageLayers {

@@ -105,7 +105,7 @@ void ConvNeXtV2::plan(Arena& a) {
         for (int j = 0; j < cfg_.depths[s]; j++) {
             BlockActs& b = st.blocks[(size_t)j];
             if (train) {
-                alloc_block_acts(b, a, N_, T, R, C, opt_.precision);
+                alloc_block_acts(b, a, N_, T, R, C, opt_.precision, j > 0 ? &st.blocks[0] : nullptr);
                 b.x_in = j == 0 ? st.x0 : st.blocks[(size_t)j - 1].x_out;
                 b.x_out = F(T * C);
             } else {

@@ -286,6 +286,32 @@ TEST_CASE("average pool and residual/drop-path backward vs finite differences") 
     }
 }
 
+TEST_CASE("residual with a bf16 branch equals the fp32 residual of the widened branch, dense and on rows") {
+    const int64_t N = 3, R = 5, C = 7;
+    const std::vector<float> x = test::random_vector(N * R * C, 30), y = test::random_vector(N * R * C, 31);
+    std::vector<float> scale = {2.0f, 0.0f, 2.0f}, wide(y.size());
+    std::vector<bf16> y16(y.size());
+    for (size_t i = 0; i < y.size(); i++) {
+        y16[i] = bf16_from_float(y[i]);
+        wide[i] = float_from_bf16(y16[i]);
+    }
+    for (const float* s : {(const float*)nullptr, (const float*)scale.data()}) {
+        std::vector<float> got(x.size()), want(x.size());
+        residual_forward(got.data(), x.data(), y16.data(), s, N, R * C);
+        residual_forward(want.data(), x.data(), wide.data(), s, N, R * C);
+        CHECK(got == want);
+        CHECK(got != x);
+        // rows 0, 2, 4, ... of the branch into the dense stream at reversed sites
+        const int64_t rows = N * R;
+        std::vector<int64_t> off((size_t)rows);
+        for (int64_t r = 0; r < rows; r++) off[(size_t)r] = (rows - 1 - r) * C;
+        std::vector<float> got_rows = x, want_rows = x;
+        residual_forward_rows(got_rows.data(), x.data(), y16.data(), s, off.data(), rows, R, C);
+        residual_forward_rows(want_rows.data(), x.data(), wide.data(), s, off.data(), rows, R, C);
+        CHECK(got_rows == want_rows);
+    }
+}
+
 TEST_CASE("cross-entropy with label smoothing: value and gradient") {
     const int64_t N = 4, K = 6;
     std::vector<float> z = test::random_vector(N * K, 24, -3, 3), dz((size_t)(N * K));
