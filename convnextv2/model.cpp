@@ -72,10 +72,12 @@ ConvNeXtV2::ConvNeXtV2(const ModelConfig& cfg, int64_t batch, const ModelOptions
 void ConvNeXtV2::plan(Arena& a) {
     a.reset();
     auto F = [&](int64_t n) { return a.alloc_floats((size_t)n); };
+    auto H = [&](int64_t n) { return reinterpret_cast<bf16*>(a.alloc_floats((size_t)(n + 1) / 2)); };
     const int k = cfg_.stem_stride;
     const int64_t K = cfg_.num_classes, C3 = cfg_.dims[3];
-    const bool train = opt_.training;
-    stem_patches_ = F(stages_[0].T * k * k * cfg_.in_chans);
+    const bool train = opt_.training, half = opt_.precision == Precision::kBf16;
+    if (half) stem_patches16_ = H(stages_[0].T * k * k * cfg_.in_chans);
+    else stem_patches_ = F(stages_[0].T * k * k * cfg_.in_chans);
     stem_out_ = F(stages_[0].T * stages_[0].C);
     stem_mean_ = F(stages_[0].T);
     stem_rstd_ = F(stages_[0].T);
@@ -88,7 +90,8 @@ void ConvNeXtV2::plan(Arena& a) {
         st.x0 = F(T * C);
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
-            st.ds_patches = F(prev.rows * prev.C);
+            if (half) st.ds_patches16 = H(prev.rows * prev.C);
+            else st.ds_patches = F(prev.rows * prev.C);
             st.ds_mean = F(prev.rows);
             st.ds_rstd = F(prev.rows);
             if (masked()) st.ds_out = F(R * C);
@@ -160,8 +163,9 @@ const float* ConvNeXtV2::forward(Weights params, const float* images, float drop
     CNX_CHECK(!masked() || mask_set_, "masked model: set_mask before forward");
     const int k = cfg_.stem_stride;
     const StageActs& s0 = stages_[0];
-    patch_gather(stem_patches_, images, N_, cfg_.input_size, cfg_.input_size, cfg_.in_chans, k);
-    stem_linear_.forward(stem_out_, stem_patches_, params.gemm(layout_.stem_w), params + layout_.stem_b);
+    if (stem_patches16_) patch_gather(stem_patches16_, images, N_, cfg_.input_size, cfg_.input_size, cfg_.in_chans, k);
+    else patch_gather(stem_patches_, images, N_, cfg_.input_size, cfg_.input_size, cfg_.in_chans, k);
+    stem_linear_.forward(stem_out_, stem_input(), params.gemm(layout_.stem_w), params + layout_.stem_b);
     stem_ln_.forward(s0.x0, stem_mean_, stem_rstd_, stem_out_, params + layout_.stem_ln_w, params + layout_.stem_ln_b);
     if (masked()) zero_regions(s0.x0, active_[0].masked, s0.H, s0.W, s0.C);
     int block_index = 0;
@@ -171,14 +175,16 @@ const float* ConvNeXtV2::forward(Weights params, const float* images, float drop
         if (s > 0) {
             const StageActs& prev = stages_[s - 1];
             const int64_t* prev_off = masked() ? active_[s - 1].dense_off.data() : nullptr;
-            ds_ln_[s].forward(Rows(st.ds_patches, ds_off_[s].data()), st.ds_mean, st.ds_rstd, ConstRows(prev.out(), prev_off),
-                              params + layout_.ds_ln_w[s], params + layout_.ds_ln_b[s]);
+            const ConstRows prev_rows(prev.out(), prev_off);
+            const float *ln_w = params + layout_.ds_ln_w[s], *ln_b = params + layout_.ds_ln_b[s];
+            if (st.ds_patches16) ds_ln_[s].forward(RowsOf<bf16>(st.ds_patches16, ds_off_[s].data()), st.ds_mean, st.ds_rstd, prev_rows, ln_w, ln_b);
+            else ds_ln_[s].forward(Rows(st.ds_patches, ds_off_[s].data()), st.ds_mean, st.ds_rstd, prev_rows, ln_w, ln_b);
             if (masked()) {
-                ds_linear_[s].forward(st.ds_out, st.ds_patches, params.gemm(layout_.ds_w[s]), params + layout_.ds_b[s]);
+                ds_linear_[s].forward(st.ds_out, st.ds_input(), params.gemm(layout_.ds_w[s]), params + layout_.ds_b[s]);
                 scatter_rows(st.x0, st.ds_out, active_[s].dense_off.data(), st.rows, st.C);
                 zero_regions(st.x0, active_[s].masked, st.H, st.W, st.C);
             } else {
-                ds_linear_[s].forward(st.x0, st.ds_patches, params.gemm(layout_.ds_w[s]), params + layout_.ds_b[s]);
+                ds_linear_[s].forward(st.x0, st.ds_input(), params.gemm(layout_.ds_w[s]), params + layout_.ds_b[s]);
             }
         }
         for (int j = 0; j < cfg_.depths[s]; j++, block_index++) {
@@ -243,7 +249,7 @@ void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
                 gather_rows(d_c_, d_x_[cur], active_[s].dense_off.data(), st.rows, st.C);
                 d_ds = d_c_;
             }
-            ds_linear_[s].backward(d_4c_, grads + layout_.ds_w[s], grads + layout_.ds_b[s], d_ds, st.ds_patches,
+            ds_linear_[s].backward(d_4c_, grads + layout_.ds_w[s], grads + layout_.ds_b[s], d_ds, st.ds_input(),
                                    params.gemm(layout_.ds_w[s]), false);
             ds_ln_[s].backward(Rows(d_x_[1 - cur], prev_off), grads + layout_.ds_ln_w[s], grads + layout_.ds_ln_b[s],
                                ConstRows(d_4c_, ds_off_[s].data()), ConstRows(prev.out(), prev_off), st.ds_mean,
@@ -258,7 +264,7 @@ void ConvNeXtV2::backward(Weights params, float* grads, const float* d_out) {
     if (masked()) zero_regions(d_x_[cur], active_[0].masked, s0.H, s0.W, s0.C);
     stem_ln_.backward(d_x_[cur], grads + layout_.stem_ln_w, grads + layout_.stem_ln_b, d_x_[cur], stem_out_, stem_mean_,
                       stem_rstd_, params + layout_.stem_ln_w);
-    stem_linear_.backward(nullptr, grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_patches_, params.gemm(layout_.stem_w),
+    stem_linear_.backward(nullptr, grads + layout_.stem_w, grads + layout_.stem_b, d_x_[cur], stem_input(), params.gemm(layout_.stem_w),
                           false);
     report(stem_span_);
 }

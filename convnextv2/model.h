@@ -29,12 +29,14 @@ struct StageActs {
     int64_t H = 0, W = 0, C = 0, T = 0;
     int64_t rows = 0;             // computed tokens (T, or the visible ones when masked)
     float* ds_patches = nullptr;  // [rows, 4*C_prev] downsample input: LayerNorm of the previous stage, patch layout
+    bf16* ds_patches16 = nullptr; // the same in bf16 precision (ds_patches stays null)
     float* ds_mean = nullptr;     // [rows_prev]
     float* ds_rstd = nullptr;     // [rows_prev]
     float* ds_out = nullptr;      // [rows, C] masked: the downsample conv's compact output
     float* x0 = nullptr;          // [T, C] dense stage input
     std::vector<BlockActs> blocks;
     float* out() const { return blocks.back().x_out; }
+    LinearInput ds_input() const { return ds_patches16 ? LinearInput(ds_patches16) : LinearInput(ds_patches); }
 };
 
 struct ModelOptions {
@@ -106,6 +108,8 @@ private:
 
     // stem
     float* stem_patches_ = nullptr;  // [T0, k*k*Cin]
+    bf16* stem_patches16_ = nullptr; // the same in bf16 precision (stem_patches_ stays null)
+    LinearInput stem_input() const { return stem_patches16_ ? LinearInput(stem_patches16_) : LinearInput(stem_patches_); }
     float* stem_out_ = nullptr;      // [T0, C0] before LayerNorm
     float* stem_mean_ = nullptr;
     float* stem_rstd_ = nullptr;

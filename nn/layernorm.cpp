@@ -29,6 +29,10 @@ void LayerNorm::forward(Rows dst, float* mean, float* rstd, ConstRows src, const
     forward_rows(kernels().layernorm_fwd, rows_, C_, dst, mean, rstd, src, gamma, beta);
 }
 
+void LayerNorm::forward(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const {
+    forward_rows(kernels().layernorm_fwd_to_bf16, rows_, C_, dst, mean, rstd, src, gamma, beta);
+}
+
 void LayerNorm::forward(RowsOf<bf16> dst, float* mean, float* rstd, RowsOf<const bf16> src, const float* gamma, const float* beta) const {
     forward_rows(kernels().layernorm_fwd_bf16, rows_, C_, dst, mean, rstd, src, gamma, beta);
 }

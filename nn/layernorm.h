@@ -20,7 +20,9 @@ public:
 
     // dst = LN(src); mean/rstd [rows] saved for backward (may be null in inference).
     void forward(Rows dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const;
-    // The same in bf16 precision: src (the depthwise output) and dst (a bf16 GEMM's input) in bf16.
+    // dst in bf16 (a bf16 GEMM's input): from an fp32 src (a downsample's), or a bf16 one (a block's
+    // depthwise output).
+    void forward(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma, const float* beta) const;
     void forward(RowsOf<bf16> dst, float* mean, float* rstd, RowsOf<const bf16> src, const float* gamma, const float* beta) const;
     // d_src written; d_gamma, d_beta accumulated.
     void backward(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src, const float* mean,

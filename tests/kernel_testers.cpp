@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <type_traits>
 
 #include "core/check.h"
 #include "core/rng.h"
@@ -177,7 +178,9 @@ void LayerNormTester::check(layernorm_fwd_fn fwd) const {
     check_canaries({&y, &mean, &rstd, &x, &g, &b});
 }
 
-void LayerNormTester::check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) const {
+// The input's values are bf16's either way; a bf16 input (In = bf16) is passed as such, else widened.
+template <class In, class Fn>
+void LayerNormTester::check_bf16_out(Fn fwd, layernorm_fwd_fn twin) const {
     const std::string what = describe();
     CAPTURE(what);
     const std::vector<int64_t> off = offsets();
@@ -186,7 +189,10 @@ void LayerNormTester::check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) co
     const Buf g = input(4, C_, seed + 2, 0.5f, 1.5f), b = input(5, C_, seed + 3);
     BufOf<bf16> y = buf_of<bf16>(0, n, bf16(0x7fc1));  // gathered: the elements between rows stay
     Buf want = buf(0, n), mean = buf(1, rows_), rstd = buf(2, rows_), twin_mean = buf(1, rows_), twin_rstd = buf(2, rows_);
-    fwd(RowsOf<bf16>(y.p(), at(off)), mean.p(), rstd.p(), RowsOf<const bf16>(x.h.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
+    if constexpr (std::is_same<In, bf16>::value)
+        fwd(RowsOf<bf16>(y.p(), at(off)), mean.p(), rstd.p(), RowsOf<const bf16>(x.h.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
+    else
+        fwd(RowsOf<bf16>(y.p(), at(off)), mean.p(), rstd.p(), ConstRows(x.f.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
     twin(Rows(want.p(), at(off)), twin_mean.p(), twin_rstd.p(), ConstRows(x.f.p(), at(off)), g.p(), b.p(), rows_, C_, kLnEps);
     std::vector<bf16> got;
     std::vector<float> twin_rows;
@@ -203,6 +209,9 @@ void LayerNormTester::check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) co
     CHECK(y.canaries_intact());
     CHECK(x.h.canaries_intact());
 }
+
+void LayerNormTester::check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) const { check_bf16_out<bf16>(fwd, twin); }
+void LayerNormTester::check(layernorm_fwd_to_bf16_fn fwd, layernorm_fwd_fn twin) const { check_bf16_out<float>(fwd, twin); }
 
 void LayerNormTester::check(layernorm_bwd_bf16_fn bwd, layernorm_bwd_fn twin) const {
     const std::string what = describe();

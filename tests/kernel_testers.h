@@ -177,10 +177,14 @@ public:
     // bf16 input and output: the twin's on the widened input, rounded (and so the formula's within
     // bf16's rounding).
     void check(layernorm_fwd_bf16_fn fwd, layernorm_fwd_fn twin) const;
+    // fp32 input, bf16 output: the twin's rounded.
+    void check(layernorm_fwd_to_bf16_fn fwd, layernorm_fwd_fn twin) const;
     // bf16 input: the twin's on the widened input, bit for bit.
     void check(layernorm_bwd_bf16_fn bwd, layernorm_bwd_fn twin) const;
 
 private:
+    template <class In, class Fn>
+    void check_bf16_out(Fn fwd, layernorm_fwd_fn twin) const;
     std::string describe() const;
     std::vector<int64_t> offsets() const;  // of each row's first element
     // What the kernels take for rows at `off`: null when contiguous.

@@ -53,6 +53,9 @@ TEST_CASE("kernel preconditions: a call outside its family's contract aborts, in
     expect_refused<layernorm_fwd_bf16_fn>("layernorm_fwd_bf16", "layernorm: no channels", [&](layernorm_fwd_bf16_fn f) {
         f(RowsOf<bf16>(h16), nullptr, nullptr, RowsOf<const bf16>(h16), b, b, 1, 0, 1e-6f);
     });
+    expect_refused<layernorm_fwd_to_bf16_fn>("layernorm_fwd_to_bf16", "layernorm: no channels", [&](layernorm_fwd_to_bf16_fn f) {
+        f(RowsOf<bf16>(h16), nullptr, nullptr, ConstRows(b), b, b, 1, 0, 1e-6f);
+    });
     expect_refused<layernorm_bwd_bf16_fn>("layernorm_bwd_bf16", "layernorm: negative row count", [&](layernorm_bwd_bf16_fn f) {
         f(Rows(b), b, b, ConstRows(b), RowsOf<const bf16>(h16), b, b, b, -2, 4);
     });

@@ -286,6 +286,17 @@ TEST_CASE("average pool and residual/drop-path backward vs finite differences") 
     }
 }
 
+TEST_CASE("patch gather in bf16 rounds the fp32 gather") {
+    const int64_t N = 2, H = 6, W = 4, C = 3, k = 2;
+    const std::vector<float> x = test::random_vector(N * H * W * C, 33);
+    std::vector<float> p(x.size());
+    std::vector<bf16> p16(x.size());
+    patch_gather(p.data(), x.data(), N, H, W, C, k);
+    patch_gather(p16.data(), x.data(), N, H, W, C, k);
+    CHECK(p != x);  // the layout changed
+    for (size_t i = 0; i < p.size(); i++) CHECK(p16[i] == bf16_from_float(p[i]));
+}
+
 TEST_CASE("residual with a bf16 branch equals the fp32 residual of the widened branch, dense and on rows") {
     const int64_t N = 3, R = 5, C = 7;
     const std::vector<float> x = test::random_vector(N * R * C, 30), y = test::random_vector(N * R * C, 31);

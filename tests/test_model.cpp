@@ -158,7 +158,7 @@ TEST_CASE("bf16 precision vs PyTorch's fp32: reduced config, 3 channels, odd bat
     check_model_against("tiny.safetensors", Precision::kBf16);
 }
 
-TEST_CASE("bf16 precision holds each block's depthwise, LayerNorm, pwconv1, GELU, GRN and pwconv2 outputs in bf16 alone: they shrink by half") {
+TEST_CASE("bf16 precision holds the GEMM inputs and each block's large activations in bf16 alone: they shrink by half") {
     ModelConfig cfg = model_config("atto");
     cfg.input_size = 64;
     ModelOptions fp32, bf16;
@@ -174,6 +174,9 @@ TEST_CASE("bf16 precision holds each block's depthwise, LayerNorm, pwconv1, GELU
         largest = std::max(largest, 2.0 * (double)(R * cfg.dims[s] * 4));
     }
     expected -= largest;
+    // and the GEMM inputs of the stem (patches [T0, k*k*Cin]) and of each downsample ([R_prev, C_prev])
+    expected += 2.0 * (double)(N * cfg.stage_size(0) * cfg.stage_size(0) * cfg.stem_stride * cfg.stem_stride * cfg.in_chans);
+    for (int s = 1; s < kStages; s++) expected += 2.0 * (double)(N * cfg.stage_size(s - 1) * cfg.stage_size(s - 1) * cfg.dims[s - 1]);
     const double saved = (double)ConvNeXtV2::planned_bytes(cfg, N, fp32) - (double)ConvNeXtV2::planned_bytes(cfg, N, bf16);
     CHECK(saved >= 0.99 * expected);
     CHECK(saved <= 1.01 * expected);

@@ -32,6 +32,10 @@ using layernorm_fwd_bf16_t = void(RowsOf<bf16> dst, float* mean, float* rstd, Ro
 using layernorm_bwd_t = void(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, ConstRows src,
                              const float* mean, const float* rstd, const float* gamma, int64_t rows, int64_t C);
 
+// LayerNorm from fp32 to bf16: a downsample's LayerNorm of the fp32 stream into its GEMM's input.
+using layernorm_fwd_to_bf16_t = void(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                                     const float* beta, int64_t rows, int64_t C, float eps);
+
 // layernorm_bwd with src in bf16 (widened exactly).
 using layernorm_bwd_bf16_t = void(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, RowsOf<const bf16> src,
                                   const float* mean, const float* rstd, const float* gamma, int64_t rows, int64_t C);

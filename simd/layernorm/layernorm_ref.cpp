@@ -38,6 +38,11 @@ void layernorm_fwd_bf16_ref(RowsOf<bf16> dst, float* mean, float* rstd, RowsOf<c
     layernorm_fwd_ref_as(dst, mean, rstd, src, gamma, beta, rows, C, eps);
 }
 
+void layernorm_fwd_to_bf16_ref(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                               const float* beta, int64_t rows, int64_t C, float eps) {
+    layernorm_fwd_ref_as(dst, mean, rstd, src, gamma, beta, rows, C, eps);
+}
+
 template <class In>
 static void layernorm_bwd_ref_as(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, RowsOf<const In> src,
                                  const float* mean, const float* rstd, const float* gamma, int64_t rows, int64_t C) {

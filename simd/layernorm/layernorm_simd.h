@@ -97,6 +97,12 @@ void layernorm_fwd_bf16_simd(RowsOf<bf16> dst, float* mean, float* rstd, RowsOf<
     layernorm_fwd_as<T>(dst, mean, rstd, src, gamma, beta, rows, C, eps);
 }
 
+template <class T>
+void layernorm_fwd_to_bf16_simd(RowsOf<bf16> dst, float* mean, float* rstd, ConstRows src, const float* gamma,
+                                const float* beta, int64_t rows, int64_t C, float eps) {
+    layernorm_fwd_as<T>(dst, mean, rstd, src, gamma, beta, rows, C, eps);
+}
+
 template <class T, int K, class In>
 inline void layernorm_bwd_rows(Rows d_src, float* d_gamma, float* d_beta, ConstRows d_dst, RowsOf<const In> src,
                                const float* mean, const float* rstd, const float* gamma, int64_t r0, int64_t C) {
