@@ -70,8 +70,9 @@ Tolerance tolerance(Precision p) {
     return Tolerance{1e-4, 0.99999, 1e-5, 2e-3, 2e-4, 0.99999, 1e-3, 2e-4};
 }
 
-// Logits, loss and every gradient of one step against the fixture; the step again, bit for bit; and
-// 5 AdamW steps on the same batch (weight decay except 1-D, bias, GRN gamma/beta).
+// Logits (the inference model's too, bit for bit), loss and every gradient of one step against the
+// fixture; the step again, bit for bit; and 5 AdamW steps on the same batch (weight decay except 1-D,
+// bias, GRN gamma/beta).
 void check_model_against(const std::string& name, Precision precision = Precision::kFp32) {
     Fixture fx(name);
     CAPTURE(name);
@@ -89,6 +90,13 @@ void check_model_against(const std::string& name, Precision precision = Precisio
 
     const float* logits = model.forward(P.data(), images.data());
     const std::vector<float> want_logits = fx.file.read_f32("logits");
+    {  // the inference model (one set of buffers per stage, shared by its blocks) gives the same logits
+        ModelOptions infer = opt;
+        infer.training = false;
+        ConvNeXtV2 eval_model(fx.cfg, fx.batch, infer);
+        const float* z = eval_model.forward(P.data(), images.data());
+        CHECK(std::memcmp(z, logits, sizeof(float) * (size_t)(N * K)) == 0);
+    }
     CHECK_CLOSE(test::compare(logits, want_logits.data(), N * K, tol.logits_rtol, tol.logits_rtol * max_abs(want_logits), tol.logits_cos),
                 logits, want_logits.data());
     const double loss = cross_entropy(model.dlogits(), logits, labels.data(), N, K, fx.smoothing);
